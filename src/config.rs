@@ -1,0 +1,328 @@
+//! Typed settings from the environment (and an optional `.env`), validated once at start.
+//! A bad value stops the process with a message naming the variable; see `example.env`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `development` (the default) or `production`; production refuses unsafe defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The refresh cookie's SameSite attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+/// Minimum length of SECRET_KEY in bytes (HS256 wants at least its 256-bit output size).
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Clone)]
+pub struct Settings {
+    /// MongoDB connection string; unset selects the embedded SQLite store.
+    pub mongo_url: Option<String>,
+    pub mongodb_name: String,
+    /// The JWT signing key as configured; see `security::secret` for the development fallback.
+    pub secret_key: Option<String>,
+    pub host: IpAddr,
+    pub port: u16,
+    pub workers: usize,
+    pub environment: Environment,
+    pub data_dir: PathBuf,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub log_dir: PathBuf,
+    pub cors_origins: Vec<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// How long after a rotation the previous refresh token is answered instead of treated as theft.
+    pub refresh_grace: Duration,
+    pub cookie_samesite: SameSite,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+}
+
+// Hand-written so that the secret and the database credentials never reach a log line.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("store", &if self.mongo_url.is_some() { "mongodb" } else { "sqlite" })
+            .field("mongodb_name", &self.mongodb_name)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("workers", &self.workers)
+            .field("environment", &self.environment)
+            .field("data_dir", &self.data_dir)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .field("log_dir", &self.log_dir)
+            .field("cors_origins", &self.cors_origins)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_grace", &self.refresh_grace)
+            .field("cookie_samesite", &self.cookie_samesite)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration problem, always naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Reads `.env` (if present; real environment variables win) and then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(bad("(.env)", e.to_string())),
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any variable lookup; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let environment = match get("ENVIRONMENT").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => {
+                return Err(bad("ENVIRONMENT", format!("expected development or production, got {other:?}")));
+            }
+        };
+        let secret_key = get("SECRET_KEY");
+        if environment == Environment::Production {
+            match &secret_key {
+                None => return Err(bad("SECRET_KEY", "required when ENVIRONMENT=production")),
+                Some(k) if k.len() < MIN_SECRET_LEN => {
+                    return Err(bad("SECRET_KEY", format!("must be at least {MIN_SECRET_LEN} bytes in production")));
+                }
+                Some(_) => {}
+            }
+        }
+        let mongo_url = get("MONGO_URL");
+        if let Some(url) = &mongo_url {
+            if !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")) {
+                return Err(bad("MONGO_URL", "must start with mongodb:// or mongodb+srv://"));
+            }
+        }
+        let mongodb_name = get("MONGODB_NAME").unwrap_or_else(|| "authkit".into());
+        if mongodb_name.contains(['/', '\\', '.', ' ', '"', '$']) || mongodb_name.len() > 63 {
+            return Err(bad("MONGODB_NAME", "not a valid MongoDB database name"));
+        }
+
+        let host = match get("HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(h) if h == "localhost" => IpAddr::from([127, 0, 0, 1]),
+            Some(h) => h.parse().map_err(|_| bad("HOST", format!("not an IP address: {h:?}")))?,
+        };
+        let port = parse_num::<u16>(&get, "PORT", 8000)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = parse_num::<usize>(&get, "WORKERS", cores)?;
+        if !(1..=1024).contains(&workers) {
+            return Err(bad("WORKERS", "must be between 1 and 1024"));
+        }
+
+        let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(bad("LOG_LEVEL", format!("not a level or filter: {log_level:?}")));
+        }
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(bad("LOG_FORMAT", format!("expected pretty or json, got {other:?}"))),
+        };
+
+        let cors_origins = match get("CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(|o| validate_origin(o).map(|()| o.trim_end_matches('/').to_string()))
+                .collect::<Result<_, _>>()?,
+        };
+
+        let access_token_ttl = parse_duration(&get, "ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
+        let refresh_token_ttl = parse_duration(&get, "REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600))?;
+        let refresh_grace = parse_duration(&get, "REFRESH_GRACE_PERIOD", Duration::from_secs(10))?;
+        if access_token_ttl.is_zero() {
+            return Err(bad("ACCESS_TOKEN_TTL", "must be positive"));
+        }
+        if refresh_token_ttl <= access_token_ttl {
+            return Err(bad("REFRESH_TOKEN_TTL", "must be longer than ACCESS_TOKEN_TTL"));
+        }
+        if refresh_grace > Duration::from_secs(300) {
+            return Err(bad("REFRESH_GRACE_PERIOD", "must be at most 5 minutes"));
+        }
+        let cookie_samesite = match get("COOKIE_SAMESITE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("lax") => SameSite::Lax,
+            Some("strict") => SameSite::Strict,
+            Some("none") => SameSite::None,
+            Some(other) => return Err(bad("COOKIE_SAMESITE", format!("expected lax, strict or none, got {other:?}"))),
+        };
+        if cookie_samesite == SameSite::None && environment != Environment::Production {
+            // Browsers reject SameSite=None without Secure, and Secure is only set in production.
+            return Err(bad("COOKIE_SAMESITE", "none requires ENVIRONMENT=production (Secure cookies)"));
+        }
+
+        Ok(Self {
+            mongo_url,
+            mongodb_name,
+            secret_key,
+            host,
+            port,
+            workers,
+            environment,
+            data_dir: get("DATA_DIR").map_or_else(|| PathBuf::from("./data"), PathBuf::from),
+            log_level,
+            log_format,
+            log_dir: get("LOG_DIR").map_or_else(|| PathBuf::from("./logs"), PathBuf::from),
+            cors_origins,
+            access_token_ttl,
+            refresh_token_ttl,
+            refresh_grace,
+            cookie_samesite,
+            jwt_issuer: get("JWT_ISSUER"),
+            jwt_audience: get("JWT_AUDIENCE"),
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| bad(var, format!("not a valid number: {v:?}"))),
+    }
+}
+
+/// Durations are seconds (`900`) or a number with a unit: `s`, `m`, `h`, `d` (`15m`, `30d`).
+fn parse_duration(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(v) = get(var) else { return Ok(default) };
+    let (digits, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| bad(var, format!("expected seconds or a number with s/m/h/d, got {v:?}")))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad(var, format!("unknown unit in {v:?}; use s, m, h or d"))),
+    };
+    n.checked_mul(scale)
+        .filter(|secs| *secs <= 10 * 365 * 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| bad(var, "too large"))
+}
+
+/// An origin is `scheme://host[:port]` with nothing after it; `*` is refused because the API
+/// sends credentials (the refresh cookie).
+fn validate_origin(origin: &str) -> Result<(), ConfigError> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| bad("CORS_ORIGINS", format!("{origin:?} must start with http:// or https:// (and `*` is not allowed)")))?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains(['/', '*', ' ', '?', '#']) {
+        return Err(bad("CORS_ORIGINS", format!("{origin:?} is not an origin (scheme://host[:port])")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_safe_and_local() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.host, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(s.port, 8000);
+        assert!(s.mongo_url.is_none());
+        assert_eq!(s.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(s.refresh_token_ttl, Duration::from_secs(30 * 86_400));
+    }
+
+    #[test]
+    fn production_needs_a_long_secret() {
+        let err = settings(&[("ENVIRONMENT", "production")]).unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY");
+        let err = settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY");
+        let key = "k".repeat(32);
+        assert!(settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &key)]).is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("WORKERS", "0"),
+            ("HOST", "not-an-ip"),
+            ("LOG_FORMAT", "xml"),
+            ("ENVIRONMENT", "staging"),
+            ("ACCESS_TOKEN_TTL", "15x"),
+            ("MONGO_URL", "postgres://x"),
+            ("CORS_ORIGINS", "*"),
+            ("CORS_ORIGINS", "https://a.example/path"),
+        ] {
+            let err = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn durations_take_units() {
+        let s = settings(&[("ACCESS_TOKEN_TTL", "5m"), ("REFRESH_TOKEN_TTL", "2d")]).unwrap();
+        assert_eq!(s.access_token_ttl, Duration::from_secs(300));
+        assert_eq!(s.refresh_token_ttl, Duration::from_secs(172_800));
+        let s = settings(&[("CORS_ORIGINS", "https://app.example, http://localhost:3000/")]).unwrap();
+        assert_eq!(s.cors_origins, ["https://app.example", "http://localhost:3000"]);
+    }
+}

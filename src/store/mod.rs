@@ -1,0 +1,153 @@
+//! Persistence behind one trait, with two backends: MongoDB (production) and an embedded SQLite
+//! file (zero-configuration runs). Services only ever see [`Store`]; the backend is picked at start.
+//!
+//! Rules every backend keeps:
+//! - uniqueness of `username_lower`, `email_lower` and `sessions.refresh_jti` comes from unique
+//!   indexes, so racing writes can never create duplicates ([`StoreError::Duplicate`]);
+//! - rotation and revocation are single conditional updates (a filter on the current state);
+//! - an unreachable or failing database is [`StoreError::Unavailable`], which becomes a 503.
+
+pub mod mongo;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::config::Settings;
+use crate::domain::{RevokeReason, Role, Session, User, UserChanges, UserFilter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique index refused the write; `field` is `username`, `email` or `refresh_jti`.
+    #[error("duplicate value for {field}")]
+    Duplicate { field: &'static str },
+    /// The database cannot be reached or cannot take writes right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or corrupt data.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the services need from a database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// "mongodb" or "sqlite", for logs.
+    fn backend(&self) -> &'static str;
+
+    /// A cheap round trip proving the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- roles ---
+
+    /// Inserts the role unless one with the same name exists (idempotent seeding).
+    async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()>;
+    async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+
+    // --- users ---
+
+    /// Fails with `Duplicate` when the username or email is taken (case-insensitively).
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
+    /// Finds by lower-cased email or username.
+    async fn find_user_by_login(&self, login_lower: &str) -> StoreResult<Option<User>>;
+    /// Applies the changes and returns the updated user, `None` if the id is unknown.
+    /// Fails with `Duplicate` when a new username or email is taken.
+    async fn update_user(
+        &self,
+        id: &str,
+        changes: &UserChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
+    /// Atomically replaces the password hash if it is still `old_hash` (rehash on login).
+    async fn replace_password_hash(
+        &self,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<()>;
+    /// Soft delete: sets `is_active = false` and `deleted_at`, only if the user is active.
+    /// Returns whether this call deactivated the user.
+    async fn soft_delete_user(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// One page of users, newest first, and the total count matching the filter.
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        skip: u64,
+        limit: u64,
+    ) -> StoreResult<(Vec<User>, u64)>;
+
+    // --- sessions ---
+
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn find_session(&self, id: &str) -> StoreResult<Option<Session>>;
+    /// Rotates the refresh token: only if the session is active, unexpired, belongs to `user_id`
+    /// and still has `current_jti`. Returns whether it rotated.
+    async fn rotate_refresh(
+        &self,
+        id: &str,
+        user_id: &str,
+        current_jti: &str,
+        new_jti: &str,
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Records activity (the caller throttles how often).
+    async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes one active session, optionally only if it belongs to `user_id`.
+    /// Returns whether a session was revoked.
+    async fn revoke_session(
+        &self,
+        id: &str,
+        user_id: Option<&str>,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Revokes every active session of a user except `keep`. Returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    /// Active, unexpired sessions of a user, most recent activity first.
+    async fn list_active_sessions(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>>;
+    /// Deletes sessions past their expiry (MongoDB's TTL index does this itself).
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Opens the configured backend: MongoDB when `MONGO_URL` is set, else SQLite under `DATA_DIR`.
+/// Creates indexes and seeds the default roles, both idempotently.
+pub async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match &settings.mongo_url {
+        Some(url) => Arc::new(mongo::MongoStore::connect(url, &settings.mongodb_name).await?),
+        None => Arc::new(sqlite::SqliteStore::open(&settings.data_dir.join("authkit.db"))?),
+    };
+    seed_default_roles(store.as_ref()).await?;
+    Ok(store)
+}
+
+async fn seed_default_roles(store: &dyn Store) -> StoreResult<()> {
+    let now = Utc::now();
+    for (name, description, permissions) in crate::domain::permission::DEFAULT_ROLES {
+        let role = Role {
+            id: crate::domain::new_id(),
+            name: name.to_string(),
+            description: description.to_string(),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            is_active: true,
+            created_at: now,
+        };
+        store.insert_role_if_absent(&role).await?;
+    }
+    Ok(())
+}
