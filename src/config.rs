@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::security::client_ip::Cidr;
+
 /// `development` (the default) or `production`; production refuses unsafe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -52,15 +54,27 @@ pub struct Settings {
     pub cookie_samesite: SameSite,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    /// Proxies whose X-Forwarded-For / X-Real-IP headers are believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 // Hand-written so that the secret and the database credentials never reach a log line.
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
-            .field("store", &if self.mongo_url.is_some() { "mongodb" } else { "sqlite" })
+            .field(
+                "store",
+                &if self.mongo_url.is_some() {
+                    "mongodb"
+                } else {
+                    "sqlite"
+                },
+            )
             .field("mongodb_name", &self.mongodb_name)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("host", &self.host)
             .field("port", &self.port)
             .field("workers", &self.workers)
@@ -74,6 +88,7 @@ impl std::fmt::Debug for Settings {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_grace", &self.refresh_grace)
             .field("cookie_samesite", &self.cookie_samesite)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -106,13 +121,24 @@ impl Settings {
 
     /// Builds settings from any variable lookup; empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
 
-        let environment = match get("ENVIRONMENT").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let environment = match get("ENVIRONMENT")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("development") | Some("dev") => Environment::Development,
             Some("production") | Some("prod") => Environment::Production,
             Some(other) => {
-                return Err(bad("ENVIRONMENT", format!("expected development or production, got {other:?}")));
+                return Err(bad(
+                    "ENVIRONMENT",
+                    format!("expected development or production, got {other:?}"),
+                ));
             }
         };
         let secret_key = get("SECRET_KEY");
@@ -120,16 +146,22 @@ impl Settings {
             match &secret_key {
                 None => return Err(bad("SECRET_KEY", "required when ENVIRONMENT=production")),
                 Some(k) if k.len() < MIN_SECRET_LEN => {
-                    return Err(bad("SECRET_KEY", format!("must be at least {MIN_SECRET_LEN} bytes in production")));
+                    return Err(bad(
+                        "SECRET_KEY",
+                        format!("must be at least {MIN_SECRET_LEN} bytes in production"),
+                    ));
                 }
                 Some(_) => {}
             }
         }
         let mongo_url = get("MONGO_URL");
-        if let Some(url) = &mongo_url {
-            if !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")) {
-                return Err(bad("MONGO_URL", "must start with mongodb:// or mongodb+srv://"));
-            }
+        if let Some(url) = &mongo_url
+            && !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://"))
+        {
+            return Err(bad(
+                "MONGO_URL",
+                "must start with mongodb:// or mongodb+srv://",
+            ));
         }
         let mongodb_name = get("MONGODB_NAME").unwrap_or_else(|| "authkit".into());
         if mongodb_name.contains(['/', '\\', '.', ' ', '"', '$']) || mongodb_name.len() > 63 {
@@ -139,7 +171,9 @@ impl Settings {
         let host = match get("HOST") {
             None => IpAddr::from([127, 0, 0, 1]),
             Some(h) if h == "localhost" => IpAddr::from([127, 0, 0, 1]),
-            Some(h) => h.parse().map_err(|_| bad("HOST", format!("not an IP address: {h:?}")))?,
+            Some(h) => h
+                .parse()
+                .map_err(|_| bad("HOST", format!("not an IP address: {h:?}")))?,
         };
         let port = parse_num::<u16>(&get, "PORT", 8000)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -150,12 +184,24 @@ impl Settings {
 
         let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            return Err(bad("LOG_LEVEL", format!("not a level or filter: {log_level:?}")));
+            return Err(bad(
+                "LOG_LEVEL",
+                format!("not a level or filter: {log_level:?}"),
+            ));
         }
-        let log_format = match get("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let log_format = match get("LOG_FORMAT")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(bad("LOG_FORMAT", format!("expected pretty or json, got {other:?}"))),
+            Some(other) => {
+                return Err(bad(
+                    "LOG_FORMAT",
+                    format!("expected pretty or json, got {other:?}"),
+                ));
+            }
         };
 
         let cors_origins = match get("CORS_ORIGINS") {
@@ -168,27 +214,47 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
         };
 
-        let access_token_ttl = parse_duration(&get, "ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
-        let refresh_token_ttl = parse_duration(&get, "REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600))?;
+        let access_token_ttl =
+            parse_duration(&get, "ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
+        let refresh_token_ttl = parse_duration(
+            &get,
+            "REFRESH_TOKEN_TTL",
+            Duration::from_secs(30 * 24 * 3600),
+        )?;
         let refresh_grace = parse_duration(&get, "REFRESH_GRACE_PERIOD", Duration::from_secs(10))?;
         if access_token_ttl.is_zero() {
             return Err(bad("ACCESS_TOKEN_TTL", "must be positive"));
         }
         if refresh_token_ttl <= access_token_ttl {
-            return Err(bad("REFRESH_TOKEN_TTL", "must be longer than ACCESS_TOKEN_TTL"));
+            return Err(bad(
+                "REFRESH_TOKEN_TTL",
+                "must be longer than ACCESS_TOKEN_TTL",
+            ));
         }
         if refresh_grace > Duration::from_secs(300) {
             return Err(bad("REFRESH_GRACE_PERIOD", "must be at most 5 minutes"));
         }
-        let cookie_samesite = match get("COOKIE_SAMESITE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let cookie_samesite = match get("COOKIE_SAMESITE")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("lax") => SameSite::Lax,
             Some("strict") => SameSite::Strict,
             Some("none") => SameSite::None,
-            Some(other) => return Err(bad("COOKIE_SAMESITE", format!("expected lax, strict or none, got {other:?}"))),
+            Some(other) => {
+                return Err(bad(
+                    "COOKIE_SAMESITE",
+                    format!("expected lax, strict or none, got {other:?}"),
+                ));
+            }
         };
         if cookie_samesite == SameSite::None && environment != Environment::Production {
             // Browsers reject SameSite=None without Secure, and Secure is only set in production.
-            return Err(bad("COOKIE_SAMESITE", "none requires ENVIRONMENT=production (Secure cookies)"));
+            return Err(bad(
+                "COOKIE_SAMESITE",
+                "none requires ENVIRONMENT=production (Secure cookies)",
+            ));
         }
 
         Ok(Self {
@@ -210,6 +276,19 @@ impl Settings {
             cookie_samesite,
             jwt_issuer: get("JWT_ISSUER"),
             jwt_audience: get("JWT_AUDIENCE"),
+            trusted_proxies: match get("TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(|c| {
+                        Cidr::parse(c).ok_or_else(|| {
+                            bad("TRUSTED_PROXIES", format!("not an address or CIDR: {c:?}"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
         })
     }
 
@@ -225,7 +304,9 @@ fn parse_num<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match get(var) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| bad(var, format!("not a valid number: {v:?}"))),
+        Some(v) => v
+            .parse()
+            .map_err(|_| bad(var, format!("not a valid number: {v:?}"))),
     }
 }
 
@@ -235,11 +316,16 @@ fn parse_duration(
     var: &'static str,
     default: Duration,
 ) -> Result<Duration, ConfigError> {
-    let Some(v) = get(var) else { return Ok(default) };
+    let Some(v) = get(var) else {
+        return Ok(default);
+    };
     let (digits, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| bad(var, format!("expected seconds or a number with s/m/h/d, got {v:?}")))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        bad(
+            var,
+            format!("expected seconds or a number with s/m/h/d, got {v:?}"),
+        )
+    })?;
     let scale = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -259,10 +345,18 @@ fn validate_origin(origin: &str) -> Result<(), ConfigError> {
     let rest = origin
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"))
-        .ok_or_else(|| bad("CORS_ORIGINS", format!("{origin:?} must start with http:// or https:// (and `*` is not allowed)")))?;
+        .ok_or_else(|| {
+            bad(
+                "CORS_ORIGINS",
+                format!("{origin:?} must start with http:// or https:// (and `*` is not allowed)"),
+            )
+        })?;
     let rest = rest.trim_end_matches('/');
     if rest.is_empty() || rest.contains(['/', '*', ' ', '?', '#']) {
-        return Err(bad("CORS_ORIGINS", format!("{origin:?} is not an origin (scheme://host[:port])")));
+        return Err(bad(
+            "CORS_ORIGINS",
+            format!("{origin:?} is not an origin (scheme://host[:port])"),
+        ));
     }
     Ok(())
 }
@@ -273,7 +367,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -311,6 +408,7 @@ mod tests {
             ("MONGO_URL", "postgres://x"),
             ("CORS_ORIGINS", "*"),
             ("CORS_ORIGINS", "https://a.example/path"),
+            ("TRUSTED_PROXIES", "10.0.0.0/99"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
@@ -322,7 +420,14 @@ mod tests {
         let s = settings(&[("ACCESS_TOKEN_TTL", "5m"), ("REFRESH_TOKEN_TTL", "2d")]).unwrap();
         assert_eq!(s.access_token_ttl, Duration::from_secs(300));
         assert_eq!(s.refresh_token_ttl, Duration::from_secs(172_800));
-        let s = settings(&[("CORS_ORIGINS", "https://app.example, http://localhost:3000/")]).unwrap();
-        assert_eq!(s.cors_origins, ["https://app.example", "http://localhost:3000"]);
+        let s = settings(&[(
+            "CORS_ORIGINS",
+            "https://app.example, http://localhost:3000/",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.cors_origins,
+            ["https://app.example", "http://localhost:3000"]
+        );
     }
 }

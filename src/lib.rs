@@ -1,6 +1,20 @@
 //! authkit: an auth-and-accounts API server. The binary in `main.rs` only wires; everything here
-//! is shared with the tests, which drive the same router over real HTTP.
+//! is shared with the tests, which drive the same application over real HTTP.
+//!
+//! Data flows one way: request -> `http` layers -> `api` extractor -> handler -> `service` ->
+//! `store` trait -> backend.
 
+pub mod api;
+pub mod app;
 pub mod config;
+pub mod context;
 pub mod domain;
+pub mod error;
+pub mod http;
+pub mod security;
+pub mod service;
 pub mod store;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Settings;

@@ -1,1 +1,169 @@
-fn main(){}
+//! The `authkit` binary: `serve` (the default) runs the API; `create-admin` creates or promotes
+//! a SUPER_ADMIN in the configured store and exits. Both read the same configuration.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use authkit::service::accounts::{self, AdminOutcome};
+use authkit::{Application, Settings, app, telemetry};
+
+#[derive(Parser)]
+#[command(name = "authkit", version, about = "Auth-and-accounts API server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Create a SUPER_ADMIN account, or promote an existing account with this email or username.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (first line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.workers)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve(settings)),
+        Command::CreateAdmin {
+            email,
+            username,
+            password_stdin,
+        } => runtime.block_on(create_admin(settings, email, username, password_stdin)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let _log_guard = telemetry::init(&settings)?;
+    tracing::info!(?settings, "starting");
+    let application = Application::build(settings).await?;
+    tracing::info!(
+        address = %application.local_addr(),
+        store = application.context().store.backend(),
+        "listening (store: {})",
+        application.context().store.backend()
+    );
+    application.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+async fn create_admin(
+    settings: Settings,
+    email: String,
+    username: String,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let password = read_password(password_stdin)?;
+    let ctx = app::context(settings).await?;
+    let outcome = accounts::create_or_promote_admin(&ctx, &email, &username, password)
+        .await
+        .map_err(|e| anyhow::anyhow!(describe_error(e)))?;
+    match outcome {
+        AdminOutcome::Created(u) => println!(
+            "Created SUPER_ADMIN {} <{}> (id {}) in the {} store.",
+            u.username,
+            u.email,
+            u.id,
+            ctx.store.backend()
+        ),
+        AdminOutcome::Promoted(u) => println!(
+            "Promoted {} <{}> (id {}) to SUPER_ADMIN.",
+            u.username, u.email, u.id
+        ),
+        AdminOutcome::AlreadyAdmin(u) => println!(
+            "{} <{}> is already an active SUPER_ADMIN; nothing to do.",
+            u.username, u.email
+        ),
+    }
+    Ok(())
+}
+
+fn describe_error(e: authkit::error::AppError) -> String {
+    match e {
+        authkit::error::AppError::Validation(problems) => problems
+            .iter()
+            .map(|p| format!("{}: {}", p.loc.last().map_or("", String::as_str), p.msg))
+            .collect::<Vec<_>>()
+            .join("; "),
+        authkit::error::AppError::Unavailable(cause) => format!("database unavailable: {cause}"),
+        authkit::error::AppError::Internal(cause) => cause,
+        other => other.to_string(),
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        anyhow::ensure!(!password.is_empty(), "no password on standard input");
+        return Ok(password);
+    }
+    let password = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Repeat password: ")?;
+    anyhow::ensure!(password == again, "the passwords differ");
+    Ok(password)
+}

@@ -75,10 +75,18 @@ pub fn email(value: &str) -> Result<(), FieldError> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && !tld.bytes().all(|b| b.is_ascii_digit()));
-    if local_ok && domain_ok { Ok(()) } else { Err(invalid()) }
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && !tld.bytes().all(|b| b.is_ascii_digit()));
+    if local_ok && domain_ok {
+        Ok(())
+    } else {
+        Err(invalid())
+    }
 }
 
 /// Password: 8-128 characters. Length is the rule NIST SP 800-63B recommends; composition rules are not.
@@ -126,7 +134,11 @@ impl Problems {
         self
     }
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
     }
 }
 
@@ -150,8 +162,20 @@ mod tests {
             assert!(email(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "plain", "@example.com", "a@", "a@b", "a@.com", "a@b..com", "a b@c.com",
-            "a@-b.com", ".a@b.com", "a..b@c.com", "a@b.c", "a@1.23", "é@b.com",
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a@.com",
+            "a@b..com",
+            "a b@c.com",
+            "a@-b.com",
+            ".a@b.com",
+            "a..b@c.com",
+            "a@b.c",
+            "a@1.23",
+            "é@b.com",
         ] {
             assert!(email(bad).is_err(), "{bad}");
         }

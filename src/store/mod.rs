@@ -129,8 +129,10 @@ pub trait Store: Send + Sync + 'static {
 /// Creates indexes and seeds the default roles, both idempotently.
 pub async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match &settings.mongo_url {
-        Some(url) => Arc::new(mongo::MongoStore::connect(url, &settings.mongodb_name).await?),
-        None => Arc::new(sqlite::SqliteStore::open(&settings.data_dir.join("authkit.db"))?),
+        Some(url) => mongo::MongoStore::connect(url, &settings.mongodb_name).await?,
+        None => Arc::new(sqlite::SqliteStore::open(
+            &settings.data_dir.join("authkit.db"),
+        )?),
     };
     seed_default_roles(store.as_ref()).await?;
     Ok(store)

@@ -1,0 +1,1202 @@
+//! The embedded SQLite backend: one database file under `DATA_DIR`, no server to run.
+//!
+//! `rusqlite::Connection` is `Send` but not `Sync`, and every call blocks, so each connection
+//! lives behind its own `std::sync::Mutex` and every query runs on Tokio's blocking pool.
+//! SQLite allows one writer at a time anyway, so all writes share a single connection (no
+//! `SQLITE_BUSY` ping-pong between our own writers); reads go to a small pool of connections that,
+//! thanks to WAL, never wait for the writer.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, named_params,
+    params,
+};
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{RevokeReason, Role, Session, User, UserChanges, UserFilter};
+
+/// Bumped whenever the schema below changes; stored in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Reader connections. Requests are short, so a handful covers far more concurrency than the
+/// blocking pool is likely to give us on a small machine.
+const READERS: usize = 4;
+
+/// How long a statement waits for a lock held by another connection (or process) before it
+/// gives up with `SQLITE_BUSY`, which becomes a 503.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+// Tables are STRICT so that a mis-typed bind (say, a timestamp as text) fails loudly instead of
+// being stored. No foreign keys are declared: MongoDB has none, and both backends must accept
+// the same writes.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS roles (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    is_active   INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS users (
+    id             TEXT PRIMARY KEY NOT NULL,
+    username       TEXT NOT NULL,
+    username_lower TEXT NOT NULL UNIQUE,
+    email          TEXT NOT NULL,
+    email_lower    TEXT NOT NULL UNIQUE,
+    full_name      TEXT,
+    password_hash  TEXT NOT NULL,
+    role_id        TEXT NOT NULL,
+    is_active      INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    last_login_at  INTEGER,
+    deleted_at     INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS users_created_at ON users (created_at);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id            TEXT PRIMARY KEY NOT NULL,
+    user_id       TEXT NOT NULL,
+    refresh_jti   TEXT NOT NULL UNIQUE,
+    previous_jti  TEXT,
+    rotated_at    INTEGER,
+    device        TEXT NOT NULL,
+    ip_address    TEXT NOT NULL,
+    user_agent    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    is_active     INTEGER NOT NULL,
+    revoked_at    INTEGER,
+    revoke_reason TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);
+CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
+";
+
+// Column lists as macros so they can be `concat!`ed into `&'static str` SQL, which keeps the
+// statements cacheable and the row mappers in one place with the columns they read.
+macro_rules! role_columns {
+    () => {
+        "id, name, description, permissions, is_active, created_at"
+    };
+}
+macro_rules! user_columns {
+    () => {
+        "id, username, email, full_name, password_hash, role_id, is_active, \
+         created_at, updated_at, last_login_at, deleted_at"
+    };
+}
+macro_rules! session_columns {
+    () => {
+        "id, user_id, refresh_jti, previous_jti, rotated_at, device, ip_address, user_agent, \
+         created_at, last_activity, expires_at, is_active, revoked_at, revoke_reason"
+    };
+}
+
+/// The SQLite store. Cheap to share: everything lives behind one `Arc`, which the blocking
+/// tasks clone because they must own what they touch.
+pub struct SqliteStore {
+    inner: Arc<Connections>,
+}
+
+struct Connections {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its parent directory, and brings the
+    /// schema up to date. Blocking, but it runs once at start.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        }
+        let cannot_open = || format!("cannot open the SQLite database {}", path.display());
+
+        // The writer goes first: it creates the file, switches it to WAL and the schema, so the
+        // readers find a complete database.
+        let mut writer = Connection::open(path).with_context(cannot_open)?;
+        configure_writer(&writer).with_context(cannot_open)?;
+        create_schema(&mut writer).with_context(cannot_open)?;
+
+        let readers = (0..READERS)
+            .map(|_| open_reader(path).map(Mutex::new))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .with_context(cannot_open)?;
+
+        Ok(Self {
+            inner: Arc::new(Connections {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Runs `f` on a reader connection on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || f(&inner.reader())).await
+    }
+
+    /// Runs `f` on the writer connection on the blocking pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || f(&mut lock_recovering(&inner.writer))).await
+    }
+}
+
+impl Connections {
+    /// A free reader if there is one; otherwise waits on the next one in turn, so waiting is
+    /// spread over the pool instead of piling up on the first connection.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        for i in 0..n {
+            let slot = &self.readers[(start + i) % n];
+            match slot.try_lock() {
+                Ok(conn) => return conn,
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    return recover(slot, poisoned);
+                }
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        lock_recovering(&self.readers[start % n])
+    }
+}
+
+fn lock_recovering(slot: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    slot.lock()
+        .unwrap_or_else(|poisoned| recover(slot, poisoned))
+}
+
+/// A panic while a connection was locked must not turn every later request into a panic too.
+/// The connection itself is still sound; the only state a panic can leave behind is an open
+/// transaction, which is rolled back before the connection is used again.
+fn recover<'a>(
+    slot: &'a Mutex<Connection>,
+    poisoned: PoisonError<MutexGuard<'a, Connection>>,
+) -> MutexGuard<'a, Connection> {
+    let conn = poisoned.into_inner();
+    slot.clear_poison();
+    tracing::warn!("recovered a SQLite connection after a panic");
+    if !conn.is_autocommit()
+        && let Err(err) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::warn!(error = %err, "rolling back after a panic failed");
+    }
+    conn
+}
+
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|err| StoreError::Other(format!("database task failed: {err}")))?
+        .map_err(map_error)
+}
+
+fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    // First, so that switching to WAL waits for another process instead of failing at once.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Still correct, only slower: readers and the writer then block each other.
+        tracing::warn!(journal_mode = %mode, "SQLite refused WAL mode");
+    }
+    // NORMAL is durable against application crashes; in WAL mode an OS crash can lose only the
+    // last transactions, never corrupt the file.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    // Not SQLITE_OPEN_READ_ONLY: a read-only connection cannot create the WAL index if it has to,
+    // so `query_only` guards against writes instead.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn create_schema(conn: &mut Connection) -> anyhow::Result<()> {
+    // IMMEDIATE takes the write lock up front, so two processes opening the same new file cannot
+    // interleave their schema checks and creation. Dropping `tx` on an error rolls back.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        bail!(
+            "the database has schema version {version}, newer than this build's \
+             {SCHEMA_VERSION}; use a newer authkit"
+        );
+    }
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn map_error(err: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, message) = &err {
+        match failure.code {
+            ErrorCode::ConstraintViolation
+                if matches!(
+                    failure.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+            {
+                // SQLite names the index column in the message:
+                // "UNIQUE constraint failed: users.username_lower".
+                let message = message.as_deref().unwrap_or_default();
+                let field = if message.contains("users.username_lower") {
+                    Some("username")
+                } else if message.contains("users.email_lower") {
+                    Some("email")
+                } else if message.contains("sessions.refresh_jti") {
+                    Some("refresh_jti")
+                } else {
+                    // An id collision or similar: a bug, not a user-facing conflict.
+                    None
+                };
+                if let Some(field) = field {
+                    return StoreError::Duplicate { field };
+                }
+            }
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::CannotOpen => return StoreError::Unavailable(err.to_string()),
+            _ => {}
+        }
+    }
+    StoreError::Other(err.to_string())
+}
+
+// --- value conversions ---
+
+/// Timestamps are stored as Unix milliseconds, the precision MongoDB keeps too.
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+struct Millis(DateTime<Utc>);
+
+impl FromSql for Millis {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let ms = i64::column_result(value)?;
+        DateTime::from_timestamp_millis(ms)
+            .map(Millis)
+            .ok_or(FromSqlError::OutOfRange(ms))
+    }
+}
+
+fn timestamp(row: &Row<'_>, column: &str) -> rusqlite::Result<DateTime<Utc>> {
+    Ok(row.get::<_, Millis>(column)?.0)
+}
+
+fn optional_timestamp(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(row.get::<_, Option<Millis>>(column)?.map(|m| m.0))
+}
+
+/// A permission list, stored as a JSON array of strings.
+struct JsonList(Vec<String>);
+
+impl FromSql for JsonList {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        serde_json::from_str(value.as_str()?)
+            .map(JsonList)
+            .map_err(|err| FromSqlError::Other(Box::new(err)))
+    }
+}
+
+fn to_json(list: &[String]) -> rusqlite::Result<String> {
+    serde_json::to_string(list)
+        .map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))
+}
+
+/// Row counts as the trait reports them (`usize` always fits in `u64` on supported targets).
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// `prefix` as a LIKE pattern matching only strings that start with it literally.
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+fn role_from_row(row: &Row<'_>) -> rusqlite::Result<Role> {
+    Ok(Role {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        description: row.get("description")?,
+        permissions: row.get::<_, JsonList>("permissions")?.0,
+        is_active: row.get("is_active")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get("id")?,
+        username: row.get("username")?,
+        email: row.get("email")?,
+        full_name: row.get("full_name")?,
+        password_hash: row.get("password_hash")?,
+        role_id: row.get("role_id")?,
+        is_active: row.get("is_active")?,
+        created_at: timestamp(row, "created_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+        last_login_at: optional_timestamp(row, "last_login_at")?,
+        deleted_at: optional_timestamp(row, "deleted_at")?,
+    })
+}
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: row.get("id")?,
+        user_id: row.get("user_id")?,
+        refresh_jti: row.get("refresh_jti")?,
+        previous_jti: row.get("previous_jti")?,
+        rotated_at: optional_timestamp(row, "rotated_at")?,
+        device: row.get("device")?,
+        ip_address: row.get("ip_address")?,
+        user_agent: row.get("user_agent")?,
+        created_at: timestamp(row, "created_at")?,
+        last_activity: timestamp(row, "last_activity")?,
+        expires_at: timestamp(row, "expires_at")?,
+        is_active: row.get("is_active")?,
+        revoked_at: optional_timestamp(row, "revoked_at")?,
+        revoke_reason: row.get("revoke_reason")?,
+    })
+}
+
+fn find_user_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<User>> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = ?1"
+    ))?
+    .query_row([id], user_from_row)
+    .optional()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT 1")?
+                .query_row([], |row| row.get::<_, i64>(0))
+                .map(drop)
+        })
+        .await
+    }
+
+    // --- roles ---
+
+    async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()> {
+        let role = role.clone();
+        self.write(move |conn| {
+            // Keyed on the name only: a clash on anything else (the id) is still an error.
+            conn.prepare_cached(
+                "INSERT INTO roles (id, name, description, permissions, is_active, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (name) DO NOTHING",
+            )?
+            .execute(params![
+                role.id,
+                role.name,
+                role.description,
+                to_json(&role.permissions)?,
+                role.is_active,
+                millis(role.created_at),
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+        self.read(|conn| {
+            // rowid breaks the tie between roles seeded in the same millisecond, keeping them in
+            // seeding order.
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                role_columns!(),
+                " FROM roles ORDER BY created_at, rowid"
+            ))?
+            .query_map([], role_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    // --- users ---
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let user = user.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO users (id, username, username_lower, email, email_lower, full_name,
+                    password_hash, role_id, is_active, created_at, updated_at, last_login_at,
+                    deleted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                user.id,
+                user.username,
+                user.username_lower(),
+                user.email,
+                user.email_lower(),
+                user.full_name,
+                user.password_hash,
+                user.role_id,
+                user.is_active,
+                millis(user.created_at),
+                millis(user.updated_at),
+                user.last_login_at.map(millis),
+                user.deleted_at.map(millis),
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let id = id.to_owned();
+        self.read(move |conn| find_user_by_id(conn, &id)).await
+    }
+
+    async fn find_user_by_login(&self, login_lower: &str) -> StoreResult<Option<User>> {
+        let login = login_lower.to_owned();
+        self.read(move |conn| {
+            // Usernames cannot contain '@', so at most one row matches; the ORDER BY only makes
+            // an email match win should that ever change.
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE email_lower = ?1 OR username_lower = ?1
+                  ORDER BY email_lower = ?1 DESC LIMIT 1"
+            ))?
+            .query_row([login], user_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn update_user(
+        &self,
+        id: &str,
+        changes: &UserChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let id = id.to_owned();
+        if changes.is_empty() {
+            // Nothing to change, so nothing to stamp with a new `updated_at`.
+            return self.read(move |conn| find_user_by_id(conn, &id)).await;
+        }
+        let changes = changes.clone();
+        self.write(move |conn| {
+            // One statement for every combination of changes (so it stays cached): a NULL
+            // parameter keeps the column. The lower-cased copies are computed here with Rust's
+            // Unicode-aware `to_lowercase`, exactly as on insert; SQLite's `lower()` is ASCII-only.
+            conn.prepare_cached(concat!(
+                "UPDATE users SET
+                    username = coalesce(:username, username),
+                    username_lower = coalesce(:username_lower, username_lower),
+                    email = coalesce(:email, email),
+                    email_lower = coalesce(:email_lower, email_lower),
+                    full_name = CASE WHEN :set_full_name THEN :full_name ELSE full_name END,
+                    password_hash = coalesce(:password_hash, password_hash),
+                    role_id = coalesce(:role_id, role_id),
+                    is_active = coalesce(:is_active, is_active),
+                    last_login_at = coalesce(:last_login_at, last_login_at),
+                    updated_at = :now
+                 WHERE id = :id
+                 RETURNING ",
+                user_columns!()
+            ))?
+            .query_row(
+                named_params! {
+                    ":id": id,
+                    ":username": changes.username,
+                    ":username_lower": changes.username.as_deref().map(str::to_lowercase),
+                    ":email": changes.email,
+                    ":email_lower": changes.email.as_deref().map(str::to_lowercase),
+                    ":set_full_name": changes.full_name.is_some(),
+                    ":full_name": changes.full_name.flatten(),
+                    ":password_hash": changes.password_hash,
+                    ":role_id": changes.role_id,
+                    ":is_active": changes.is_active,
+                    ":last_login_at": changes.last_login_at.map(millis),
+                    ":now": millis(now),
+                },
+                user_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<()> {
+        let (id, old_hash, new_hash) = (id.to_owned(), old_hash.to_owned(), new_hash.to_owned());
+        self.write(move |conn| {
+            // Compare-and-set: if the password changed meanwhile, the newer hash wins.
+            conn.prepare_cached(
+                "UPDATE users SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2",
+            )?
+            .execute(params![id, old_hash, new_hash])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn soft_delete_user(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE users SET is_active = 0, deleted_at = ?2, updated_at = ?2
+                     WHERE id = ?1 AND is_active = 1",
+                )?
+                .execute(params![id, millis(now)])?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        skip: u64,
+        limit: u64,
+    ) -> StoreResult<(Vec<User>, u64)> {
+        let pattern = filter.prefix.as_deref().map(like_prefix);
+        let role_id = filter.role_id.clone();
+        let is_active = filter.is_active;
+        let offset = i64::try_from(skip).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            // A NULL parameter disables its condition, so one cached statement serves every
+            // filter combination.
+            const WHERE: &str = " WHERE (:pattern IS NULL
+                        OR username_lower LIKE :pattern ESCAPE '\\'
+                        OR email_lower LIKE :pattern ESCAPE '\\')
+                   AND (:role_id IS NULL OR role_id = :role_id)
+                   AND (:is_active IS NULL OR is_active = :is_active)";
+            // One read transaction, so the page and the total come from the same snapshot.
+            let tx = conn.unchecked_transaction()?;
+            let users = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM users{WHERE}
+                     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset",
+                    user_columns!()
+                ))?
+                .query_map(
+                    named_params! {
+                        ":pattern": pattern,
+                        ":role_id": role_id,
+                        ":is_active": is_active,
+                        ":limit": limit,
+                        ":offset": offset,
+                    },
+                    user_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total: i64 = tx
+                .prepare_cached(&format!("SELECT count(*) FROM users{WHERE}"))?
+                .query_row(
+                    named_params! {
+                        ":pattern": pattern,
+                        ":role_id": role_id,
+                        ":is_active": is_active,
+                    },
+                    |row| row.get(0),
+                )?;
+            tx.commit()?;
+            Ok((users, u64::try_from(total).unwrap_or_default()))
+        })
+        .await
+    }
+
+    // --- sessions ---
+
+    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+        let s = session.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO sessions (id, user_id, refresh_jti, previous_jti, rotated_at, device,
+                    ip_address, user_agent, created_at, last_activity, expires_at, is_active,
+                    revoked_at, revoke_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                s.id,
+                s.user_id,
+                s.refresh_jti,
+                s.previous_jti,
+                s.rotated_at.map(millis),
+                s.device,
+                s.ip_address,
+                s.user_agent,
+                millis(s.created_at),
+                millis(s.last_activity),
+                millis(s.expires_at),
+                s.is_active,
+                s.revoked_at.map(millis),
+                s.revoke_reason,
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn find_session(&self, id: &str) -> StoreResult<Option<Session>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM sessions WHERE id = ?1"
+            ))?
+            .query_row([id], session_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: &str,
+        user_id: &str,
+        current_jti: &str,
+        new_jti: &str,
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (id, user_id) = (id.to_owned(), user_id.to_owned());
+        let (current_jti, new_jti) = (current_jti.to_owned(), new_jti.to_owned());
+        self.write(move |conn| {
+            // The WHERE clause is the whole check: of two refreshes racing with the same token,
+            // exactly one finds `refresh_jti = current` still true.
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE sessions SET refresh_jti = :new_jti, previous_jti = :current_jti,
+                        rotated_at = :now, last_activity = :now, expires_at = :new_expires_at
+                     WHERE id = :id AND user_id = :user_id AND refresh_jti = :current_jti
+                       AND is_active = 1 AND expires_at > :now",
+                )?
+                .execute(named_params! {
+                    ":id": id,
+                    ":user_id": user_id,
+                    ":current_jti": current_jti,
+                    ":new_jti": new_jti,
+                    ":new_expires_at": millis(new_expires_at),
+                    ":now": millis(now),
+                })?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            // A revoked session has no activity worth recording.
+            conn.prepare_cached(
+                "UPDATE sessions SET last_activity = ?2 WHERE id = ?1 AND is_active = 1",
+            )?
+            .execute(params![id, millis(now)])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn revoke_session(
+        &self,
+        id: &str,
+        user_id: Option<&str>,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let id = id.to_owned();
+        let user_id = user_id.map(str::to_owned);
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE sessions SET is_active = 0, revoked_at = ?3, revoke_reason = ?4
+                     WHERE id = ?1 AND is_active = 1 AND (?2 IS NULL OR user_id = ?2)",
+                )?
+                .execute(params![id, user_id, millis(now), reason.as_str()])?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let user_id = user_id.to_owned();
+        let keep = keep.map(str::to_owned);
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE sessions SET is_active = 0, revoked_at = ?3, revoke_reason = ?4
+                     WHERE user_id = ?1 AND is_active = 1 AND (?2 IS NULL OR id <> ?2)",
+                )?
+                .execute(params![user_id, keep, millis(now), reason.as_str()])?;
+            Ok(count(changed))
+        })
+        .await
+    }
+
+    async fn list_active_sessions(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM sessions WHERE user_id = ?1 AND is_active = 1 AND expires_at > ?2
+                  ORDER BY last_activity DESC, id DESC"
+            ))?
+            .query_map(params![user_id, millis(now)], session_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                .execute([millis(now)])?;
+            Ok(count(deleted))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    /// Now, at the precision the store keeps, so round-tripped values compare equal.
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("valid timestamp")
+    }
+
+    fn open_temp() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A missing subdirectory also exercises the directory creation.
+        let store = SqliteStore::open(&dir.path().join("data").join("test.db")).expect("open");
+        (dir, store)
+    }
+
+    fn user(username: &str, email: &str, created_at: DateTime<Utc>) -> User {
+        User {
+            id: crate::domain::new_id(),
+            username: username.to_owned(),
+            email: email.to_owned(),
+            full_name: None,
+            password_hash: "hash".to_owned(),
+            role_id: "role-user".to_owned(),
+            is_active: true,
+            created_at,
+            updated_at: created_at,
+            last_login_at: None,
+            deleted_at: None,
+        }
+    }
+
+    fn session(user_id: &str, jti: &str, now: DateTime<Utc>) -> Session {
+        Session {
+            id: crate::domain::new_id(),
+            user_id: user_id.to_owned(),
+            refresh_jti: jti.to_owned(),
+            previous_jti: None,
+            rotated_at: None,
+            device: "Firefox on Linux".to_owned(),
+            ip_address: "127.0.0.1".to_owned(),
+            user_agent: "test".to_owned(),
+            created_at: now,
+            last_activity: now,
+            expires_at: now + TimeDelta::days(7),
+            is_active: true,
+            revoked_at: None,
+            revoke_reason: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicates_are_case_insensitive_and_name_the_field() {
+        let (_dir, store) = open_temp();
+        let t = now();
+        let alice = user("Alice", "alice@example.com", t);
+        store.insert_user(&alice).await.expect("insert");
+        assert_eq!(
+            store.find_user(&alice.id).await.expect("find"),
+            Some(alice.clone())
+        );
+
+        let err = store
+            .insert_user(&user("aLICE", "other@example.com", t))
+            .await
+            .expect_err("duplicate username");
+        assert!(
+            matches!(err, StoreError::Duplicate { field: "username" }),
+            "{err:?}"
+        );
+
+        let err = store
+            .insert_user(&user("bob", "ALICE@example.com", t))
+            .await
+            .expect_err("duplicate email");
+        assert!(
+            matches!(err, StoreError::Duplicate { field: "email" }),
+            "{err:?}"
+        );
+
+        // Renaming onto a taken name is refused too, and leaves the row alone.
+        let bob = user("bob", "bob@example.com", t);
+        store.insert_user(&bob).await.expect("insert bob");
+        let changes = UserChanges {
+            username: Some("ALICE".to_owned()),
+            ..UserChanges::default()
+        };
+        let err = store
+            .update_user(&bob.id, &changes, t)
+            .await
+            .expect_err("rename");
+        assert!(
+            matches!(err, StoreError::Duplicate { field: "username" }),
+            "{err:?}"
+        );
+
+        // A rename keeps the lower-cased copy in sync: the new name is found, the old one not.
+        let later = t + TimeDelta::seconds(1);
+        let changes = UserChanges {
+            username: Some("Robert".to_owned()),
+            full_name: Some(Some("Robert B.".to_owned())),
+            ..UserChanges::default()
+        };
+        let updated = store
+            .update_user(&bob.id, &changes, later)
+            .await
+            .expect("update")
+            .expect("bob exists");
+        assert_eq!(updated.username, "Robert");
+        assert_eq!(updated.full_name.as_deref(), Some("Robert B."));
+        assert_eq!(updated.updated_at, later);
+        let found = store.find_user_by_login("robert").await.expect("find");
+        assert_eq!(found.map(|u| u.id), Some(bob.id.clone()));
+        assert_eq!(store.find_user_by_login("bob").await.expect("find"), None);
+
+        let unknown = store
+            .update_user("nope", &changes, later)
+            .await
+            .expect("update");
+        assert_eq!(unknown, None);
+    }
+
+    #[tokio::test]
+    async fn rotate_refresh_succeeds_once_per_token() {
+        let (_dir, store) = open_temp();
+        let t = now();
+        let s = session("user-1", "jti-1", t);
+        store.insert_session(&s).await.expect("insert");
+
+        let later = t + TimeDelta::seconds(5);
+        let new_expiry = later + TimeDelta::days(7);
+        let rotate = |current: &'static str, new: &'static str| {
+            store.rotate_refresh(&s.id, "user-1", current, new, new_expiry, later)
+        };
+        assert!(rotate("jti-1", "jti-2").await.expect("rotate"));
+        assert!(
+            !rotate("jti-1", "jti-3")
+                .await
+                .expect("replay of the old token")
+        );
+        assert!(
+            !store
+                .rotate_refresh(&s.id, "user-2", "jti-2", "jti-3", new_expiry, later)
+                .await
+                .expect("someone else's session")
+        );
+
+        let rotated = store
+            .find_session(&s.id)
+            .await
+            .expect("find")
+            .expect("exists");
+        assert_eq!(rotated.refresh_jti, "jti-2");
+        assert_eq!(rotated.previous_jti.as_deref(), Some("jti-1"));
+        assert_eq!(rotated.rotated_at, Some(later));
+        assert_eq!(rotated.expires_at, new_expiry);
+
+        // A revoked session no longer rotates, even with the current token.
+        assert!(
+            store
+                .revoke_session(&s.id, Some("user-1"), RevokeReason::Logout, later)
+                .await
+                .expect("revoke")
+        );
+        assert!(!rotate("jti-2", "jti-3").await.expect("rotate revoked"));
+        let revoked = store
+            .find_session(&s.id)
+            .await
+            .expect("find")
+            .expect("exists");
+        assert_eq!(revoked.revoke_reason.as_deref(), Some("logout"));
+        assert!(
+            store
+                .list_active_sessions("user-1", later)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn list_users_pages_and_matches_prefixes_literally() {
+        let (_dir, store) = open_temp();
+        let t = now();
+        // Newest last, so the expected order is the reverse of insertion.
+        let names = ["ab_1", "ab_2", "abx3", "zed"];
+        let mut ids = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let u = user(
+                name,
+                &format!("{name}@example.com"),
+                t + TimeDelta::seconds(i as i64),
+            );
+            store.insert_user(&u).await.expect("insert");
+            ids.push(u.id);
+        }
+        let pct = user("pct", "50%off@example.com", t + TimeDelta::seconds(10));
+        store.insert_user(&pct).await.expect("insert");
+
+        let filter = |prefix: &str| UserFilter {
+            prefix: Some(prefix.to_owned()),
+            ..UserFilter::default()
+        };
+
+        let (page, total) = store.list_users(&filter("ab"), 0, 2).await.expect("list");
+        assert_eq!(total, 3);
+        assert_eq!(
+            page.iter().map(|u| &u.id).collect::<Vec<_>>(),
+            [&ids[2], &ids[1]]
+        );
+        let (page, total) = store.list_users(&filter("ab"), 2, 2).await.expect("list");
+        assert_eq!(total, 3);
+        assert_eq!(page.iter().map(|u| &u.id).collect::<Vec<_>>(), [&ids[0]]);
+
+        // `_` is a literal underscore, not "any character": abx3 does not match.
+        let (_, total) = store.list_users(&filter("ab_"), 0, 10).await.expect("list");
+        assert_eq!(total, 2);
+        // `%` is a literal percent sign, not "anything".
+        let (page, total) = store.list_users(&filter("50%"), 0, 10).await.expect("list");
+        assert_eq!(total, 1);
+        assert_eq!(page[0].id, pct.id);
+        let (_, total) = store.list_users(&filter("%"), 0, 10).await.expect("list");
+        assert_eq!(total, 0);
+        // The email also matches.
+        let (_, total) = store
+            .list_users(&filter("zed@"), 0, 10)
+            .await
+            .expect("list");
+        assert_eq!(total, 1);
+
+        assert!(store.soft_delete_user(&ids[3], t).await.expect("delete"));
+        assert!(
+            !store
+                .soft_delete_user(&ids[3], t)
+                .await
+                .expect("delete twice")
+        );
+        let inactive = UserFilter {
+            is_active: Some(false),
+            ..UserFilter::default()
+        };
+        let (page, total) = store.list_users(&inactive, 0, 10).await.expect("list");
+        assert_eq!(total, 1);
+        assert_eq!(page[0].deleted_at, Some(t));
+        let (_, total) = store
+            .list_users(&UserFilter::default(), 0, 10)
+            .await
+            .expect("list");
+        assert_eq!(total, 5);
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_data_and_schema() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("reopen.db");
+        let t = now();
+        let role = Role {
+            id: "role-1".to_owned(),
+            name: "USER".to_owned(),
+            description: "Regular user".to_owned(),
+            permissions: vec!["user:*".to_owned()],
+            is_active: true,
+            created_at: t,
+        };
+        let alice = user("alice", "alice@example.com", t);
+        {
+            let store = SqliteStore::open(&path).expect("first open");
+            store.insert_role_if_absent(&role).await.expect("seed");
+            store.insert_user(&alice).await.expect("insert");
+        }
+
+        let store = SqliteStore::open(&path).expect("second open");
+        // Seeding again under a new id is a no-op keyed on the name.
+        let again = Role {
+            id: "role-2".to_owned(),
+            ..role.clone()
+        };
+        store
+            .insert_role_if_absent(&again)
+            .await
+            .expect("seed again");
+        assert_eq!(store.list_roles().await.expect("roles"), vec![role]);
+        assert_eq!(store.find_user(&alice.id).await.expect("find"), Some(alice));
+        store.ping().await.expect("ping");
+        assert_eq!(store.backend(), "sqlite");
+    }
+
+    #[tokio::test]
+    async fn session_bulk_revocation_and_expiry() {
+        let (_dir, store) = open_temp();
+        let t = now();
+        let keep = session("u", "a", t);
+        let other = session("u", "b", t + TimeDelta::seconds(1));
+        let mut expired = session("u", "c", t);
+        expired.expires_at = t - TimeDelta::seconds(1);
+        for s in [&keep, &other, &expired] {
+            store.insert_session(s).await.expect("insert");
+        }
+        let err = store
+            .insert_session(&session("v", "a", t))
+            .await
+            .expect_err("same jti");
+        assert!(
+            matches!(
+                err,
+                StoreError::Duplicate {
+                    field: "refresh_jti"
+                }
+            ),
+            "{err:?}"
+        );
+
+        let active = store.list_active_sessions("u", t).await.expect("list");
+        assert_eq!(active, vec![other.clone(), keep.clone()]);
+
+        let revoked = store
+            .revoke_user_sessions("u", Some(&keep.id), RevokeReason::PasswordChanged, t)
+            .await
+            .expect("revoke");
+        // `other` and the (still active, merely expired) `expired`.
+        assert_eq!(revoked, 2);
+        assert_eq!(
+            store.list_active_sessions("u", t).await.expect("list"),
+            vec![keep]
+        );
+
+        assert_eq!(store.delete_expired_sessions(t).await.expect("sweep"), 1);
+        assert_eq!(store.find_session(&expired.id).await.expect("find"), None);
+    }
+
+    #[tokio::test]
+    async fn a_panic_mid_transaction_does_not_break_the_store() {
+        let (_dir, store) = open_temp();
+        let t = now();
+        let alice = user("alice", "alice@example.com", t);
+        let inserted = alice.clone();
+        let result: StoreResult<()> = store
+            .write(move |conn| {
+                conn.execute_batch("BEGIN")?;
+                conn.execute(
+                    "INSERT INTO users (id, username, username_lower, email, email_lower,
+                        password_hash, role_id, is_active, created_at, updated_at)
+                     VALUES (?1, 'alice', 'alice', 'a@b.co', 'a@b.co', 'h', 'r', 1, 0, 0)",
+                    [&inserted.id],
+                )?;
+                panic!("boom");
+            })
+            .await;
+        assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
+
+        // The writer was poisoned with a transaction open: it is recovered and rolled back.
+        store.insert_user(&alice).await.expect("insert after panic");
+        assert_eq!(store.find_user(&alice.id).await.expect("find"), Some(alice));
+    }
+
+    #[test]
+    fn opening_under_a_file_fails_clearly() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").expect("write");
+        let err = SqliteStore::open(&file.join("db.sqlite"))
+            .err()
+            .expect("cannot create a directory under a file");
+        assert!(
+            err.to_string().contains("cannot create the data directory"),
+            "{err:#}"
+        );
+    }
+}

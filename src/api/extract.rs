@@ -1,0 +1,226 @@
+//! Extractors that carry the edge rules into handler signatures: a JSON body whose every
+//! rejection is answered in the envelope, the authenticated caller, the admin caller, and the
+//! client's address.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::context::AppContext;
+use crate::domain::permission::ADMIN_ALL;
+use crate::domain::validate::FieldError;
+use crate::error::AppError;
+use crate::service::sessions::{self, ClientInfo, Principal};
+
+/// A JSON request body. Wrong content type -> 415, unreadable or oversized body -> 400/413,
+/// malformed JSON -> 400, well-formed JSON of the wrong shape -> 422 naming the field.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        if !has_json_content_type(&req) {
+            return Err(AppError::UnsupportedMediaType(
+                "Expected request with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Like [`JsonBody`], but an empty body (with or without a content type) is `None`.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let json_type = has_json_content_type(&req);
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !json_type {
+            return Err(AppError::UnsupportedMediaType(
+                "Expected request with `Content-Type: application/json`".into(),
+            ));
+        }
+        parse_json(&bytes).map(|v| Self(Some(v)))
+    }
+}
+
+fn has_json_content_type(req: &Request) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge
+        } else {
+            AppError::BadRequest("Could not read the request body".into())
+        }
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        use serde_json::error::Category;
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                AppError::BadRequest(format!("Malformed JSON: {inner}"))
+            }
+            Category::Data => AppError::validation(data_error(&path, &inner)),
+        }
+    })
+}
+
+/// Turns serde's data error into the template's `{loc, msg, type}` form.
+fn data_error(path: &str, err: &serde_json::Error) -> FieldError {
+    let text = err.to_string();
+    // serde reports the line/column; the location is already in `loc`.
+    let msg = text.split(" at line ").next().unwrap_or(&text).to_string();
+    let mut loc = vec!["body".to_string()];
+    if let Some(field) = msg
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    {
+        if path != "." {
+            loc.extend(path.split('.').map(str::to_string));
+        }
+        loc.push(field.to_string());
+        return FieldError {
+            loc,
+            msg: "Field required".into(),
+            kind: "missing",
+        };
+    }
+    if path != "." {
+        loc.extend(path.split('.').map(str::to_string));
+    }
+    let kind = if msg.starts_with("unknown field") {
+        "extra_forbidden"
+    } else {
+        "type_error"
+    };
+    FieldError { loc, msg, kind }
+}
+
+/// Query parameters; an undecodable query string is a 422.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(Self)
+            .map_err(|e| {
+                AppError::validation(FieldError {
+                    loc: vec!["query".into()],
+                    msg: e.to_string(),
+                    kind: "value_error",
+                })
+            })
+    }
+}
+
+/// The client's address as resolved by the request layer (trusted proxies honoured).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ClientIp>()
+            .copied()
+            .unwrap_or(ClientIp(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        Ok(ClientInfo { ip, user_agent })
+    }
+}
+
+/// The Bearer token of the request, if any.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The authenticated caller (a valid Bearer access token of a live session of an active user).
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppContext> for Auth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, AppError> {
+        let token = bearer_token(parts)
+            .ok_or_else(|| AppError::Unauthorized("Not authenticated".into()))?;
+        sessions::authenticate(ctx, token).await.map(Auth)
+    }
+}
+
+/// An authenticated caller holding `admin:*`.
+pub struct Admin(pub Principal);
+
+impl FromRequestParts<AppContext> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, AppError> {
+        let Auth(principal) = Auth::from_request_parts(parts, ctx).await?;
+        if principal.can(ADMIN_ALL) {
+            Ok(Admin(principal))
+        } else {
+            Err(AppError::Forbidden("Admin permission required".into()))
+        }
+    }
+}
+
+/// For `Option<Option<T>>` fields: absent stays `None`, `null` becomes `Some(None)`
+/// (use with `#[serde(default, deserialize_with = "present")]`).
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -1,0 +1,39 @@
+//! The HTTP surface: routes, extractors, envelopes and the OpenAPI document. Handlers are thin:
+//! extract, call a service, wrap the answer.
+
+pub mod cookies;
+pub mod envelope;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod v1;
+pub mod views;
+
+use axum::Router;
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::context::AppContext;
+use crate::error::AppError;
+
+/// All routes, without the cross-cutting layers (see `http::layers`).
+pub fn routes(ctx: AppContext) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/", get(health::root))
+        .nest("/api/v1", v1::router())
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(ctx)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("Not found".into())
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}

@@ -1,0 +1,69 @@
+//! The OpenAPI 3.1 document served at `/openapi.json` and rendered by the vendored Swagger UI at
+//! `/docs`. Every route, body, error and auth scheme is declared here or on its handler.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{envelope, health, v1, views};
+use crate::error::{ErrorBody, ErrorDetail};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "authkit",
+        description = "Auth-and-accounts API: registration, login, JWT access tokens, rotating refresh \
+tokens in an HttpOnly cookie, server-side sessions, roles with wildcard permissions, self-service and \
+admin user management.\n\n\
+Every `/api/v1` answer is enveloped: `{\"code\": 0, \"message\", \"data\"}` on success, \
+`{\"code\": <status>, \"message\", \"data\": null}` on error (422 adds `details`). Every `/api/v1` route \
+answers with and without a trailing slash.\n\n\
+To try it here: register, log in, copy `data.token.access_token`, press **Authorize** and paste it. \
+The refresh cookie is sent by the browser automatically to `/api/v1/auth/refresh` and `/api/v1/auth/logout`.",
+        license(name = "MIT"),
+    ),
+    paths(
+        health::health, health::ready, health::root,
+        v1::auth::register, v1::auth::login, v1::auth::refresh, v1::auth::logout, v1::auth::logout_all,
+        v1::user::me, v1::user::update_me, v1::user::delete_me, v1::user::my_sessions, v1::user::revoke_my_session,
+        v1::admin::list_users, v1::admin::get_user, v1::admin::update_user, v1::admin::delete_user,
+        v1::admin::user_sessions, v1::admin::revoke_user_sessions,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail, views::UserView, views::RoleView, views::SessionView, views::TokenView,
+        views::LoginView, views::RefreshView, views::RevokedView, views::UserListView, views::PaginationView,
+        envelope::Envelope<views::UserView>,
+    )),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Register, log in, refresh, log out"),
+        (name = "user", description = "The caller's own account and sessions"),
+        (name = "admin", description = "User management; needs the `admin:*` permission"),
+        (name = "health", description = "Liveness, readiness, service information"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("The access token from login or refresh (15 minutes)."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "refresh_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::api::cookies::REFRESH_COOKIE,
+                "HttpOnly refresh token cookie set by login and refresh (path /api/v1/auth).",
+            ))),
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! `/api/v1/admin`: user management for holders of `admin:*` (API.md, "Routes").
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::envelope::{Envelope, Reply};
+use crate::api::extract::{Admin, JsonBody, QueryParams};
+use crate::api::views::{RevokedView, SessionView, UserListView, UserView};
+use crate::context::AppContext;
+use crate::domain::validate::FieldError;
+use crate::error::{AppError, AppResult, ErrorBody};
+use crate::service::accounts::ProfileUpdate;
+use crate::service::admin::{self, AdminUpdate, ListQuery};
+
+pub fn router() -> Router<AppContext> {
+    Router::new()
+        .route("/users", get(list_users))
+        .route(
+            "/{user_id}",
+            get(get_user).put(update_user).delete(delete_user),
+        )
+        .route(
+            "/{user_id}/sessions",
+            get(user_sessions).delete(revoke_user_sessions),
+        )
+}
+
+/// Query of the user listing. Values arrive as text and are checked one by one, so each bad
+/// value is a 422 naming its parameter.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page number, from 1.
+    #[param(value_type = Option<u64>, minimum = 1, example = 1)]
+    page: Option<String>,
+    /// Page size, 1-100.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100, example = 10)]
+    size: Option<String>,
+    /// Username or email prefix (case-insensitive).
+    q: Option<String>,
+    /// Role name, e.g. `USER`.
+    role: Option<String>,
+    #[param(value_type = Option<bool>)]
+    is_active: Option<String>,
+}
+
+fn query_value<T: std::str::FromStr>(
+    param: &str,
+    value: Option<&str>,
+    default: T,
+    expected: &str,
+) -> AppResult<T> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            AppError::validation(FieldError {
+                loc: vec!["query".into(), param.into()],
+                msg: format!("Input should be {expected}"),
+                kind: "parsing",
+            })
+        }),
+    }
+}
+
+/// List users, newest first, with optional filters.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of users", body = Envelope<UserListView>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "Bad page, size, role or is_active", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn list_users(
+    State(ctx): State<AppContext>,
+    _admin: Admin,
+    QueryParams(params): QueryParams<ListParams>,
+) -> AppResult<Reply<UserListView>> {
+    let query = ListQuery {
+        page: query_value("page", params.page.as_deref(), 1, "a positive integer")?,
+        size: query_value(
+            "size",
+            params.size.as_deref(),
+            10,
+            "an integer from 1 to 100",
+        )?,
+        prefix: params.q,
+        role: params.role,
+        is_active: match params.is_active.as_deref() {
+            None | Some("") => None,
+            Some(v) => Some(query_value(
+                "is_active",
+                Some(&v.to_ascii_lowercase()),
+                false,
+                "true or false",
+            )?),
+        },
+    };
+    let page = admin::list_users(&ctx, query).await?;
+    Ok(Reply::ok(
+        "Users retrieved successfully",
+        UserListView::from(&page),
+    ))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/v1/admin/{user_id}", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = Envelope<UserView>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "Unknown id", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn get_user(
+    State(ctx): State<AppContext>,
+    _admin: Admin,
+    Path(user_id): Path<String>,
+) -> AppResult<Reply<UserView>> {
+    let (user, role) = admin::get_user(&ctx, &user_id).await?;
+    Ok(Reply::ok(
+        "User retrieved successfully",
+        UserView::new(&user, &role),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AdminUpdateRequest {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::extract::present")]
+    #[schema(value_type = Option<String>)]
+    pub full_name: Option<Option<String>>,
+    /// Hashed like any password; signs the user out everywhere.
+    pub password: Option<String>,
+    /// Role name. Granting ADMIN or SUPER_ADMIN needs `*`.
+    #[schema(example = "ADMIN")]
+    pub role: Option<String>,
+    /// `false` deactivates the account and revokes its sessions.
+    pub is_active: Option<bool>,
+}
+
+/// Update another user. Your own id is refused (use `/api/v1/user/`); accounts holding an admin
+/// role, and granting one, need `*`.
+#[utoipa::path(put, path = "/api/v1/admin/{user_id}", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "User id")),
+    request_body = AdminUpdateRequest,
+    responses(
+        (status = 200, description = "Updated user", body = Envelope<UserView>),
+        (status = 400, description = "Own id, or malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed for this account or role", body = ErrorBody),
+        (status = 404, description = "Unknown id", body = ErrorBody),
+        (status = 409, description = "Username or email taken", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field or unknown role", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn update_user(
+    State(ctx): State<AppContext>,
+    Admin(actor): Admin,
+    Path(user_id): Path<String>,
+    JsonBody(body): JsonBody<AdminUpdateRequest>,
+) -> AppResult<Reply<UserView>> {
+    let update = AdminUpdate {
+        profile: ProfileUpdate {
+            username: body.username,
+            email: body.email,
+            full_name: body.full_name,
+            password: body.password,
+        },
+        role: body.role,
+        is_active: body.is_active,
+    };
+    let (user, role) = admin::update_user(&ctx, &actor, &user_id, update).await?;
+    Ok(Reply::ok(
+        "User updated successfully",
+        UserView::new(&user, &role),
+    ))
+}
+
+/// Soft-delete another user and revoke their sessions.
+#[utoipa::path(delete, path = "/api/v1/admin/{user_id}", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Deactivated; `data` is null", body = Envelope<Option<String>>),
+        (status = 400, description = "Own id, or already inactive", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed for this account", body = ErrorBody),
+        (status = 404, description = "Unknown id", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn delete_user(
+    State(ctx): State<AppContext>,
+    Admin(actor): Admin,
+    Path(user_id): Path<String>,
+) -> AppResult<Reply<()>> {
+    let revoked = admin::delete_user(&ctx, &actor, &user_id).await?;
+    Ok(Reply::ok(
+        format!("User deleted successfully, {revoked} sessions revoked"),
+        (),
+    ))
+}
+
+/// Active sessions of a user.
+#[utoipa::path(get, path = "/api/v1/admin/{user_id}/sessions", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Active sessions", body = Envelope<Vec<SessionView>>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "Unknown id", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn user_sessions(
+    State(ctx): State<AppContext>,
+    _admin: Admin,
+    Path(user_id): Path<String>,
+) -> AppResult<Reply<Vec<SessionView>>> {
+    let list = admin::list_user_sessions(&ctx, &user_id).await?;
+    Ok(Reply::ok(
+        "Sessions retrieved successfully",
+        SessionView::list(&list, None),
+    ))
+}
+
+/// Revoke every session of a user.
+#[utoipa::path(delete, path = "/api/v1/admin/{user_id}/sessions", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Sessions revoked", body = Envelope<RevokedView>),
+        (status = 400, description = "Own id", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed for this account", body = ErrorBody),
+        (status = 404, description = "Unknown id", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn revoke_user_sessions(
+    State(ctx): State<AppContext>,
+    Admin(actor): Admin,
+    Path(user_id): Path<String>,
+) -> AppResult<Reply<RevokedView>> {
+    let n = admin::revoke_user_sessions(&ctx, &actor, &user_id).await?;
+    Ok(Reply::ok(
+        "Sessions revoked successfully",
+        RevokedView {
+            revoked_sessions: n,
+        },
+    ))
+}

@@ -1,0 +1,284 @@
+//! `/api/v1/auth`: register, login, refresh, logout, logout-all (API.md, "Routes").
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::api::cookies;
+use crate::api::envelope::{Envelope, Reply};
+use crate::api::extract::{Auth, JsonBody, OptionalJsonBody, bearer_token};
+use crate::api::views::{LoginView, RefreshView, RevokedView, TokenView, UserView};
+use crate::context::AppContext;
+use crate::domain::validate::FieldError;
+use crate::error::{AppError, AppResult, ErrorBody};
+use crate::service::accounts::{self, Registration};
+use crate::service::sessions::{self, ClientInfo, IssuedTokens};
+
+pub fn router() -> Router<AppContext> {
+    Router::new()
+        .route("/register", post(register))
+        .route("/login", post(login))
+        .route("/refresh", post(refresh))
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
+}
+
+/// Header by which a native client (no cookie store) asks for the refresh token in the body.
+pub const TOKEN_TRANSPORT_HEADER: &str = "x-refresh-token-transport";
+
+fn wants_token_in_body(headers: &HeaderMap) -> bool {
+    headers
+        .get(TOKEN_TRANSPORT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("body"))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// 3-50 characters of `[A-Za-z0-9_.-]`; unique, case-insensitively.
+    #[schema(example = "ada")]
+    pub username: String,
+    /// Unique, case-insensitively.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    #[schema(example = "Ada Lovelace", max_length = 100)]
+    pub full_name: Option<String>,
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 128)]
+    pub password: String,
+    /// Only `USER` (or absent) is accepted; anything else is 403.
+    #[schema(example = "USER")]
+    pub role: Option<String>,
+}
+
+/// Create an account (role USER).
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = Envelope<UserView>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 403, description = "A role other than USER was requested", body = ErrorBody),
+        (status = 409, description = "Username or email already registered", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn register(
+    ctx: axum::extract::State<AppContext>,
+    JsonBody(body): JsonBody<RegisterRequest>,
+) -> AppResult<Reply<UserView>> {
+    let (user, role) = accounts::register(
+        &ctx,
+        Registration {
+            username: body.username,
+            email: body.email,
+            full_name: body.full_name,
+            password: body.password,
+            role: body.role,
+        },
+    )
+    .await?;
+    Ok(Reply::created(
+        "User registered successfully",
+        UserView::new(&user, &role),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Email or username.
+    #[schema(example = "ada@example.com")]
+    pub email: Option<String>,
+    /// Accepted instead of `email`.
+    #[schema(example = "ada")]
+    pub username: Option<String>,
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+/// Log in with email or username and password.
+///
+/// Sets the `refresh_token` cookie (HttpOnly, path `/api/v1/auth`). A native client without a
+/// cookie store may send `X-Refresh-Token-Transport: body` to get the refresh token in
+/// `data.token.refresh_token` instead of the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    params(("X-Refresh-Token-Transport" = Option<String>, Header, description = "`body` to receive the refresh token in the response body (native clients)")),
+    responses(
+        (status = 200, description = "Logged in; refresh cookie set", body = Envelope<LoginView>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Invalid credentials or inactive account", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Missing field", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn login(
+    ctx: axum::extract::State<AppContext>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> AppResult<Response> {
+    let Some(login) = body
+        .email
+        .or(body.username)
+        .filter(|l| !l.trim().is_empty())
+    else {
+        return Err(AppError::validation(FieldError::body(
+            "email",
+            "Field required",
+            "missing",
+        )));
+    };
+    if body.password.is_empty() {
+        return Err(AppError::validation(FieldError::body(
+            "password",
+            "Field required",
+            "missing",
+        )));
+    }
+    let (tokens, user, role) = sessions::login(&ctx, &login, body.password, &client).await?;
+    let in_body = wants_token_in_body(&headers);
+    let (jar, token) = token_answer(&ctx, jar, tokens, in_body);
+    let view = LoginView {
+        token,
+        user: UserView::new(&user, &role),
+    };
+    Ok((jar, Reply::ok("Login successful", view)).into_response())
+}
+
+/// Builds the token view and puts the refresh token where the client wants it.
+fn token_answer(
+    ctx: &AppContext,
+    jar: CookieJar,
+    tokens: IssuedTokens,
+    in_body: bool,
+) -> (CookieJar, TokenView) {
+    let mut view = TokenView {
+        access_token: tokens.access_token,
+        expires_in: tokens.access_expires_in,
+        token_type: "bearer",
+        refresh_token: None,
+    };
+    if in_body {
+        view.refresh_token = Some(tokens.refresh_token);
+        (jar, view)
+    } else {
+        let jar = cookies::set_refresh(
+            jar,
+            &ctx.settings,
+            tokens.refresh_token,
+            tokens.refresh_expires_at,
+        );
+        (jar, view)
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// For native clients only; browsers send the cookie and no body.
+    pub refresh_token: Option<String>,
+}
+
+/// Exchange the refresh token (cookie, or body for native clients) for a new access token.
+///
+/// The refresh token rotates on every call. Replaying an already rotated token revokes the
+/// session, except within a short grace window after the rotation (concurrent tabs).
+/// A token sent in the body is answered in the body; a cookie is answered with a new cookie.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body(content = Option<RefreshRequest>, description = "Optional; native clients only"),
+    security(("refresh_cookie" = [])),
+    responses(
+        (status = 200, description = "New tokens; refresh cookie rotated", body = Envelope<RefreshView>),
+        (status = 401, description = "Missing, invalid, expired, revoked or replayed refresh token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn refresh(
+    ctx: axum::extract::State<AppContext>,
+    jar: CookieJar,
+    OptionalJsonBody(body): OptionalJsonBody<RefreshRequest>,
+) -> AppResult<Response> {
+    let from_body = body.and_then(|b| b.refresh_token).filter(|t| !t.is_empty());
+    let in_body = from_body.is_some();
+    let Some(token) = from_body.or_else(|| cookies::refresh_from(&jar)) else {
+        return Err(AppError::Unauthorized("Refresh token missing".into()));
+    };
+    match sessions::refresh(&ctx, &token).await {
+        Ok(tokens) => {
+            let (jar, token) = token_answer(&ctx, jar, tokens, in_body);
+            Ok((jar, Reply::ok("Token refreshed", RefreshView { token })).into_response())
+        }
+        // A refused cookie is cleared so the browser stops sending it.
+        Err(e @ AppError::Unauthorized(_)) if !in_body => {
+            Ok((cookies::clear_refresh(jar, &ctx.settings), e).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Log out the current session (Bearer token, or the refresh cookie) and clear the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("bearer" = []), ("refresh_cookie" = [])),
+    responses(
+        (status = 200, description = "Session revoked, cookie cleared", body = Envelope<RevokedView>),
+        (status = 401, description = "No usable token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn logout(ctx: axum::extract::State<AppContext>, parts: Parts) -> Response {
+    let jar = CookieJar::from_headers(&parts.headers);
+    let result = match bearer_token(&parts) {
+        Some(token) => match sessions::authenticate(&ctx, token).await {
+            Ok(principal) => sessions::logout(&ctx, &principal).await,
+            Err(e) => Err(e),
+        },
+        None => match cookies::refresh_from(&jar) {
+            Some(token) => sessions::logout_with_refresh(&ctx, &token).await,
+            None => Err(AppError::Unauthorized("Not authenticated".into())),
+        },
+    };
+    let jar = cookies::clear_refresh(jar, &ctx.settings);
+    match result {
+        Ok(n) => (
+            jar,
+            Reply::ok(
+                "Logged out successfully",
+                RevokedView {
+                    revoked_sessions: n,
+                },
+            ),
+        )
+            .into_response(),
+        Err(e) => (jar, e).into_response(),
+    }
+}
+
+/// Log out every session of the caller and clear the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "All sessions revoked", body = Envelope<RevokedView>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn logout_all(
+    ctx: axum::extract::State<AppContext>,
+    Auth(principal): Auth,
+    jar: CookieJar,
+) -> AppResult<Response> {
+    let n = sessions::logout_all(&ctx, &principal).await?;
+    let jar = cookies::clear_refresh(jar, &ctx.settings);
+    Ok((
+        jar,
+        Reply::ok(
+            "Logged out from all sessions",
+            RevokedView {
+                revoked_sessions: n,
+            },
+        ),
+    )
+        .into_response())
+}

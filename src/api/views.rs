@@ -1,0 +1,195 @@
+//! Response shapes, separate from the stored models: what a client sees, and nothing more
+//! (no password hash, no refresh jti, no revocation internals).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
+
+use crate::domain::{Role, Session, User};
+use crate::service::admin::UserPage;
+
+/// RFC 3339 in UTC with milliseconds and `Z`, as the contract shows.
+fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+fn rfc3339_opt<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339(at, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleView {
+    #[serde(rename = "_id")]
+    #[schema(example = "7f9c2a4e-9c1d-4d7e-8a53-2f0b6f1e9a10")]
+    pub id: String,
+    #[schema(example = "USER")]
+    pub name: String,
+    pub description: String,
+    #[schema(example = json!(["user:*"]))]
+    pub permissions: Vec<String>,
+    pub is_active: bool,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2025-12-27T19:04:57.690Z")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Role> for RoleView {
+    fn from(r: &Role) -> Self {
+        Self {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            description: r.description.clone(),
+            permissions: r.permissions.clone(),
+            is_active: r.is_active,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    #[schema(example = "3b241101-e2bb-4255-8caf-4136c566a962")]
+    pub id: String,
+    #[schema(example = "ada")]
+    pub username: String,
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    #[schema(example = "Ada Lovelace")]
+    pub full_name: Option<String>,
+    pub role: RoleView,
+    pub is_active: bool,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl UserView {
+    pub fn new(user: &User, role: &Role) -> Self {
+        Self {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            email: user.email.clone(),
+            full_name: user.full_name.clone(),
+            role: role.into(),
+            is_active: user.is_active,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            last_login_at: user.last_login_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    #[schema(example = "Chrome 120 | Windows 10 | pc")]
+    pub device: String,
+    #[schema(example = "203.0.113.7")]
+    pub ip_address: String,
+    pub user_agent: String,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_activity: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: DateTime<Utc>,
+    /// True for the session the request was made with.
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn list(sessions: &[Session], current: Option<&str>) -> Vec<Self> {
+        sessions
+            .iter()
+            .map(|s| Self {
+                id: s.id.clone(),
+                device: s.device.clone(),
+                ip_address: s.ip_address.clone(),
+                user_agent: s.user_agent.clone(),
+                created_at: s.created_at,
+                last_activity: s.last_activity,
+                expires_at: s.expires_at,
+                current: current == Some(s.id.as_str()),
+            })
+            .collect()
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    pub access_token: String,
+    /// Access token lifetime in seconds.
+    #[schema(example = 900)]
+    pub expires_in: u64,
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Only for native clients that asked for it (`X-Refresh-Token-Transport: body`);
+    /// browsers get the refresh token as an HttpOnly cookie only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginView {
+    pub token: TokenView,
+    pub user: UserView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefreshView {
+    pub token: TokenView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevokedView {
+    pub revoked_sessions: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PaginationView {
+    pub total_items: u64,
+    pub total_pages: u64,
+    pub current_page: u64,
+    pub page_size: u64,
+    pub has_next: bool,
+    pub has_previous: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserListView {
+    pub users: Vec<UserView>,
+    pub pagination: PaginationView,
+}
+
+impl From<&UserPage> for UserListView {
+    fn from(page: &UserPage) -> Self {
+        let total_pages = page.total_pages();
+        Self {
+            users: page
+                .users
+                .iter()
+                .map(|(u, r)| UserView::new(u, r))
+                .collect(),
+            pagination: PaginationView {
+                total_items: page.total_items,
+                total_pages,
+                current_page: page.page,
+                page_size: page.size,
+                has_next: page.page < total_pages,
+                has_previous: page.page > 1,
+            },
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The state every handler and service shares. One struct (behind an `Arc`, so cloning per request
+//! is a pointer copy) keeps handler signatures short and makes the dependencies of the request path
+//! visible in one place.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::security::jwt::TokenKeys;
+use crate::security::password::PasswordHasher;
+use crate::service::roles::RoleCache;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppContext(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub passwords: PasswordHasher,
+    pub tokens: TokenKeys,
+    pub roles: RoleCache,
+}
+
+impl AppContext {
+    /// Builds the context from settings, an opened store and the resolved signing secret.
+    pub async fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        secret: &[u8],
+    ) -> anyhow::Result<Self> {
+        let tokens = TokenKeys::new(
+            secret,
+            settings.access_token_ttl,
+            settings.refresh_token_ttl,
+            settings.jwt_issuer.clone(),
+            settings.jwt_audience.clone(),
+        );
+        let roles = RoleCache::load(store.as_ref()).await?;
+        Ok(Self(Arc::new(Inner {
+            passwords: PasswordHasher::new(settings.workers),
+            settings,
+            store,
+            tokens,
+            roles,
+        })))
+    }
+}
+
+impl Deref for AppContext {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

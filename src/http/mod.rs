@@ -1,0 +1,113 @@
+//! Cross-cutting tower layers around the routes: request id and logging, panics as 500
+//! envelopes, CORS, security headers, body limit and request timeout, and the trailing-slash rule.
+
+pub mod request_log;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, header};
+use axum::response::IntoResponse;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Settings;
+use crate::error::AppError;
+
+/// Largest request body accepted (the biggest legitimate body here is well under 1 KiB).
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Longest a request may take before it is answered with 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Wraps the routes with every layer. Layers added later run first on the way in.
+pub fn layers(routes: Router, settings: &Settings) -> Router {
+    let mut app = routes
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(request_log::timeout))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(axum::middleware::from_fn(request_log::no_store_on_api));
+    if settings.is_production() {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ));
+    }
+    if let Some(cors) = cors(settings) {
+        app = app.layer(cors);
+    }
+    app.layer(CatchPanicLayer::custom(|_| {
+        AppError::Internal("handler panicked".into()).into_response()
+    }))
+    .layer(axum::middleware::from_fn_with_state(
+        std::sync::Arc::new(settings.trusted_proxies.clone()),
+        request_log::log_request,
+    ))
+}
+
+/// CORS for the configured origins only, with credentials (the refresh cookie). No origins
+/// configured means no CORS headers at all: same-origin clients only.
+fn cors(settings: &Settings) -> Option<CorsLayer> {
+    if settings.cors_origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = settings
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static(request_log::REQUEST_ID_HEADER),
+                HeaderName::from_static(crate::api::v1::auth::TOKEN_TRANSPORT_HEADER),
+            ])
+            .expose_headers([HeaderName::from_static(request_log::REQUEST_ID_HEADER)])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// `/api/...` paths answer with and without a trailing slash: the slash is dropped before
+/// routing. Other paths keep theirs (Swagger UI lives under `/docs/`).
+pub fn trim_api_trailing_slash(mut req: Request<Body>) -> Request<Body> {
+    let path = req.uri().path();
+    if path.starts_with("/api/") && path.len() > 5 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let new = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = new.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// The whole application as one service: routes and layers behind the trailing-slash rule.
+pub type AppService = tower::util::MapRequest<Router, fn(Request<Body>) -> Request<Body>>;
+
+pub fn with_trailing_slash_rule(app: Router) -> AppService {
+    tower::ServiceExt::map_request(
+        app,
+        trim_api_trailing_slash as fn(Request<Body>) -> Request<Body>,
+    )
+}

@@ -1,0 +1,93 @@
+//! One log line per request (method, path, status, latency, client IP, request id), the request
+//! id itself (accepted from `X-Request-Id` when sane, else generated, and always returned), the
+//! resolved client IP for handlers, and the per-request timeout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::api::extract::ClientIp;
+use crate::error::AppError;
+use crate::http::REQUEST_TIMEOUT;
+use crate::security::client_ip::{self, Cidr};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A client-supplied id is kept only if it is short and plain, so it cannot forge log lines.
+fn sane_request_id(value: &HeaderValue) -> Option<&str> {
+    let id = value.to_str().ok()?;
+    (!id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')))
+    .then_some(id)
+}
+
+pub async fn log_request(
+    State(trusted): State<Arc<Vec<Cidr>>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(sane_request_id)
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let ip = peer.map(|p| client_ip::resolve(p, req.headers(), &trusted));
+    if let Some(ip) = ip {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    let header_value = HeaderValue::from_str(&request_id).expect("request id is plain ASCII");
+    req.headers_mut()
+        .insert(REQUEST_ID_HEADER, header_value.clone());
+
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = next.run(req).instrument(span).await;
+    response
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER, header_value);
+
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let client_ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    if status >= 500 {
+        tracing::warn!(target: "http", %method, %path, status, latency_ms, %client_ip, %request_id, "request");
+    } else {
+        tracing::info!(target: "http", %method, %path, status, latency_ms, %client_ip, %request_id, "request");
+    }
+    response
+}
+
+/// Answers 408 in the envelope when a request takes longer than [`REQUEST_TIMEOUT`].
+pub async fn timeout(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => AppError::RequestTimeout.into_response(),
+    }
+}
+
+/// API answers can carry tokens or personal data: no cache may keep them.
+pub async fn no_store_on_api(req: Request, next: Next) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let mut response = next.run(req).await;
+    if is_api {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

@@ -1,0 +1,8 @@
+//! Security primitives: password hashing, JWTs, the signing secret, User-Agent parsing and
+//! client IP resolution. Nothing here knows about HTTP routing or the database.
+
+pub mod client_ip;
+pub mod device;
+pub mod jwt;
+pub mod password;
+pub mod secret;

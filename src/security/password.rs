@@ -1,0 +1,196 @@
+//! Argon2id password hashing (OWASP parameters: m = 19 MiB, t = 2, p = 1).
+//!
+//! Hashing is CPU-bound for tens of milliseconds, so it runs on the blocking pool behind a
+//! semaphore sized to the cores: a login storm queues here instead of starving the async workers
+//! that serve everything else.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+/// Memory cost in KiB, iterations and lanes recommended by OWASP for Argon2id.
+pub const M_COST_KIB: u32 = 19_456;
+pub const T_COST: u32 = 2;
+pub const P_COST: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("password hashing task failed")]
+    Join,
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    Yes,
+    /// Correct, but hashed with other parameters: store this new hash.
+    YesRehashed(String),
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+}
+
+impl PasswordHasher {
+    /// A hasher allowing `concurrency` hashes at once (normally the number of cores).
+    pub fn new(concurrency: usize) -> Self {
+        Self::with_params(concurrency, M_COST_KIB, T_COST, P_COST)
+    }
+
+    pub fn with_params(concurrency: usize, m_cost: u32, t_cost: u32, p_cost: u32) -> Self {
+        let params = Params::new(m_cost, t_cost, p_cost, None).expect("valid Argon2 parameters");
+        Self {
+            params,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    fn argon2(params: Params) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    /// Hashes a new password into a PHC string (`$argon2id$v=19$m=...`).
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        let params = self.params.clone();
+        self.run(move || hash_blocking(params, &password)).await?
+    }
+
+    /// Verifies `password` against `stored`. With `stored = None` (unknown user) it verifies
+    /// against a fixed dummy hash so that the answer takes the same time either way.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verified, PasswordError> {
+        let params = self.params.clone();
+        self.run(move || {
+            let user_exists = stored.is_some();
+            let stored = stored.unwrap_or_else(|| dummy_hash().to_string());
+            let Ok(parsed) = PasswordHash::new(&stored) else {
+                return Ok(Verified::No);
+            };
+            if Self::argon2(params.clone())
+                .verify_password(password.as_bytes(), &parsed)
+                .is_err()
+                || !user_exists
+            {
+                return Ok(Verified::No);
+            }
+            if needs_rehash(&parsed, &params) {
+                return hash_blocking(params, &password).map(Verified::YesRehashed);
+            }
+            Ok(Verified::Yes)
+        })
+        .await?
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        // The semaphore is never closed, so acquiring only fails if it were; treat that as a join error.
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Join)?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|_| PasswordError::Join)
+    }
+}
+
+fn hash_blocking(params: Params, password: &str) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    PasswordHasher::argon2(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+/// A stored hash needs upgrading when its algorithm or cost parameters differ from the current ones.
+fn needs_rehash(parsed: &PasswordHash<'_>, current: &Params) -> bool {
+    if parsed.algorithm.as_str() != "argon2id" || parsed.version != Some(Version::V0x13.into()) {
+        return true;
+    }
+    match Params::try_from(parsed) {
+        Ok(p) => {
+            p.m_cost() != current.m_cost()
+                || p.t_cost() != current.t_cost()
+                || p.p_cost() != current.p_cost()
+        }
+        Err(_) => true,
+    }
+}
+
+/// A real Argon2id hash of a random password with the current parameters, made once, so that
+/// verifying against it costs exactly what a real verification costs.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).expect("OS random source");
+        let params =
+            Params::new(M_COST_KIB, T_COST, P_COST, None).expect("valid Argon2 parameters");
+        hash_blocking(params, &format!("{random:?}")).expect("hashing a dummy password")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let hasher = PasswordHasher::new(2);
+        let hash = hasher.hash("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(
+            hasher
+                .verify("correct horse".into(), Some(hash.clone()))
+                .await
+                .unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(
+            hasher
+                .verify("wrong horse".into(), Some(hash))
+                .await
+                .unwrap(),
+            Verified::No
+        );
+        assert_eq!(
+            hasher.verify("anything".into(), None).await.unwrap(),
+            Verified::No
+        );
+        assert_eq!(
+            hasher
+                .verify("x".into(), Some("not a hash".into()))
+                .await
+                .unwrap(),
+            Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn weaker_parameters_are_upgraded_on_verify() {
+        let old = PasswordHasher::with_params(1, 8_192, 1, 1);
+        let hash = old.hash("correct horse".into()).await.unwrap();
+        let current = PasswordHasher::new(1);
+        match current
+            .verify("correct horse".into(), Some(hash))
+            .await
+            .unwrap()
+        {
+            Verified::YesRehashed(new) => assert!(new.contains("m=19456,t=2,p=1")),
+            other => panic!("expected a rehash, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Registration and self-service on one's own account.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::context::AppContext;
+use crate::domain::permission::ROLE_USER;
+use crate::domain::validate::{self, FieldError, Problems};
+use crate::domain::{RevokeReason, Role, User, UserChanges, new_id};
+use crate::error::{AppError, AppResult};
+use crate::security::password::Verified;
+use crate::service::sessions::Principal;
+
+/// What a client sends to register. `role` exists only to refuse anything but USER.
+#[derive(Debug)]
+pub struct Registration {
+    pub username: String,
+    pub email: String,
+    pub full_name: Option<String>,
+    pub password: String,
+    pub role: Option<String>,
+}
+
+/// Creates an account with the USER role. Duplicates (case-insensitive) are refused by the
+/// store's unique indexes, so racing registrations cannot both succeed.
+pub async fn register(ctx: &AppContext, input: Registration) -> AppResult<(User, Arc<Role>)> {
+    create_user(ctx, input, ROLE_USER).await
+}
+
+async fn create_user(
+    ctx: &AppContext,
+    input: Registration,
+    role_name: &str,
+) -> AppResult<(User, Arc<Role>)> {
+    let mut problems = Problems::default();
+    problems
+        .check(validate::username(&input.username))
+        .check(validate::email(input.email.trim()))
+        .check(validate::password("password", &input.password));
+    if let Some(name) = &input.full_name {
+        problems.check(validate::full_name(name));
+    }
+    problems.into_result().map_err(AppError::Validation)?;
+    if input
+        .role
+        .as_deref()
+        .is_some_and(|r| !r.eq_ignore_ascii_case(ROLE_USER))
+    {
+        return Err(AppError::Forbidden(
+            "Registration cannot choose a role".into(),
+        ));
+    }
+    let role = ctx
+        .roles
+        .by_name(ctx.store.as_ref(), role_name)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("{role_name} role missing")))?;
+
+    let password_hash = ctx.passwords.hash(input.password).await?;
+    let now = Utc::now();
+    let user = User {
+        id: new_id(),
+        username: input.username,
+        email: input.email.trim().to_string(),
+        full_name: input
+            .full_name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
+        password_hash,
+        role_id: role.id.clone(),
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        deleted_at: None,
+    };
+    ctx.store.insert_user(&user).await?;
+    Ok((user, role))
+}
+
+/// Fields a user or an admin may change on an account; `None` keeps the value.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    /// `Some(None)` or an empty string clears the full name.
+    pub full_name: Option<Option<String>>,
+    pub password: Option<String>,
+}
+
+impl ProfileUpdate {
+    /// Checks the fields present and turns them into store changes (hashing a new password).
+    pub(crate) async fn into_changes(self, ctx: &AppContext) -> AppResult<UserChanges> {
+        let mut problems = Problems::default();
+        if let Some(username) = &self.username {
+            problems.check(validate::username(username));
+        }
+        if let Some(email) = &self.email {
+            problems.check(validate::email(email.trim()));
+        }
+        if let Some(Some(name)) = &self.full_name {
+            problems.check(validate::full_name(name));
+        }
+        if let Some(password) = &self.password {
+            problems.check(validate::password("password", password));
+        }
+        problems.into_result().map_err(AppError::Validation)?;
+        let password_hash = match self.password {
+            Some(p) => Some(ctx.passwords.hash(p).await?),
+            None => None,
+        };
+        Ok(UserChanges {
+            username: self.username,
+            email: self.email.map(|e| e.trim().to_string()),
+            full_name: self
+                .full_name
+                .map(|n| n.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())),
+            password_hash,
+            ..Default::default()
+        })
+    }
+}
+
+/// Updates the caller's own account. Changing the password or the email needs the current
+/// password; a password change signs out every other session of the user.
+pub async fn update_self(
+    ctx: &AppContext,
+    principal: &Principal,
+    update: ProfileUpdate,
+    current_password: Option<String>,
+) -> AppResult<(User, Arc<Role>)> {
+    let user = &principal.user;
+    let changes_email = update
+        .email
+        .as_deref()
+        .is_some_and(|e| e.trim() != user.email);
+    let changes_password = update.password.is_some();
+    if changes_email || changes_password {
+        let Some(current) = current_password else {
+            return Err(AppError::validation(FieldError::body(
+                "current_password",
+                "required to change the password or the email",
+                "missing",
+            )));
+        };
+        match ctx
+            .passwords
+            .verify(current, Some(user.password_hash.clone()))
+            .await?
+        {
+            Verified::No => {
+                return Err(AppError::BadRequest("Current password is incorrect".into()));
+            }
+            Verified::Yes | Verified::YesRehashed(_) => {}
+        }
+    }
+    let changes = update.into_changes(ctx).await?;
+    if changes.is_empty() {
+        return Ok((user.clone(), principal.role.clone()));
+    }
+    let now = Utc::now();
+    let updated = ctx
+        .store
+        .update_user(&user.id, &changes, now)
+        .await?
+        .ok_or_else(AppError::invalid_token)?;
+    if changes_password {
+        ctx.store
+            .revoke_user_sessions(
+                &user.id,
+                Some(&principal.session_id),
+                RevokeReason::PasswordChanged,
+                now,
+            )
+            .await?;
+    }
+    Ok((updated, principal.role.clone()))
+}
+
+/// Soft-deletes the caller's account and revokes all of its sessions.
+pub async fn delete_self(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
+    let now = Utc::now();
+    ctx.store.soft_delete_user(&principal.user.id, now).await?;
+    Ok(ctx
+        .store
+        .revoke_user_sessions(
+            &principal.user.id,
+            None,
+            RevokeReason::AccountDeactivated,
+            now,
+        )
+        .await?)
+}
+
+/// Creates a SUPER_ADMIN, or promotes the existing account with this email or username.
+/// Used by the `create-admin` command. Returns what happened, for the operator.
+pub async fn create_or_promote_admin(
+    ctx: &AppContext,
+    email: &str,
+    username: &str,
+    password: String,
+) -> AppResult<AdminOutcome> {
+    let role = ctx
+        .roles
+        .by_name(
+            ctx.store.as_ref(),
+            crate::domain::permission::ROLE_SUPER_ADMIN,
+        )
+        .await?
+        .ok_or_else(|| AppError::Internal("SUPER_ADMIN role missing".into()))?;
+    let existing = match ctx
+        .store
+        .find_user_by_login(&email.trim().to_lowercase())
+        .await?
+    {
+        Some(u) => Some(u),
+        None => {
+            ctx.store
+                .find_user_by_login(&username.to_lowercase())
+                .await?
+        }
+    };
+    if let Some(user) = existing {
+        if user.role_id == role.id && user.is_active {
+            return Ok(AdminOutcome::AlreadyAdmin(user));
+        }
+        let changes = UserChanges {
+            role_id: Some(role.id.clone()),
+            is_active: Some(true),
+            ..Default::default()
+        };
+        let user = ctx
+            .store
+            .update_user(&user.id, &changes, Utc::now())
+            .await?
+            .ok_or_else(|| AppError::Internal("user vanished during promotion".into()))?;
+        return Ok(AdminOutcome::Promoted(user));
+    }
+    let registration = Registration {
+        username: username.to_string(),
+        email: email.to_string(),
+        full_name: None,
+        password,
+        role: None,
+    };
+    let (user, _) = create_user(ctx, registration, &role.name).await?;
+    Ok(AdminOutcome::Created(user))
+}
+
+#[derive(Debug)]
+pub enum AdminOutcome {
+    Created(User),
+    Promoted(User),
+    AlreadyAdmin(User),
+}

@@ -1,0 +1,222 @@
+//! Admin management of other accounts. Every route here needs `admin:*`; on top of that, only a
+//! holder of `*` may touch an account whose role is privileged, or hand out a privileged role.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::context::AppContext;
+use crate::domain::permission::{EVERYTHING, is_privileged};
+use crate::domain::validate::FieldError;
+use crate::domain::{RevokeReason, Role, Session, User, UserFilter};
+use crate::error::{AppError, AppResult};
+use crate::service::accounts::ProfileUpdate;
+use crate::service::sessions::Principal;
+
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// One page of the user listing.
+pub struct UserPage {
+    pub users: Vec<(User, Arc<Role>)>,
+    pub total_items: u64,
+    pub page: u64,
+    pub size: u64,
+}
+
+impl UserPage {
+    pub fn total_pages(&self) -> u64 {
+        self.total_items.div_ceil(self.size)
+    }
+}
+
+/// Listing query as received; checked here so that every bad value is a 422 naming the parameter.
+pub struct ListQuery {
+    pub page: u64,
+    pub size: u64,
+    pub prefix: Option<String>,
+    pub role: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+fn query_problem(param: &str, msg: &str) -> AppError {
+    AppError::validation(FieldError {
+        loc: vec!["query".into(), param.into()],
+        msg: msg.into(),
+        kind: "value_error",
+    })
+}
+
+pub async fn list_users(ctx: &AppContext, query: ListQuery) -> AppResult<UserPage> {
+    if query.page < 1 {
+        return Err(query_problem("page", "must be at least 1"));
+    }
+    if !(1..=MAX_PAGE_SIZE).contains(&query.size) {
+        return Err(query_problem("size", "must be between 1 and 100"));
+    }
+    let role_id = match query
+        .role
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        None => None,
+        Some(name) => Some(
+            ctx.roles
+                .by_name(ctx.store.as_ref(), name)
+                .await?
+                .ok_or_else(|| query_problem("role", "unknown role"))?
+                .id
+                .clone(),
+        ),
+    };
+    let filter = UserFilter {
+        prefix: query
+            .prefix
+            .map(|q| q.trim().to_lowercase())
+            .filter(|q| !q.is_empty()),
+        role_id,
+        is_active: query.is_active,
+    };
+    let skip = (query.page - 1).saturating_mul(query.size);
+    let (users, total_items) = ctx.store.list_users(&filter, skip, query.size).await?;
+    let mut page = Vec::with_capacity(users.len());
+    for user in users {
+        let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
+        page.push((user, role));
+    }
+    Ok(UserPage {
+        users: page,
+        total_items,
+        page: query.page,
+        size: query.size,
+    })
+}
+
+/// A user and their role, or 404.
+pub async fn get_user(ctx: &AppContext, user_id: &str) -> AppResult<(User, Arc<Role>)> {
+    let user = ctx
+        .store
+        .find_user(user_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("User not found".into()))?;
+    let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
+    Ok((user, role))
+}
+
+/// Loads the target of a modifying admin action and checks the actor may modify it.
+async fn modifiable_target(
+    ctx: &AppContext,
+    actor: &Principal,
+    user_id: &str,
+) -> AppResult<(User, Arc<Role>)> {
+    if actor.user.id == user_id {
+        return Err(AppError::BadRequest(
+            "Use /api/v1/user/ to change your own account".into(),
+        ));
+    }
+    let (user, role) = get_user(ctx, user_id).await?;
+    if is_privileged(&role.permissions) && !actor.can(EVERYTHING) {
+        return Err(AppError::Forbidden(
+            "Only a super admin may modify an administrator".into(),
+        ));
+    }
+    Ok((user, role))
+}
+
+/// What an admin may change on another account.
+#[derive(Debug, Default)]
+pub struct AdminUpdate {
+    pub profile: ProfileUpdate,
+    pub role: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// Updates another account. A new password or a deactivation signs the user out everywhere.
+pub async fn update_user(
+    ctx: &AppContext,
+    actor: &Principal,
+    user_id: &str,
+    update: AdminUpdate,
+) -> AppResult<(User, Arc<Role>)> {
+    let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+    let new_role = match update.role.as_deref() {
+        None => None,
+        Some(name) => {
+            let role = ctx
+                .roles
+                .by_name(ctx.store.as_ref(), name.trim())
+                .await?
+                .ok_or_else(|| {
+                    AppError::validation(FieldError::body("role", "unknown role", "value_error"))
+                })?;
+            if is_privileged(&role.permissions) && !actor.can(EVERYTHING) {
+                return Err(AppError::Forbidden(
+                    "Only a super admin may grant an administrator role".into(),
+                ));
+            }
+            Some(role)
+        }
+    };
+    let password_changed = update.profile.password.is_some();
+    let mut changes = update.profile.into_changes(ctx).await?;
+    changes.role_id = new_role.map(|r| r.id.clone());
+    changes.is_active = update.is_active;
+    if changes.is_empty() {
+        return get_user(ctx, user_id).await;
+    }
+    let now = Utc::now();
+    let updated = ctx
+        .store
+        .update_user(&user.id, &changes, now)
+        .await?
+        .ok_or_else(|| AppError::NotFound("User not found".into()))?;
+    let reason = if update.is_active == Some(false) {
+        Some(RevokeReason::AccountDeactivated)
+    } else if password_changed {
+        Some(RevokeReason::PasswordChanged)
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        ctx.store
+            .revoke_user_sessions(&user.id, None, reason, now)
+            .await?;
+    }
+    let role = ctx
+        .roles
+        .by_id(ctx.store.as_ref(), &updated.role_id)
+        .await?;
+    Ok((updated, role))
+}
+
+/// Soft-deletes another account and revokes its sessions; returns how many were revoked.
+pub async fn delete_user(ctx: &AppContext, actor: &Principal, user_id: &str) -> AppResult<u64> {
+    let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+    let now = Utc::now();
+    if !ctx.store.soft_delete_user(&user.id, now).await? {
+        return Err(AppError::BadRequest("User is already inactive".into()));
+    }
+    Ok(ctx
+        .store
+        .revoke_user_sessions(&user.id, None, RevokeReason::AccountDeactivated, now)
+        .await?)
+}
+
+/// Active sessions of any user.
+pub async fn list_user_sessions(ctx: &AppContext, user_id: &str) -> AppResult<Vec<Session>> {
+    let (user, _) = get_user(ctx, user_id).await?;
+    Ok(ctx.store.list_active_sessions(&user.id, Utc::now()).await?)
+}
+
+/// Revokes every session of another user (same privilege rule as any modification).
+pub async fn revoke_user_sessions(
+    ctx: &AppContext,
+    actor: &Principal,
+    user_id: &str,
+) -> AppResult<u64> {
+    let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+    Ok(ctx
+        .store
+        .revoke_user_sessions(&user.id, None, RevokeReason::RevokedByAdmin, Utc::now())
+        .await?)
+}

@@ -1,0 +1,324 @@
+//! Login, refresh with rotation and reuse detection, logout, and the per-request authentication
+//! that checks the session and the user server-side, so revocation takes effect at once.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::context::AppContext;
+use crate::domain::permission::has_permission;
+use crate::domain::{RevokeReason, Role, Session, User, new_id};
+use crate::error::{AppError, AppResult};
+use crate::security::device;
+use crate::security::jwt::{Claims, TokenError, TokenType};
+use crate::security::password::Verified;
+
+/// `last_activity` is written at most this often per session, so reads stay reads.
+const ACTIVITY_WRITE_INTERVAL: Duration = Duration::seconds(60);
+
+/// Where a request came from, recorded on new sessions.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub role: Arc<Role>,
+    pub session_id: String,
+}
+
+impl Principal {
+    pub fn can(&self, permission: &str) -> bool {
+        self.role.is_active && has_permission(&self.role.permissions, permission)
+    }
+}
+
+/// A freshly issued pair of tokens.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub access_expires_in: u64,
+    pub refresh_token: String,
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+const INVALID_CREDENTIALS: &str = "Invalid credentials";
+
+/// Verifies the password and opens a session. Unknown and wrong give the same answer after the
+/// same work (a verification against a dummy hash).
+pub async fn login(
+    ctx: &AppContext,
+    login: &str,
+    password: String,
+    client: &ClientInfo,
+) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
+    let user = ctx
+        .store
+        .find_user_by_login(&login.trim().to_lowercase())
+        .await?;
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = ctx.passwords.verify(password, stored_hash).await?;
+    let user = match (user, verified) {
+        (Some(user), Verified::Yes | Verified::YesRehashed(_)) if !user.is_active => {
+            return Err(AppError::Unauthorized("Account is inactive".into()));
+        }
+        (Some(user), Verified::YesRehashed(new_hash)) => {
+            ctx.store
+                .replace_password_hash(&user.id, &user.password_hash, &new_hash)
+                .await?;
+            user
+        }
+        (Some(user), Verified::Yes) => user,
+        _ => return Err(AppError::Unauthorized(INVALID_CREDENTIALS.into())),
+    };
+    let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
+
+    let now = Utc::now();
+    let session = Session {
+        id: new_id(),
+        user_id: user.id.clone(),
+        refresh_jti: new_id(),
+        previous_jti: None,
+        rotated_at: None,
+        device: device::describe(&client.user_agent),
+        ip_address: client.ip.to_string(),
+        user_agent: device::truncate_user_agent(&client.user_agent),
+        created_at: now,
+        last_activity: now,
+        expires_at: now + refresh_ttl(ctx),
+        is_active: true,
+        revoked_at: None,
+        revoke_reason: None,
+    };
+    ctx.store.insert_session(&session).await?;
+    let changes = crate::domain::UserChanges {
+        last_login_at: Some(now),
+        ..Default::default()
+    };
+    let user = ctx
+        .store
+        .update_user(&user.id, &changes, now)
+        .await?
+        .unwrap_or(user);
+    Ok((
+        issue(
+            ctx,
+            &user.id,
+            &session.id,
+            &session.refresh_jti,
+            now,
+            session.expires_at,
+        ),
+        user,
+        role,
+    ))
+}
+
+fn refresh_ttl(ctx: &AppContext) -> Duration {
+    Duration::from_std(ctx.settings.refresh_token_ttl).unwrap_or(Duration::days(30))
+}
+
+fn issue(
+    ctx: &AppContext,
+    uid: &str,
+    sid: &str,
+    jti: &str,
+    now: DateTime<Utc>,
+    refresh_expires_at: DateTime<Utc>,
+) -> IssuedTokens {
+    IssuedTokens {
+        access_token: ctx.tokens.issue_access(uid, sid, now),
+        access_expires_in: ctx.tokens.access_ttl.as_secs(),
+        refresh_token: ctx
+            .tokens
+            .issue_refresh(uid, sid, jti, now, refresh_expires_at),
+        refresh_expires_at,
+    }
+}
+
+/// Exchanges a refresh token for new tokens, rotating the session's jti.
+///
+/// - The current jti rotates atomically (a conditional update), so of two racing refreshes
+///   exactly one rotates.
+/// - The jti rotated away less than the grace window ago is answered with tokens for the current
+///   jti: several tabs refreshing at once are not punished.
+/// - Any older jti is a replayed, probably stolen token: the whole session is revoked.
+pub async fn refresh(ctx: &AppContext, refresh_token: &str) -> AppResult<IssuedTokens> {
+    let claims = verify(ctx, refresh_token, TokenType::Refresh)?;
+    let jti = claims.jti.as_deref().ok_or_else(AppError::invalid_token)?;
+    let now = Utc::now();
+    let new_jti = new_id();
+    let expires_at = now + refresh_ttl(ctx);
+    if ctx
+        .store
+        .rotate_refresh(&claims.sid, &claims.uid, jti, &new_jti, expires_at, now)
+        .await?
+    {
+        ensure_user_active(ctx, &claims.uid).await?;
+        return Ok(issue(
+            ctx,
+            &claims.uid,
+            &claims.sid,
+            &new_jti,
+            now,
+            expires_at,
+        ));
+    }
+
+    let session = ctx
+        .store
+        .find_session(&claims.sid)
+        .await?
+        .filter(|s| s.user_id == claims.uid && s.is_usable(now))
+        .ok_or_else(AppError::invalid_token)?;
+    let grace = Duration::from_std(ctx.settings.refresh_grace).unwrap_or_default();
+    let within_grace = session.previous_jti.as_deref() == Some(jti)
+        && session.rotated_at.is_some_and(|at| now - at <= grace);
+    if within_grace {
+        ensure_user_active(ctx, &claims.uid).await?;
+        return Ok(issue(
+            ctx,
+            &claims.uid,
+            &claims.sid,
+            &session.refresh_jti,
+            now,
+            session.expires_at,
+        ));
+    }
+    tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; revoking the session");
+    ctx.store
+        .revoke_session(&session.id, None, RevokeReason::RefreshTokenReuse, now)
+        .await?;
+    Err(AppError::invalid_token())
+}
+
+async fn ensure_user_active(ctx: &AppContext, user_id: &str) -> AppResult<User> {
+    ctx.store
+        .find_user(user_id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(AppError::invalid_token)
+}
+
+fn verify(ctx: &AppContext, token: &str, expected: TokenType) -> AppResult<Claims> {
+    ctx.tokens.verify(token, expected).map_err(|e| {
+        if e != TokenError::Expired {
+            tracing::debug!(error = %e, "token refused");
+        }
+        AppError::invalid_token()
+    })
+}
+
+/// Authenticates a Bearer access token: signature and expiry, then the session (active,
+/// unexpired, the token's user) and the user (exists, active), both read from the store.
+pub async fn authenticate(ctx: &AppContext, access_token: &str) -> AppResult<Principal> {
+    let claims = verify(ctx, access_token, TokenType::Access)?;
+    // Two independent reads: run them concurrently to pay one round trip of latency.
+    let (session, user) = tokio::try_join!(
+        ctx.store.find_session(&claims.sid),
+        ctx.store.find_user(&claims.uid)
+    )?;
+    let now = Utc::now();
+    let session = session
+        .filter(|s| s.user_id == claims.uid && s.is_usable(now))
+        .ok_or_else(AppError::invalid_token)?;
+    let user = user
+        .filter(|u| u.is_active)
+        .ok_or_else(AppError::invalid_token)?;
+    let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
+
+    if now - session.last_activity >= ACTIVITY_WRITE_INTERVAL {
+        // Best effort: a failed activity write must not fail the request it rides on.
+        if let Err(e) = ctx.store.touch_session(&session.id, now).await {
+            tracing::warn!(error = %e, "could not record session activity");
+        }
+    }
+    Ok(Principal {
+        user,
+        role,
+        session_id: session.id,
+    })
+}
+
+/// Revokes the session a refresh token belongs to (logout from a cookie). Returns how many
+/// sessions were revoked; a token of an unknown or already revoked session is refused.
+pub async fn logout_with_refresh(ctx: &AppContext, refresh_token: &str) -> AppResult<u64> {
+    let claims = verify(ctx, refresh_token, TokenType::Refresh)?;
+    revoke_one(ctx, &claims.sid, &claims.uid, RevokeReason::Logout).await
+}
+
+/// Revokes the caller's current session.
+pub async fn logout(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
+    revoke_one(
+        ctx,
+        &principal.session_id,
+        &principal.user.id,
+        RevokeReason::Logout,
+    )
+    .await
+}
+
+async fn revoke_one(
+    ctx: &AppContext,
+    sid: &str,
+    uid: &str,
+    reason: RevokeReason,
+) -> AppResult<u64> {
+    if ctx
+        .store
+        .revoke_session(sid, Some(uid), reason, Utc::now())
+        .await?
+    {
+        Ok(1)
+    } else {
+        Err(AppError::invalid_token())
+    }
+}
+
+/// Revokes every session of the caller.
+pub async fn logout_all(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
+    Ok(ctx
+        .store
+        .revoke_user_sessions(
+            &principal.user.id,
+            None,
+            RevokeReason::LogoutAll,
+            Utc::now(),
+        )
+        .await?)
+}
+
+/// The caller's active sessions, most recent activity first.
+pub async fn list_own(ctx: &AppContext, principal: &Principal) -> AppResult<Vec<Session>> {
+    Ok(ctx
+        .store
+        .list_active_sessions(&principal.user.id, Utc::now())
+        .await?)
+}
+
+/// Revokes one of the caller's own sessions; someone else's session id is answered like an unknown one.
+pub async fn revoke_own(
+    ctx: &AppContext,
+    principal: &Principal,
+    session_id: &str,
+) -> AppResult<()> {
+    if ctx
+        .store
+        .revoke_session(
+            session_id,
+            Some(&principal.user.id),
+            RevokeReason::RevokedByUser,
+            Utc::now(),
+        )
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(AppError::NotFound("Session not found".into()))
+    }
+}
