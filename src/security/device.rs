@@ -5,16 +5,26 @@
 pub const MAX_USER_AGENT: usize = 512;
 
 pub fn describe(user_agent: &str) -> String {
-    let Some(ua) = woothee::parser::Parser::new().parse(user_agent) else {
-        return "Unknown | Unknown | unknown".to_string();
+    let unknown = woothee::woothee::VALUE_UNKNOWN;
+    let known = |v: &str| (v != unknown && !v.is_empty()).then(|| v.to_string());
+    let parsed = woothee::parser::Parser::new().parse(user_agent);
+    let (browser, os, category) = match parsed {
+        Some(ua) => {
+            let major = ua.version.split('.').next().and_then(known);
+            let browser = known(ua.name).map(|name| match major {
+                Some(major) => format!("{name} {major}"),
+                None => name,
+            });
+            (browser, known(ua.os), known(ua.category))
+        }
+        None => (None, None, None),
     };
-    let major = ua.version.split('.').next().unwrap_or_default();
-    let browser = if major.is_empty() || ua.version == woothee::woothee::VALUE_UNKNOWN {
-        ua.name.to_string()
-    } else {
-        format!("{} {major}", ua.name)
-    };
-    format!("{browser} | {} | {}", ua.os, ua.category)
+    format!(
+        "{} | {} | {}",
+        browser.as_deref().unwrap_or("Unknown"),
+        os.as_deref().unwrap_or("Unknown"),
+        category.as_deref().unwrap_or("unknown")
+    )
 }
 
 /// The User-Agent as stored: trimmed to [`MAX_USER_AGENT`] characters.

@@ -129,7 +129,7 @@ pub trait Store: Send + Sync + 'static {
 /// Creates indexes and seeds the default roles, both idempotently.
 pub async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match &settings.mongo_url {
-        Some(url) => mongo::MongoStore::connect(url, &settings.mongodb_name).await?,
+        Some(url) => Arc::new(mongo::MongoStore::connect(url, &settings.mongodb_name).await?),
         None => Arc::new(sqlite::SqliteStore::open(
             &settings.data_dir.join("authkit.db"),
         )?),

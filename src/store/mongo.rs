@@ -1,10 +1,1257 @@
-// placeholder until the MongoDB backend lands
-pub struct MongoStore;
+//! MongoDB backend (the production store).
+//!
+//! Collections `users`, `roles` and `sessions`. Every `_id` is the domain's string UUID, every
+//! timestamp a BSON DateTime (the TTL index on `sessions.expires_at` only works on dates).
+//! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
+//! [`StoreError::Duplicate`]. Rotation and revocation are single conditional updates.
+//!
+//! The document structs below are private: the rest of the crate only sees domain types.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bson::{Bson, Document, doc};
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use mongodb::error::{
+    Error as MongoError, ErrorKind, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR,
+    WriteFailure,
+};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{RevokeReason, Role, Session, User, UserChanges, UserFilter};
+
+/// Used unless the URL sets its own `serverSelectionTimeoutMS` / `connectTimeoutMS`: a request
+/// should get a quick 503 when the database is gone, not hang for the driver's default 30 s.
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const APP_NAME: &str = "authkit";
+
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Server error codes meaning "this node cannot serve the operation right now": not a writable
+/// primary, recovering / shutting down (the driver's SDAM lists), plus timeouts and network
+/// failures reported by the server itself.
+const UNAVAILABLE_CODES: &[i32] = &[
+    6,     // HostUnreachable
+    7,     // HostNotFound
+    50,    // MaxTimeMSExpired
+    64,    // WriteConcernFailed (wtimeout)
+    89,    // NetworkTimeout
+    91,    // ShutdownInProgress
+    189,   // PrimarySteppedDown
+    262,   // ExceededTimeLimit
+    9001,  // SocketException
+    10058, // LegacyNotPrimary
+    10107, // NotWritablePrimary
+    11600, // InterruptedAtShutdown
+    11602, // InterruptedDueToReplStateChange
+    13435, // NotPrimaryNoSecondaryOk
+    13436, // NotPrimaryOrSecondary
+];
+
+pub struct MongoStore {
+    db: Database,
+    users: Collection<UserDoc>,
+    roles: Collection<RoleDoc>,
+    sessions: Collection<SessionDoc>,
+}
+
 impl MongoStore {
-    pub async fn connect(
-        _url: &str,
-        _db: &str,
-    ) -> anyhow::Result<std::sync::Arc<crate::store::sqlite::SqliteStore>> {
-        anyhow::bail!("MongoDB backend not built yet")
+    /// Connects and creates the indexes (idempotently); that first round trip is also the proof
+    /// that the server answers.
+    ///
+    /// Fails after about the server selection timeout rather than waiting for the database:
+    /// the caller exits non-zero and whatever supervises it restarts it.
+    pub async fn connect(url: &str, db_name: &str) -> anyhow::Result<Self> {
+        // The error of `parse` may echo the URL, which can hold a password: keep it out.
+        let mut options = ClientOptions::parse(url).await.map_err(|e| {
+            anyhow::anyhow!(
+                "MONGO_URL is invalid or its DNS lookup failed: {}",
+                e.kind.as_ref()
+            )
+        })?;
+        options
+            .server_selection_timeout
+            .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+        options.app_name.get_or_insert_with(|| APP_NAME.to_string());
+        // Host names only (no credentials) for the error messages below.
+        let hosts = options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+
+        let client = Client::with_options(options)?;
+        let db = client.database(db_name);
+        let store = Self {
+            users: db.collection("users"),
+            roles: db.collection("roles"),
+            sessions: db.collection("sessions"),
+            db,
+        };
+        store.create_indexes().await.map_err(|e| {
+            if is_unavailable(&e) {
+                anyhow::anyhow!("MongoDB is unreachable at {hosts}: {}", e.kind.as_ref())
+            } else {
+                anyhow::anyhow!(
+                    "creating MongoDB indexes in {db_name:?} failed: {}",
+                    e.kind.as_ref()
+                )
+            }
+        })?;
+        Ok(store)
+    }
+
+    /// createIndexes is a no-op for an index that already exists with the same options, so this
+    /// runs on every start. The TTL index makes MongoDB sweep expired sessions by itself (lazily,
+    /// about once a minute: validity is still checked against `expires_at` at read time).
+    async fn create_indexes(&self) -> mongodb::error::Result<()> {
+        self.users
+            .create_indexes([
+                unique_index("username_lower"),
+                unique_index("email_lower"),
+                index(doc! { "created_at": -1 }, IndexOptions::default()),
+            ])
+            .await?;
+        self.roles.create_index(unique_index("name")).await?;
+        let ttl = IndexOptions::builder().expire_after(Duration::ZERO).build();
+        self.sessions
+            .create_indexes([
+                unique_index("refresh_jti"),
+                index(doc! { "user_id": 1 }, IndexOptions::default()),
+                index(doc! { "expires_at": 1 }, ttl),
+            ])
+            .await?;
+        Ok(())
+    }
+}
+
+fn index(keys: Document, options: IndexOptions) -> IndexModel {
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+fn unique_index(field: &str) -> IndexModel {
+    index(
+        doc! { field: 1 },
+        IndexOptions::builder().unique(true).build(),
+    )
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn backend(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    // --- roles ---
+
+    async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()> {
+        let mut on_insert = to_document(&RoleDoc::from(role))?;
+        // The upsert takes `name` from the filter.
+        on_insert.remove("name");
+        let result = self
+            .roles
+            .update_one(
+                doc! { "name": &role.name },
+                doc! { "$setOnInsert": on_insert },
+            )
+            .upsert(true)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Two instances seeding at once: the other one inserted it, which is what we wanted.
+            Err(e) if is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+        let docs: Vec<RoleDoc> = self
+            .roles
+            .find(doc! {})
+            .sort(doc! { "name": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        Ok(docs.into_iter().map(Role::from).collect())
+    }
+
+    // --- users ---
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        self.users
+            .insert_one(UserDoc::from(user))
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let found = self
+            .users
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(map_err)?;
+        Ok(found.map(User::from))
+    }
+
+    async fn find_user_by_login(&self, login_lower: &str) -> StoreResult<Option<User>> {
+        // Usernames cannot contain '@', so at most one user matches either branch.
+        let filter = doc! { "$or": [
+            { "username_lower": login_lower },
+            { "email_lower": login_lower },
+        ] };
+        let found = self.users.find_one(filter).await.map_err(map_err)?;
+        Ok(found.map(User::from))
+    }
+
+    async fn update_user(
+        &self,
+        id: &str,
+        changes: &UserChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let updated = self
+            .users
+            .find_one_and_update(doc! { "_id": id }, doc! { "$set": user_set(changes, now) })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?;
+        Ok(updated.map(User::from))
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<()> {
+        // If another login already rehashed, the filter misses and this is a harmless no-op.
+        self.users
+            .update_one(
+                doc! { "_id": id, "password_hash": old_hash },
+                doc! { "$set": { "password_hash": new_hash } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn soft_delete_user(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let now = bson_date(now);
+        let result = self
+            .users
+            .update_one(
+                doc! { "_id": id, "is_active": true },
+                doc! { "$set": { "is_active": false, "deleted_at": now, "updated_at": now } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(result.modified_count == 1)
+    }
+
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        skip: u64,
+        limit: u64,
+    ) -> StoreResult<(Vec<User>, u64)> {
+        let filter = user_filter(filter);
+        let total = self.users.count_documents(filter.clone());
+        // MongoDB reads `limit(0)` as "no limit"; an empty page needs no query at all.
+        if limit == 0 {
+            return Ok((Vec::new(), total.await.map_err(map_err)?));
+        }
+        let page = async {
+            self.users
+                .find(filter)
+                .sort(doc! { "created_at": -1, "_id": -1 })
+                .skip(skip)
+                .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                .await?
+                .try_collect::<Vec<UserDoc>>()
+                .await
+        };
+        // Two independent round trips: run them side by side.
+        let (docs, total) = tokio::try_join!(page, total.into_future()).map_err(map_err)?;
+        Ok((docs.into_iter().map(User::from).collect(), total))
+    }
+
+    // --- sessions ---
+
+    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+        self.sessions
+            .insert_one(SessionDoc::from(session))
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_session(&self, id: &str) -> StoreResult<Option<Session>> {
+        let found = self
+            .sessions
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(map_err)?;
+        Ok(found.map(Session::from))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: &str,
+        user_id: &str,
+        current_jti: &str,
+        new_jti: &str,
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // One conditional update: of two concurrent refreshes with the same token, exactly one
+        // matches the filter; the loser sees `false`.
+        let now = bson_date(now);
+        let filter = doc! {
+            "_id": id,
+            "user_id": user_id,
+            "refresh_jti": current_jti,
+            "is_active": true,
+            "expires_at": { "$gt": now },
+        };
+        let update = doc! { "$set": {
+            "refresh_jti": new_jti,
+            "previous_jti": current_jti,
+            "rotated_at": now,
+            "last_activity": now,
+            "expires_at": bson_date(new_expires_at),
+        } };
+        let result = self
+            .sessions
+            .update_one(filter, update)
+            .await
+            .map_err(map_err)?;
+        Ok(result.modified_count == 1)
+    }
+
+    async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        // A revoked session keeps the activity time it had when it was revoked.
+        self.sessions
+            .update_one(
+                doc! { "_id": id, "is_active": true },
+                doc! { "$set": { "last_activity": bson_date(now) } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revoke_session(
+        &self,
+        id: &str,
+        user_id: Option<&str>,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut filter = doc! { "_id": id, "is_active": true };
+        if let Some(user_id) = user_id {
+            filter.insert("user_id", user_id);
+        }
+        let result = self
+            .sessions
+            .update_one(filter, revoke_update(reason, now))
+            .await
+            .map_err(map_err)?;
+        Ok(result.modified_count == 1)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut filter = doc! { "user_id": user_id, "is_active": true };
+        if let Some(keep) = keep {
+            filter.insert("_id", doc! { "$ne": keep });
+        }
+        let result = self
+            .sessions
+            .update_many(filter, revoke_update(reason, now))
+            .await
+            .map_err(map_err)?;
+        Ok(result.modified_count)
+    }
+
+    async fn list_active_sessions(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>> {
+        let filter = doc! {
+            "user_id": user_id,
+            "is_active": true,
+            "expires_at": { "$gt": bson_date(now) },
+        };
+        let docs: Vec<SessionDoc> = self
+            .sessions
+            .find(filter)
+            .sort(doc! { "last_activity": -1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        Ok(docs.into_iter().map(Session::from).collect())
+    }
+
+    async fn delete_expired_sessions(&self, _now: DateTime<Utc>) -> StoreResult<u64> {
+        // The TTL index on `expires_at` deletes them server-side.
+        Ok(0)
+    }
+}
+
+// --- update and filter builders ---
+
+/// `$set` body of a user update: only the fields that change, plus `updated_at`, and the
+/// lower-cased copies the unique indexes hold when username or email change.
+fn user_set(changes: &UserChanges, now: DateTime<Utc>) -> Document {
+    let mut set = doc! { "updated_at": bson_date(now) };
+    if let Some(username) = &changes.username {
+        set.insert("username", username);
+        set.insert("username_lower", username.to_lowercase());
+    }
+    if let Some(email) = &changes.email {
+        set.insert("email", email);
+        set.insert("email_lower", email.to_lowercase());
+    }
+    if let Some(full_name) = &changes.full_name {
+        // `Some(None)` clears the name: stored as null.
+        set.insert(
+            "full_name",
+            full_name.clone().map_or(Bson::Null, Bson::String),
+        );
+    }
+    if let Some(hash) = &changes.password_hash {
+        set.insert("password_hash", hash);
+    }
+    if let Some(role_id) = &changes.role_id {
+        set.insert("role_id", role_id);
+    }
+    if let Some(is_active) = changes.is_active {
+        set.insert("is_active", is_active);
+    }
+    if let Some(at) = changes.last_login_at {
+        set.insert("last_login_at", bson_date(at));
+    }
+    set
+}
+
+fn user_filter(filter: &UserFilter) -> Document {
+    let mut query = Document::new();
+    if let Some(prefix) = filter.prefix.as_deref().filter(|p| !p.is_empty()) {
+        // Anchored and escaped: a literal prefix match, which MongoDB serves from the indexes.
+        let pattern = format!("^{}", escape_regex(prefix));
+        query.insert(
+            "$or",
+            vec![
+                doc! { "username_lower": { "$regex": &pattern } },
+                doc! { "email_lower": { "$regex": &pattern } },
+            ],
+        );
+    }
+    if let Some(role_id) = &filter.role_id {
+        query.insert("role_id", role_id);
+    }
+    if let Some(is_active) = filter.is_active {
+        query.insert("is_active", is_active);
+    }
+    query
+}
+
+/// Backslash-escapes every PCRE metacharacter so user input matches literally.
+fn escape_regex(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '^' | '$' | '.' | '|' | '?' | '*' | '+' | '(' | ')' | '[' | ']' | '{' | '}'
+        ) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn revoke_update(reason: RevokeReason, now: DateTime<Utc>) -> Document {
+    doc! { "$set": {
+        "is_active": false,
+        "revoked_at": bson_date(now),
+        "revoke_reason": reason.as_str(),
+    } }
+}
+
+// --- errors ---
+
+/// Maps a driver error onto the store's three cases.
+fn map_err(e: MongoError) -> StoreError {
+    if is_duplicate_key(&e) {
+        return match duplicate_field(&e) {
+            Some(field) => StoreError::Duplicate { field },
+            // A duplicate `_id` (UUID collision) or an index we do not know: a bug, not a 409.
+            None => StoreError::Other(e.kind.to_string()),
+        };
+    }
+    if is_unavailable(&e) {
+        StoreError::Unavailable(e.kind.to_string())
+    } else {
+        StoreError::Other(e.kind.to_string())
+    }
+}
+
+fn to_document<T: Serialize>(value: &T) -> StoreResult<Document> {
+    bson::to_document(value).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// The error and the errors it wraps (the driver keeps the first failure as the source when a
+/// retry fails differently).
+fn error_chain(e: &MongoError) -> impl Iterator<Item = &MongoError> {
+    std::iter::successors(Some(e), |e| {
+        std::error::Error::source(*e).and_then(|s| s.downcast_ref::<MongoError>())
+    })
+}
+
+/// The server's error code: a command error, a write error or a write-concern error.
+fn server_code(e: &MongoError) -> Option<i32> {
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => Some(c.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => Some(w.code),
+        _ => None,
+    }
+}
+
+fn is_duplicate_key(e: &MongoError) -> bool {
+    server_code(e) == Some(DUPLICATE_KEY)
+}
+
+/// The database cannot be reached or cannot take the operation right now (a 503, worth retrying
+/// later), as opposed to a bug or bad data.
+fn is_unavailable(e: &MongoError) -> bool {
+    if e.contains_label(RETRYABLE_WRITE_ERROR) || e.contains_label(TRANSIENT_TRANSACTION_ERROR) {
+        return true;
+    }
+    error_chain(e).any(|e| {
+        matches!(
+            e.kind.as_ref(),
+            ErrorKind::ServerSelection { .. }
+                | ErrorKind::Io(_)
+                | ErrorKind::ConnectionPoolCleared { .. }
+                | ErrorKind::DnsResolve { .. }
+                | ErrorKind::Shutdown
+        ) || server_code(e).is_some_and(|code| UNAVAILABLE_CODES.contains(&code))
+    })
+}
+
+/// Which unique field a duplicate-key error is about: from the server's `keyPattern` when the
+/// reply has one, else from the index named in the message.
+fn duplicate_field(e: &MongoError) -> Option<&'static str> {
+    key_pattern_field(e).or_else(|| index_name_field(e))
+}
+
+/// "E11000 duplicate key error collection: authkit.users index: email_lower_1 dup key: {...}":
+/// the index name is the key plus its direction.
+fn index_name_field(e: &MongoError) -> Option<&'static str> {
+    let message = match e.kind.as_ref() {
+        ErrorKind::Command(c) => &c.message,
+        ErrorKind::Write(WriteFailure::WriteError(w)) => &w.message,
+        _ => return None,
+    };
+    let index = message.split("index: ").nth(1)?.split_whitespace().next()?;
+    let key = index
+        .rsplit_once('_')
+        .map_or(index, |(key, _direction)| key);
+    field_for_key(key)
+}
+
+/// Command errors (findAndModify) keep the server's reply, whose `keyPattern` names the key.
+/// The driver keeps no reply for insert/update write errors, hence the message fallback.
+fn key_pattern_field(e: &MongoError) -> Option<&'static str> {
+    let reply = e.server_response()?.to_document().ok()?;
+    let pattern = reply.get_document("keyPattern").ok()?;
+    pattern.keys().find_map(|key| field_for_key(key))
+}
+
+fn field_for_key(key: &str) -> Option<&'static str> {
+    match key {
+        "username_lower" => Some("username"),
+        "email_lower" => Some("email"),
+        "refresh_jti" => Some("refresh_jti"),
+        _ => None,
+    }
+}
+
+// --- documents ---
+
+fn bson_date(at: DateTime<Utc>) -> bson::DateTime {
+    bson::DateTime::from_chrono(at)
+}
+
+// BSON dates hold milliseconds: finer precision of the domain's timestamps is dropped.
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RoleDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    name: String,
+    description: String,
+    permissions: Vec<String>,
+    is_active: bool,
+    created_at: bson::DateTime,
+}
+
+impl From<&Role> for RoleDoc {
+    fn from(role: &Role) -> Self {
+        Self {
+            id: role.id.clone(),
+            name: role.name.clone(),
+            description: role.description.clone(),
+            permissions: role.permissions.clone(),
+            is_active: role.is_active,
+            created_at: bson_date(role.created_at),
+        }
+    }
+}
+
+impl From<RoleDoc> for Role {
+    fn from(doc: RoleDoc) -> Self {
+        Self {
+            id: doc.id,
+            name: doc.name,
+            description: doc.description,
+            permissions: doc.permissions,
+            is_active: doc.is_active,
+            created_at: doc.created_at.to_chrono(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct UserDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    username: String,
+    username_lower: String,
+    email: String,
+    email_lower: String,
+    #[serde(default)]
+    full_name: Option<String>,
+    password_hash: String,
+    role_id: String,
+    is_active: bool,
+    created_at: bson::DateTime,
+    updated_at: bson::DateTime,
+    #[serde(default)]
+    last_login_at: Option<bson::DateTime>,
+    #[serde(default)]
+    deleted_at: Option<bson::DateTime>,
+}
+
+impl From<&User> for UserDoc {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            username_lower: user.username_lower(),
+            email: user.email.clone(),
+            email_lower: user.email_lower(),
+            full_name: user.full_name.clone(),
+            password_hash: user.password_hash.clone(),
+            role_id: user.role_id.clone(),
+            is_active: user.is_active,
+            created_at: bson_date(user.created_at),
+            updated_at: bson_date(user.updated_at),
+            last_login_at: user.last_login_at.map(bson_date),
+            deleted_at: user.deleted_at.map(bson_date),
+        }
+    }
+}
+
+impl From<UserDoc> for User {
+    fn from(doc: UserDoc) -> Self {
+        Self {
+            id: doc.id,
+            username: doc.username,
+            email: doc.email,
+            full_name: doc.full_name,
+            password_hash: doc.password_hash,
+            role_id: doc.role_id,
+            is_active: doc.is_active,
+            created_at: doc.created_at.to_chrono(),
+            updated_at: doc.updated_at.to_chrono(),
+            last_login_at: doc.last_login_at.map(bson::DateTime::to_chrono),
+            deleted_at: doc.deleted_at.map(bson::DateTime::to_chrono),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    user_id: String,
+    refresh_jti: String,
+    #[serde(default)]
+    previous_jti: Option<String>,
+    #[serde(default)]
+    rotated_at: Option<bson::DateTime>,
+    device: String,
+    ip_address: String,
+    user_agent: String,
+    created_at: bson::DateTime,
+    last_activity: bson::DateTime,
+    expires_at: bson::DateTime,
+    is_active: bool,
+    #[serde(default)]
+    revoked_at: Option<bson::DateTime>,
+    #[serde(default)]
+    revoke_reason: Option<String>,
+}
+
+impl From<&Session> for SessionDoc {
+    fn from(s: &Session) -> Self {
+        Self {
+            id: s.id.clone(),
+            user_id: s.user_id.clone(),
+            refresh_jti: s.refresh_jti.clone(),
+            previous_jti: s.previous_jti.clone(),
+            rotated_at: s.rotated_at.map(bson_date),
+            device: s.device.clone(),
+            ip_address: s.ip_address.clone(),
+            user_agent: s.user_agent.clone(),
+            created_at: bson_date(s.created_at),
+            last_activity: bson_date(s.last_activity),
+            expires_at: bson_date(s.expires_at),
+            is_active: s.is_active,
+            revoked_at: s.revoked_at.map(bson_date),
+            revoke_reason: s.revoke_reason.clone(),
+        }
+    }
+}
+
+impl From<SessionDoc> for Session {
+    fn from(doc: SessionDoc) -> Self {
+        Self {
+            id: doc.id,
+            user_id: doc.user_id,
+            refresh_jti: doc.refresh_jti,
+            previous_jti: doc.previous_jti,
+            rotated_at: doc.rotated_at.map(bson::DateTime::to_chrono),
+            device: doc.device,
+            ip_address: doc.ip_address,
+            user_agent: doc.user_agent,
+            created_at: doc.created_at.to_chrono(),
+            last_activity: doc.last_activity.to_chrono(),
+            expires_at: doc.expires_at.to_chrono(),
+            is_active: doc.is_active,
+            revoked_at: doc.revoked_at.map(bson::DateTime::to_chrono),
+            revoke_reason: doc.revoke_reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! These run against the MongoDB in `TEST_MONGO_URL` (each test in a fresh database) and
+    //! skip when it is unset: plain `cargo test` has no server. Set but unreachable is a failure.
+
+    use super::*;
+    use chrono::TimeDelta;
+
+    async fn test_store() -> Option<MongoStore> {
+        let Ok(url) = std::env::var("TEST_MONGO_URL") else {
+            eprintln!("TEST_MONGO_URL is unset: skipping the MongoDB store test");
+            return None;
+        };
+        let db_name = format!("authkit_unit_{}", uuid::Uuid::new_v4().simple());
+        match MongoStore::connect(&url, &db_name).await {
+            Ok(store) => Some(store),
+            Err(e) => panic!("TEST_MONGO_URL is set but MongoDB is unusable: {e:#}"),
+        }
+    }
+
+    async fn drop_db(store: MongoStore) {
+        store.db.drop().await.expect("drop test database");
+    }
+
+    /// Whole milliseconds, so values survive the BSON round trip unchanged.
+    fn now_ms() -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("valid time")
+    }
+
+    fn user(username: &str, email: &str, created_at: DateTime<Utc>) -> User {
+        User {
+            id: crate::domain::new_id(),
+            username: username.into(),
+            email: email.into(),
+            full_name: Some("Full Name".into()),
+            password_hash: "hash-1".into(),
+            role_id: "role-user".into(),
+            is_active: true,
+            created_at,
+            updated_at: created_at,
+            last_login_at: None,
+            deleted_at: None,
+        }
+    }
+
+    fn session(user_id: &str, now: DateTime<Utc>, ttl: TimeDelta) -> Session {
+        Session {
+            id: crate::domain::new_id(),
+            user_id: user_id.into(),
+            refresh_jti: crate::domain::new_id(),
+            previous_jti: None,
+            rotated_at: None,
+            device: "Firefox on Linux".into(),
+            ip_address: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            created_at: now,
+            last_activity: now,
+            expires_at: now + ttl,
+            is_active: true,
+            revoked_at: None,
+            revoke_reason: None,
+        }
+    }
+
+    fn duplicate_of<T: std::fmt::Debug>(result: StoreResult<T>) -> &'static str {
+        match result {
+            Err(StoreError::Duplicate { field }) => field,
+            other => panic!("expected Duplicate, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn escapes_regex_metacharacters() {
+        assert_eq!(escape_regex("a.b+c(d)"), r"a\.b\+c\(d\)");
+        assert_eq!(escape_regex(r"^x$|[y]{2}?*\"), r"\^x\$\|\[y\]\{2\}\?\*\\");
+        assert_eq!(escape_regex("plain-name_1@x"), "plain-name_1@x");
+    }
+
+    /// The field is found in the server's real replies: by index name for every write, and by
+    /// `keyPattern` where the driver keeps the reply (findAndModify).
+    #[tokio::test]
+    async fn duplicate_key_errors_name_the_field() {
+        let Some(store) = test_store().await else {
+            return;
+        };
+        let now = now_ms();
+        let dave = user("dave", "dave@example.com", now);
+        store.insert_user(&dave).await.expect("insert");
+        let other = user("other", "other@example.com", now);
+        store.insert_user(&other).await.expect("insert");
+
+        let insert = store
+            .users
+            .insert_one(UserDoc::from(&user("DAVE", "x@example.com", now)));
+        let update = store.users.update_one(
+            doc! { "_id": &other.id },
+            doc! { "$set": { "email_lower": "dave@example.com" } },
+        );
+        let find_and_modify = store.users.find_one_and_update(
+            doc! { "_id": &other.id },
+            doc! { "$set": { "username_lower": "dave" } },
+        );
+        let errors = [
+            (insert.await.map(drop), "username"),
+            (update.await.map(drop), "email"),
+            (find_and_modify.await.map(drop), "username"),
+        ];
+        for (result, field) in &errors {
+            let e = result.as_ref().expect_err("duplicate");
+            assert_eq!(index_name_field(e), Some(*field), "{e}");
+            assert_eq!(duplicate_field(e), Some(*field), "{e}");
+        }
+        let (find_and_modify, _) = &errors[2];
+        let e = find_and_modify.as_ref().expect_err("duplicate");
+        assert_eq!(key_pattern_field(e), Some("username"), "{e}");
+        drop_db(store).await;
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_fails_fast_with_a_clear_message() {
+        // A port nobody listens on: bind to get a free one, then release it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let started = std::time::Instant::now();
+        let result = MongoStore::connect(&format!("mongodb://127.0.0.1:{port}"), "x").await;
+        let Err(e) = result else {
+            panic!("connect to a closed port succeeded")
+        };
+        assert!(e.to_string().contains("unreachable"), "{e:#}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn users_are_unique_case_insensitively() {
+        let Some(store) = test_store().await else {
+            return;
+        };
+        let now = now_ms();
+        let alice = user("Alice", "Alice@Example.com", now);
+        store.insert_user(&alice).await.expect("insert alice");
+        assert_eq!(
+            store.find_user(&alice.id).await.expect("find"),
+            Some(alice.clone())
+        );
+        for login in ["alice", "alice@example.com"] {
+            let found = store.find_user_by_login(login).await.expect("by login");
+            assert_eq!(found.map(|u| u.id), Some(alice.id.clone()), "{login}");
+        }
+
+        let clash = user("ALICE", "other@example.com", now);
+        assert_eq!(duplicate_of(store.insert_user(&clash).await), "username");
+        let clash = user("bob", "alice@EXAMPLE.com", now);
+        assert_eq!(duplicate_of(store.insert_user(&clash).await), "email");
+
+        // Updates hit the same indexes (findAndModify reports the error differently).
+        let bob = user("bob", "bob@example.com", now);
+        store.insert_user(&bob).await.expect("insert bob");
+        let rename = UserChanges {
+            username: Some("aLiCe".into()),
+            ..UserChanges::default()
+        };
+        let result = store.update_user(&bob.id, &rename, now).await;
+        assert_eq!(duplicate_of(result), "username");
+        let re_email = UserChanges {
+            email: Some("ALICE@example.COM".into()),
+            ..UserChanges::default()
+        };
+        let result = store.update_user(&bob.id, &re_email, now).await;
+        assert_eq!(duplicate_of(result), "email");
+        drop_db(store).await;
+    }
+
+    #[tokio::test]
+    async fn user_updates() {
+        let Some(store) = test_store().await else {
+            return;
+        };
+        let now = now_ms();
+        let carol = user("carol", "carol@example.com", now);
+        store.insert_user(&carol).await.expect("insert");
+
+        let later = now + TimeDelta::seconds(5);
+        let changes = UserChanges {
+            username: Some("Caroline".into()),
+            full_name: Some(None),
+            last_login_at: Some(later),
+            ..UserChanges::default()
+        };
+        let updated = store
+            .update_user(&carol.id, &changes, later)
+            .await
+            .expect("update")
+            .expect("known id");
+        assert_eq!(updated.username, "Caroline");
+        assert_eq!(updated.full_name, None);
+        assert_eq!(updated.last_login_at, Some(later));
+        assert_eq!(updated.updated_at, later);
+        assert_eq!(updated.email, carol.email);
+        let by_new_name = store.find_user_by_login("caroline").await.expect("find");
+        assert_eq!(by_new_name.map(|u| u.id), Some(carol.id.clone()));
+        let unknown = store
+            .update_user("nope", &changes, later)
+            .await
+            .expect("update");
+        assert_eq!(unknown, None);
+
+        store
+            .replace_password_hash(&carol.id, "stale", "hash-x")
+            .await
+            .expect("rehash");
+        let unchanged = store
+            .find_user(&carol.id)
+            .await
+            .expect("find")
+            .expect("user");
+        assert_eq!(unchanged.password_hash, "hash-1");
+        store
+            .replace_password_hash(&carol.id, "hash-1", "hash-2")
+            .await
+            .expect("rehash");
+        let rehashed = store
+            .find_user(&carol.id)
+            .await
+            .expect("find")
+            .expect("user");
+        assert_eq!(rehashed.password_hash, "hash-2");
+
+        assert!(
+            store
+                .soft_delete_user(&carol.id, later)
+                .await
+                .expect("delete")
+        );
+        assert!(
+            !store
+                .soft_delete_user(&carol.id, later)
+                .await
+                .expect("again")
+        );
+        let deleted = store
+            .find_user(&carol.id)
+            .await
+            .expect("find")
+            .expect("user");
+        assert!(!deleted.is_active);
+        assert_eq!(deleted.deleted_at, Some(later));
+        drop_db(store).await;
+    }
+
+    #[tokio::test]
+    async fn list_users_filters_pages_and_escapes_the_prefix() {
+        let Some(store) = test_store().await else {
+            return;
+        };
+        let base = now_ms();
+        let names = ["a.b", "axb", "a+c", "zed", "a.bc"];
+        let mut ids = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut u = user(
+                name,
+                &format!("mail{i}@example.com"),
+                base + TimeDelta::seconds(i as i64),
+            );
+            u.role_id = if i % 2 == 0 { "even" } else { "odd" }.into();
+            store.insert_user(&u).await.expect("insert");
+            ids.push(u.id);
+        }
+        let names_of = |users: Vec<User>| users.into_iter().map(|u| u.username).collect::<Vec<_>>();
+
+        let all = UserFilter::default();
+        let (page, total) = store.list_users(&all, 0, 2).await.expect("list");
+        assert_eq!(
+            (names_of(page), total),
+            (vec!["a.bc".to_string(), "zed".into()], 5)
+        );
+        let (page, _) = store.list_users(&all, 4, 2).await.expect("list");
+        assert_eq!(names_of(page), vec!["a.b".to_string()]);
+        let (page, total) = store.list_users(&all, 0, 0).await.expect("list");
+        assert_eq!((page.len(), total), (0, 5));
+
+        let prefix = |p: &str| UserFilter {
+            prefix: Some(p.into()),
+            ..UserFilter::default()
+        };
+        let (page, total) = store.list_users(&prefix("a.b"), 0, 10).await.expect("list");
+        assert_eq!(
+            (names_of(page), total),
+            (vec!["a.bc".to_string(), "a.b".into()], 2)
+        );
+        let (page, _) = store.list_users(&prefix("a+"), 0, 10).await.expect("list");
+        assert_eq!(names_of(page), vec!["a+c".to_string()]);
+        for weird in ["(", "[", "*", "\\", "a.b$", "^a"] {
+            let (page, total) = store.list_users(&prefix(weird), 0, 10).await.expect(weird);
+            assert_eq!((page.len(), total), (0, 0), "{weird}");
+        }
+        // The prefix also matches emails.
+        let (_, total) = store
+            .list_users(&prefix("mail"), 0, 10)
+            .await
+            .expect("list");
+        assert_eq!(total, 5);
+
+        let odd = UserFilter {
+            role_id: Some("odd".into()),
+            ..UserFilter::default()
+        };
+        let (page, total) = store.list_users(&odd, 0, 10).await.expect("list");
+        assert_eq!(
+            (names_of(page), total),
+            (vec!["zed".to_string(), "axb".into()], 2)
+        );
+        store.soft_delete_user(&ids[3], base).await.expect("delete");
+        let inactive = UserFilter {
+            is_active: Some(false),
+            ..UserFilter::default()
+        };
+        let (page, total) = store.list_users(&inactive, 0, 10).await.expect("list");
+        assert_eq!((names_of(page), total), (vec!["zed".to_string()], 1));
+        drop_db(store).await;
+    }
+
+    #[tokio::test]
+    async fn roles_are_seeded_once() {
+        let Some(store) = test_store().await else {
+            return;
+        };
+        let role = |name: &str| Role {
+            id: crate::domain::new_id(),
+            name: name.into(),
+            description: format!("{name} role"),
+            permissions: vec!["users:read".into()],
+            is_active: true,
+            created_at: now_ms(),
+        };
+        let first = role("user");
+        store.insert_role_if_absent(&first).await.expect("insert");
+        store
+            .insert_role_if_absent(&role("user"))
+            .await
+            .expect("again");
+        // Racing seeders: the unique index lets exactly one in, the others succeed quietly.
+        let racers = (0..8).map(|_| role("admin")).collect::<Vec<_>>();
+        let results =
+            futures_util::future::join_all(racers.iter().map(|r| store.insert_role_if_absent(r)))
+                .await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+        let roles = store.list_roles().await.expect("list");
+        let names = roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>();
+        assert_eq!(names, ["admin", "user"]);
+        assert_eq!(roles[1], first);
+        drop_db(store).await;
+    }
+
+    #[tokio::test]
+    async fn sessions_rotate_once_and_revoke() {
+        let Some(store) = test_store().await else {
+            return;
+        };
+        let now = now_ms();
+        let day = TimeDelta::days(1);
+        let s = session("u1", now, day);
+        store.insert_session(&s).await.expect("insert");
+        assert_eq!(
+            store.find_session(&s.id).await.expect("find"),
+            Some(s.clone())
+        );
+
+        let mut clash = session("u1", now, day);
+        clash.refresh_jti = s.refresh_jti.clone();
+        assert_eq!(
+            duplicate_of(store.insert_session(&clash).await),
+            "refresh_jti"
+        );
+
+        let later = now + TimeDelta::seconds(1);
+        let (old, new) = (s.refresh_jti.as_str(), "jti-2");
+        let wrong_user = store.rotate_refresh(&s.id, "u2", old, new, later + day, later);
+        assert!(!wrong_user.await.expect("rotate"));
+        assert!(
+            store
+                .rotate_refresh(&s.id, "u1", old, new, later + day, later)
+                .await
+                .expect("rotate")
+        );
+        // The token just rotated can never rotate again.
+        let replay = store.rotate_refresh(&s.id, "u1", old, "jti-3", later + day, later);
+        assert!(!replay.await.expect("rotate"));
+        let rotated = store
+            .find_session(&s.id)
+            .await
+            .expect("find")
+            .expect("session");
+        assert_eq!(rotated.refresh_jti, "jti-2");
+        assert_eq!(rotated.previous_jti.as_deref(), Some(old));
+        assert_eq!(rotated.rotated_at, Some(later));
+        assert_eq!(rotated.expires_at, later + day);
+        // Past its expiry it cannot rotate even with the right token.
+        let too_late = later + day + TimeDelta::seconds(1);
+        let expired = store.rotate_refresh(&s.id, "u1", "jti-2", "jti-4", too_late + day, too_late);
+        assert!(!expired.await.expect("rotate"));
+
+        let older = session("u1", now - TimeDelta::seconds(10), day);
+        let gone = session("u1", now - TimeDelta::days(2), day);
+        let other = session("u2", now, day);
+        for s in [&older, &gone, &other] {
+            store.insert_session(s).await.expect("insert");
+        }
+        store
+            .touch_session(&older.id, later + TimeDelta::seconds(5))
+            .await
+            .expect("touch");
+        let active = store.list_active_sessions("u1", later).await.expect("list");
+        let ids = active.iter().map(|s| s.id.as_str()).collect::<Vec<_>>();
+        assert_eq!(ids, [older.id.as_str(), s.id.as_str()]);
+
+        let reason = RevokeReason::RevokedByUser;
+        assert!(
+            !store
+                .revoke_session(&s.id, Some("u2"), reason, later)
+                .await
+                .expect("revoke")
+        );
+        assert!(
+            store
+                .revoke_session(&s.id, Some("u1"), reason, later)
+                .await
+                .expect("revoke")
+        );
+        assert!(
+            !store
+                .revoke_session(&s.id, None, reason, later)
+                .await
+                .expect("revoke")
+        );
+        let revoked = store
+            .find_session(&s.id)
+            .await
+            .expect("find")
+            .expect("session");
+        assert!(!revoked.is_active);
+        assert_eq!(revoked.revoked_at, Some(later));
+        assert_eq!(revoked.revoke_reason.as_deref(), Some("revoked_by_user"));
+
+        // `gone` is expired but still active in the database: it counts, `older` is kept.
+        let all = RevokeReason::LogoutAll;
+        let n = store
+            .revoke_user_sessions("u1", Some(&older.id), all, later)
+            .await;
+        assert_eq!(n.expect("revoke all"), 1);
+        let n = store.revoke_user_sessions("u1", None, all, later).await;
+        assert_eq!(n.expect("revoke all"), 1);
+        assert!(
+            store
+                .list_active_sessions("u1", later)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .list_active_sessions("u2", later)
+                .await
+                .expect("list")
+                .len(),
+            1
+        );
+        assert_eq!(
+            store.delete_expired_sessions(later).await.expect("sweep"),
+            0
+        );
+        store.ping().await.expect("ping");
+        drop_db(store).await;
     }
 }

@@ -1,0 +1,251 @@
+//! The released binary as an operator meets it: started in an empty directory with only
+//! environment variables, stopped with SIGTERM, and its `create-admin` command.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, PASSWORD, read};
+use crate::on_both_stores;
+
+const BIN: &str = env!("CARGO_BIN_EXE_authkit");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The binary with a clean environment: only PATH and what the test passes.
+fn command(dir: &Path, vars: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn store_vars(backend: &Backend) -> Vec<(&'static str, String)> {
+    match backend {
+        Backend::Sqlite => vec![],
+        Backend::Mongo(url) => vec![
+            ("MONGO_URL", url.clone()),
+            ("MONGODB_NAME", format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..20])),
+        ],
+    }
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    async fn start(dir: &Path, vars: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let mut all = vars.to_vec();
+        all.push(("PORT", port.to_string()));
+        let child = command(dir, &all).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("binary starts");
+        let server = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(res) = reqwest::get(server.url("/health")).await {
+                if res.status() == StatusCode::OK {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server did not come up");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`; returns its exit code.
+    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("process still running after {limit:?}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+on_both_stores!(runs_in_an_empty_directory, sigterm_finishes_the_slow_request, create_admin_is_idempotent);
+
+async fn runs_in_an_empty_directory(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &store_vars(&backend)).await;
+    let res = reqwest::get(server.url("/ready")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The request log reaches the rotating file under ./logs.
+    server.terminate();
+    assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(0));
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(logs.iter().any(|n| n.to_string_lossy().starts_with("app.log")), "{logs:?}");
+    let log_name = logs.iter().find(|n| n.to_string_lossy().starts_with("app.log")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("logs").join(log_name)).unwrap();
+    assert!(text.contains("/ready") && text.contains("request_id"), "{text}");
+    if matches!(backend, Backend::Sqlite) {
+        assert!(dir.path().join("data/authkit.db").exists());
+        assert!(dir.path().join("data/secret_key").exists(), "development key kept under DATA_DIR");
+    }
+}
+
+/// Sends a registration whose body arrives slowly, stops the server in the middle of it, and
+/// checks the request still completes and the process exits 0.
+async fn sigterm_finishes_the_slow_request(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &store_vars(&backend)).await;
+    let port = server.port;
+    let body = json!({"username": "slowpoke", "email": "slow@example.com", "password": PASSWORD}).to_string();
+    let (first, rest) = body.split_at(10);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/auth/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.terminate();
+    std::thread::sleep(Duration::from_millis(700));
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "the in-flight request completes: {answer}");
+    let started = Instant::now();
+    assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // New connections are refused after shutdown.
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+fn create_admin(dir: &Path, vars: &[(&str, String)], email: &str, username: &str, password: &str) -> Output {
+    let mut child = command(dir, vars)
+        .args(["create-admin", "--email", email, "--username", username, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn create_admin_is_idempotent(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = store_vars(&backend);
+    let first = create_admin(dir.path(), &vars, "root@example.com", "root", PASSWORD);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{stdout} {}", String::from_utf8_lossy(&first.stderr));
+    assert!(stdout.contains("Created SUPER_ADMIN"), "{stdout}");
+    assert!(!stdout.contains(PASSWORD));
+
+    let second = create_admin(dir.path(), &vars, "root@example.com", "root", PASSWORD);
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success());
+    assert!(stdout.contains("already an active SUPER_ADMIN"), "{stdout}");
+
+    let bad = create_admin(dir.path(), &vars, "not-an-email", "x", "short");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("email"));
+
+    // The server on the same store lets the admin in with full rights.
+    let server = Server::start(dir.path(), &vars).await;
+    let client = reqwest::Client::new();
+    let (status, body) = read(
+        client
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"email": "root", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["user"]["role"]["name"], "SUPER_ADMIN");
+    let token = body["data"]["token"]["access_token"].as_str().unwrap();
+    let res = client.get(server.url("/api/v1/admin/users")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Promotion of an existing account.
+    client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&json!({"username": "promoted", "email": "promoted@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let promoted = create_admin(dir.path(), &vars, "promoted@example.com", "promoted", PASSWORD);
+    assert!(String::from_utf8_lossy(&promoted.stdout).contains("Promoted"));
+}
+
+#[test]
+fn bad_configuration_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (vars, name) in [
+        (vec![("PORT", "eighty".to_string())], "PORT"),
+        (vec![("ENVIRONMENT", "production".to_string())], "SECRET_KEY"),
+        (vec![("ENVIRONMENT", "production".to_string()), ("SECRET_KEY", "too-short".to_string())], "SECRET_KEY"),
+        (vec![("LOG_FORMAT", "xml".to_string())], "LOG_FORMAT"),
+        (vec![("ACCESS_TOKEN_TTL", "soon".to_string())], "ACCESS_TOKEN_TTL"),
+    ] {
+        let out = command(dir.path(), &vars).output().unwrap();
+        assert!(!out.status.success(), "{vars:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(name), "{vars:?}: {stderr}");
+        assert!(!stderr.contains("too-short"), "the secret is not echoed: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn development_key_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]).await;
+    let client = reqwest::Client::new();
+    client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&json!({"username": "keeper", "email": "keeper@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = read(
+        client
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"email": "keeper", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = body["data"]["token"]["access_token"].as_str().unwrap().to_string();
+    server.terminate();
+    server.wait_exit(Duration::from_secs(5));
+    drop(server);
+
+    let server = Server::start(dir.path(), &[]).await;
+    let res = client.get(server.url("/api/v1/user/")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "tokens survive a restart");
+}

@@ -1,0 +1,248 @@
+//! The test harness: each test gets a fresh server on a random port, over real HTTP, backed by a
+//! fresh database on one of the two stores (a temp-dir SQLite file, or a uniquely named MongoDB
+//! database on the server given by `TEST_MONGO_URL`).
+
+use std::collections::HashMap;
+
+use authkit::{Application, Settings};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Mongo(String),
+}
+
+impl Backend {
+    /// The MongoDB backend, if a server is configured. Under `CI=true` a missing server fails the
+    /// test; elsewhere the MongoDB half of each test is skipped with a loud note.
+    pub fn mongo() -> Option<Self> {
+        match std::env::var("TEST_MONGO_URL") {
+            Ok(url) if !url.is_empty() => Some(Self::Mongo(url)),
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("CI=true but TEST_MONGO_URL is not set: run the tests through scripts/test.sh")
+            }
+            _ => {
+                eprintln!("SKIPPED on MongoDB: TEST_MONGO_URL is not set (scripts/test.sh sets it)");
+                None
+            }
+        }
+    }
+}
+
+/// Declares each listed `async fn NAME(backend: Backend)` as two tests, `NAME::sqlite` and
+/// `NAME::mongo`, so every behaviour is checked on both stores.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mongo() {
+                    if let Some(backend) = $crate::helpers::Backend::mongo() {
+                        super::$name(backend).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub struct TestApp {
+    pub base: String,
+    /// A client with a cookie store, like a browser.
+    pub client: Client,
+    pub vars: HashMap<String, String>,
+    _dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Server logs in the test output, only when `TEST_LOG` is set.
+fn init_test_logging() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("info")
+            .try_init();
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// A server with extra settings (environment variable names and values).
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        init_test_logging();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut vars: HashMap<String, String> = HashMap::new();
+        vars.insert("HOST".into(), "127.0.0.1".into());
+        vars.insert("PORT".into(), "0".into());
+        vars.insert("WORKERS".into(), "2".into());
+        vars.insert("SECRET_KEY".into(), "test-secret-key-that-is-long-enough-0123456789".into());
+        vars.insert("DATA_DIR".into(), dir.path().join("data").display().to_string());
+        vars.insert("LOG_DIR".into(), dir.path().join("logs").display().to_string());
+        if let Backend::Mongo(url) = &backend {
+            vars.insert("MONGO_URL".into(), url.clone());
+            let db = format!("t{}", uuid::Uuid::new_v4().simple());
+            vars.insert("MONGODB_NAME".into(), db[..24].to_string());
+        }
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid test settings");
+        let application = Application::build(settings).await.expect("application starts");
+        let addr = application.local_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(application.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            client: browser(),
+            vars,
+            _dir: dir,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.delete(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, body: Option<Value>, token: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn put(&self, path: &str, body: Value, token: Option<&str>) -> Response {
+        let mut req = self.client.put(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Registers `username` with `username@example.com` and [`PASSWORD`]; returns the user object.
+    pub async fn register(&self, username: &str) -> Value {
+        let res = self
+            .post(
+                "/api/v1/auth/register",
+                Some(json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD})),
+                None,
+            )
+            .await;
+        let (status, body) = read(res).await;
+        assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
+        body["data"].clone()
+    }
+
+    /// Logs in with this app's cookie-keeping client; returns the access token.
+    pub async fn login(&self, login: &str, password: &str) -> String {
+        let res = self
+            .post("/api/v1/auth/login", Some(json!({"email": login, "password": password})), None)
+            .await;
+        let (status, body) = read(res).await;
+        assert_eq!(status, StatusCode::OK, "login {login}: {body}");
+        body["data"]["token"]["access_token"].as_str().expect("access token").to_string()
+    }
+
+    /// Registers and logs in a fresh user; returns (user id, access token).
+    pub async fn user(&self, username: &str) -> (String, String) {
+        let user = self.register(username).await;
+        let token = self.login(username, PASSWORD).await;
+        (user["id"].as_str().unwrap().to_string(), token)
+    }
+
+    /// A user promoted to `role` directly through the operator path (as `create-admin` does for
+    /// SUPER_ADMIN); returns (user id, access token).
+    pub async fn user_with_role(&self, username: &str, role: &str) -> (String, String) {
+        let user = self.register(username).await;
+        let id = user["id"].as_str().unwrap().to_string();
+        let settings = Settings::from_lookup(|k| self.vars.get(k).cloned()).unwrap();
+        let ctx = authkit::app::context(settings).await.expect("context");
+        let role_id = ctx
+            .store
+            .list_roles()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.name == role)
+            .expect("role exists")
+            .id;
+        let changes = authkit::domain::UserChanges {
+            role_id: Some(role_id),
+            ..Default::default()
+        };
+        ctx.store.update_user(&id, &changes, chrono::Utc::now()).await.unwrap().unwrap();
+        let token = self.login(username, PASSWORD).await;
+        (id, token)
+    }
+
+    /// Runs `f` with a second, independent client (its own cookie jar), e.g. another device.
+    pub fn other_client(&self) -> Client {
+        browser()
+    }
+}
+
+pub fn browser() -> Client {
+    Client::builder().cookie_store(true).build().expect("http client")
+}
+
+/// Status and JSON body of a response (any non-JSON body fails the test: the API always answers JSON).
+pub async fn read(res: Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"));
+    (status, body)
+}
+
+/// Asserts an error envelope with this status.
+pub async fn expect_error(res: Response, status: StatusCode) -> Value {
+    let (got, body) = read(res).await;
+    assert_eq!(got, status, "body: {body}");
+    assert_eq!(body["code"], status.as_u16(), "envelope code: {body}");
+    assert!(body["data"].is_null(), "error data must be null: {body}");
+    assert!(body["message"].is_string(), "message: {body}");
+    body
+}

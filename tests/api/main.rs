@@ -1,0 +1,13 @@
+//! Black-box tests over real HTTP. One test binary (links once); every behaviour runs against
+//! both stores through `on_both_stores!`.
+
+mod helpers;
+
+mod admin;
+mod auth;
+mod binary;
+mod concurrency;
+mod edge;
+mod health;
+mod tokens;
+mod user;
