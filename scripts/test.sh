@@ -1,32 +1,42 @@
 #!/usr/bin/env bash
-# The whole test suite, on both stores. Brings up a MongoDB-compatible server (SecantusDB, from
-# PyPI, in a venv under .venv/) on a free port unless TEST_MONGO_URL already names a MongoDB, runs
-# `cargo test`, and stops the server again. Usage: scripts/test.sh [extra cargo test args]
+# The whole test suite, on both stores. Installs SecantusDB (a MongoDB wire-protocol server from
+# PyPI, used only as a test tool) into a venv under .venv/, starts it on a free port unless
+# TEST_MONGO_URL already names a MongoDB, runs `cargo test`, and stops the server again.
+# The fault tests start and kill their own database process through TEST_MONGOD_CMD.
+# Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECANTUS_VERSION="0.7.0b3"
 VENV="${VENV:-.venv}"
+SECANTUSD="$PWD/$VENV/bin/secantusd-py"
 
-start_test_mongo() {
-  if [ ! -x "$VENV/bin/secantusd-py" ]; then
-    echo "==> installing SecantusDB $SECANTUS_VERSION into $VENV (test-only MongoDB wire-protocol server)"
+install_secantus() {
+  if [ ! -x "$SECANTUSD" ]; then
+    echo "==> installing SecantusDB $SECANTUS_VERSION into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "SecantusDB==$SECANTUS_VERSION"
   fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_test_mongo() {
   local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  port=$(free_port)
   MONGO_LOG=$(mktemp)
-  "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path :memory: --log-level WARNING >"$MONGO_LOG" 2>&1 &
+  "$SECANTUSD" --host 127.0.0.1 --port "$port" --storage-path :memory: --log-level WARNING >"$MONGO_LOG" 2>&1 &
   MONGO_PID=$!
   trap stop_test_mongo EXIT
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 150); do
     if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)))"; then
       export TEST_MONGO_URL="mongodb://127.0.0.1:$port"
       echo "==> SecantusDB listening on $TEST_MONGO_URL (pid $MONGO_PID)"
       return
     fi
-    if ! kill -0 "$MONGO_PID" 2>/dev/null; then break; fi
+    kill -0 "$MONGO_PID" 2>/dev/null || break
     sleep 0.2
   done
   echo "SecantusDB did not start:" >&2
@@ -41,10 +51,17 @@ stop_test_mongo() {
   fi
 }
 
+if [ -z "${TEST_MONGO_URL:-}" ] || [ -z "${TEST_MONGOD_CMD:-}" ]; then
+  install_secantus
+fi
 if [ -n "${TEST_MONGO_URL:-}" ]; then
   echo "==> using the MongoDB at TEST_MONGO_URL"
 else
   start_test_mongo
+fi
+if [ -z "${TEST_MONGOD_CMD:-}" ]; then
+  # {port} and {data} are filled in by the fault tests.
+  export TEST_MONGOD_CMD="$SECANTUSD --host 127.0.0.1 --port {port} --storage-path {data} --sync-on-commit --log-level WARNING"
 fi
 
 echo "==> cargo test (every API test runs on sqlite and on mongo)"

@@ -31,7 +31,9 @@ pub fn set_refresh(
 ) -> CookieJar {
     let mut cookie = base(settings, token);
     // Rounded up: a token issued now for 30 days gets exactly Max-Age=2592000.
-    let max_age = ((expires_at - Utc::now()).num_milliseconds() + 999).div_euclid(1000).max(0);
+    let max_age = ((expires_at - Utc::now()).num_milliseconds() + 999)
+        .div_euclid(1000)
+        .max(0);
     cookie.set_max_age(Some(time_duration(max_age)));
     jar.add(cookie)
 }

@@ -17,12 +17,34 @@ on_both_stores!(
 async fn admin_routes_need_admin(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (id, token) = app.user("pleb").await;
-    expect_error(app.get("/api/v1/admin/users", None).await, StatusCode::UNAUTHORIZED).await;
-    for path in ["/api/v1/admin/users".to_string(), format!("/api/v1/admin/{id}"), format!("/api/v1/admin/{id}/sessions")] {
+    expect_error(
+        app.get("/api/v1/admin/users", None).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    for path in [
+        "/api/v1/admin/users".to_string(),
+        format!("/api/v1/admin/{id}"),
+        format!("/api/v1/admin/{id}/sessions"),
+    ] {
         expect_error(app.get(&path, Some(&token)).await, StatusCode::FORBIDDEN).await;
     }
-    expect_error(app.put(&format!("/api/v1/admin/{id}"), json!({"role": "ADMIN"}), Some(&token)).await, StatusCode::FORBIDDEN).await;
-    expect_error(app.delete(&format!("/api/v1/admin/{id}"), Some(&token)).await, StatusCode::FORBIDDEN).await;
+    expect_error(
+        app.put(
+            &format!("/api/v1/admin/{id}"),
+            json!({"role": "ADMIN"}),
+            Some(&token),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_error(
+        app.delete(&format!("/api/v1/admin/{id}"), Some(&token))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
 }
 
 async fn pagination_arithmetic_and_filters(backend: Backend) {
@@ -32,7 +54,11 @@ async fn pagination_arithmetic_and_filters(backend: Backend) {
         app.register(&format!("member{i:02}")).await;
     }
     // 12 users in all (boss + 11), pages of 5.
-    let (status, body) = read(app.get("/api/v1/admin/users?page=1&size=5", Some(&admin)).await).await;
+    let (status, body) = read(
+        app.get("/api/v1/admin/users?page=1&size=5", Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let p = &body["data"]["pagination"];
     assert_eq!(p["total_items"], 12);
@@ -45,11 +71,19 @@ async fn pagination_arithmetic_and_filters(backend: Backend) {
     // Newest first.
     assert_eq!(body["data"]["users"][0]["username"], "member10");
 
-    let (_, body) = read(app.get("/api/v1/admin/users?page=3&size=5", Some(&admin)).await).await;
+    let (_, body) = read(
+        app.get("/api/v1/admin/users?page=3&size=5", Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(body["data"]["users"].as_array().unwrap().len(), 2);
     assert_eq!(body["data"]["pagination"]["has_next"], false);
     assert_eq!(body["data"]["pagination"]["has_previous"], true);
-    let (_, body) = read(app.get("/api/v1/admin/users?page=4&size=5", Some(&admin)).await).await;
+    let (_, body) = read(
+        app.get("/api/v1/admin/users?page=4&size=5", Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(body["data"]["users"].as_array().unwrap().len(), 0);
 
     // Defaults: page 1, size 10.
@@ -64,12 +98,27 @@ async fn pagination_arithmetic_and_filters(backend: Backend) {
     assert_eq!(body["data"]["pagination"]["total_items"], 1);
     let (_, body) = read(app.get("/api/v1/admin/users?q=%25", Some(&admin)).await).await;
     assert_eq!(body["data"]["pagination"]["total_items"], 0, "% is literal");
-    let (_, body) = read(app.get("/api/v1/admin/users?role=ADMIN", Some(&admin)).await).await;
+    let (_, body) = read(
+        app.get("/api/v1/admin/users?role=ADMIN", Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(body["data"]["pagination"]["total_items"], 1);
     assert_eq!(body["data"]["users"][0]["username"], "boss");
-    let (_, body) = read(app.get("/api/v1/admin/users?is_active=false", Some(&admin)).await).await;
+    let (_, body) = read(
+        app.get("/api/v1/admin/users?is_active=false", Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(body["data"]["pagination"]["total_items"], 0);
-    let (_, body) = read(app.get("/api/v1/admin/users?is_active=true&role=USER&size=100", Some(&admin)).await).await;
+    let (_, body) = read(
+        app.get(
+            "/api/v1/admin/users?is_active=true&role=USER&size=100",
+            Some(&admin),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(body["data"]["pagination"]["total_items"], 11);
     assert!(!body.to_string().contains("argon2"));
 }
@@ -88,11 +137,16 @@ async fn bad_listing_queries_are_422(backend: Backend) {
         ("role=NOPE", "role"),
     ] {
         let err = expect_error(
-            app.get(&format!("/api/v1/admin/users?{query}"), Some(&admin)).await,
+            app.get(&format!("/api/v1/admin/users?{query}"), Some(&admin))
+                .await,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
-        assert_eq!(err["details"][0]["loc"], json!(["query", param]), "{query}: {err}");
+        assert_eq!(
+            err["details"][0]["loc"],
+            json!(["query", param]),
+            "{query}: {err}"
+        );
     }
 }
 
@@ -105,10 +159,23 @@ async fn get_update_and_deactivate_a_user(backend: Backend) {
     let (status, body) = read(app.get(&path, Some(&admin)).await).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["username"], "worker");
-    expect_error(app.get(&format!("/api/v1/admin/{}", uuid::Uuid::new_v4()), Some(&admin)).await, StatusCode::NOT_FOUND).await;
+    expect_error(
+        app.get(
+            &format!("/api/v1/admin/{}", uuid::Uuid::new_v4()),
+            Some(&admin),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 
     let (status, body) = read(
-        app.put(&path, json!({"full_name": "Hard Worker", "email": "Worker@New.example"}), Some(&admin)).await,
+        app.put(
+            &path,
+            json!({"full_name": "Hard Worker", "email": "Worker@New.example"}),
+            Some(&admin),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -116,29 +183,68 @@ async fn get_update_and_deactivate_a_user(backend: Backend) {
     assert_eq!(body["data"]["email"], "Worker@New.example");
 
     // An admin-set password is hashed like any other and signs the user out.
-    let (status, _) = read(app.put(&path, json!({"password": "admin chose this"}), Some(&admin)).await).await;
+    let (status, _) = read(
+        app.put(&path, json!({"password": "admin chose this"}), Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    expect_error(app.get("/api/v1/user/", Some(&user_token)).await, StatusCode::UNAUTHORIZED).await;
+    expect_error(
+        app.get("/api/v1/user/", Some(&user_token)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     let user_token = app.login("worker", "admin chose this").await;
 
     // Deactivation locks the user out at once.
-    let (status, body) = read(app.put(&path, json!({"is_active": false}), Some(&admin)).await).await;
+    let (status, body) = read(
+        app.put(&path, json!({"is_active": false}), Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["is_active"], false);
-    expect_error(app.get("/api/v1/user/", Some(&user_token)).await, StatusCode::UNAUTHORIZED).await;
     expect_error(
-        app.post("/api/v1/auth/login", Some(json!({"email": "worker", "password": "admin chose this"})), None).await,
+        app.get("/api/v1/user/", Some(&user_token)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    expect_error(
+        app.post(
+            "/api/v1/auth/login",
+            Some(json!({"email": "worker", "password": "admin chose this"})),
+            None,
+        )
+        .await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
     // And reactivation lets them back in.
-    read(app.put(&path, json!({"is_active": true}), Some(&admin)).await).await;
+    read(
+        app.put(&path, json!({"is_active": true}), Some(&admin))
+            .await,
+    )
+    .await;
     app.login("worker", "admin chose this").await;
 
-    expect_error(app.put(&path, json!({"role": "NOPE"}), Some(&admin)).await, StatusCode::UNPROCESSABLE_ENTITY).await;
-    expect_error(app.put(&path, json!({"email": "broken"}), Some(&admin)).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     expect_error(
-        app.put(&format!("/api/v1/admin/{}", uuid::Uuid::new_v4()), json!({"full_name": "x"}), Some(&admin)).await,
+        app.put(&path, json!({"role": "NOPE"}), Some(&admin)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    expect_error(
+        app.put(&path, json!({"email": "broken"}), Some(&admin))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    expect_error(
+        app.put(
+            &format!("/api/v1/admin/{}", uuid::Uuid::new_v4()),
+            json!({"full_name": "x"}),
+            Some(&admin),
+        )
+        .await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -152,31 +258,98 @@ async fn admin_privilege_rules(backend: Backend) {
     let (user_id, _) = app.user("plain").await;
 
     // Own id goes through /user/.
-    expect_error(app.put(&format!("/api/v1/admin/{admin_id}"), json!({"full_name": "me"}), Some(&admin)).await, StatusCode::BAD_REQUEST).await;
-    expect_error(app.delete(&format!("/api/v1/admin/{admin_id}"), Some(&admin)).await, StatusCode::BAD_REQUEST).await;
+    expect_error(
+        app.put(
+            &format!("/api/v1/admin/{admin_id}"),
+            json!({"full_name": "me"}),
+            Some(&admin),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_error(
+        app.delete(&format!("/api/v1/admin/{admin_id}"), Some(&admin))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     // An ADMIN cannot grant ADMIN or SUPER_ADMIN, nor touch another admin or the super admin.
     for role in ["ADMIN", "SUPER_ADMIN"] {
         expect_error(
-            app.put(&format!("/api/v1/admin/{user_id}"), json!({"role": role}), Some(&admin)).await,
+            app.put(
+                &format!("/api/v1/admin/{user_id}"),
+                json!({"role": role}),
+                Some(&admin),
+            )
+            .await,
             StatusCode::FORBIDDEN,
         )
         .await;
     }
     for target in [&other_admin_id, &root_id] {
-        expect_error(app.put(&format!("/api/v1/admin/{target}"), json!({"full_name": "x"}), Some(&admin)).await, StatusCode::FORBIDDEN).await;
-        expect_error(app.delete(&format!("/api/v1/admin/{target}"), Some(&admin)).await, StatusCode::FORBIDDEN).await;
-        expect_error(app.delete(&format!("/api/v1/admin/{target}/sessions"), Some(&admin)).await, StatusCode::FORBIDDEN).await;
+        expect_error(
+            app.put(
+                &format!("/api/v1/admin/{target}"),
+                json!({"full_name": "x"}),
+                Some(&admin),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        expect_error(
+            app.delete(&format!("/api/v1/admin/{target}"), Some(&admin))
+                .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        expect_error(
+            app.delete(&format!("/api/v1/admin/{target}/sessions"), Some(&admin))
+                .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     // Reading them is fine.
-    assert_eq!(app.get(&format!("/api/v1/admin/{root_id}"), Some(&admin)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/api/v1/admin/{root_id}"), Some(&admin))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     // The super admin may do all of it.
-    let (status, body) = read(app.put(&format!("/api/v1/admin/{user_id}"), json!({"role": "ADMIN"}), Some(&root)).await).await;
+    let (status, body) = read(
+        app.put(
+            &format!("/api/v1/admin/{user_id}"),
+            json!({"role": "ADMIN"}),
+            Some(&root),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["role"]["name"], "ADMIN");
-    let (status, _) = read(app.put(&format!("/api/v1/admin/{other_admin_id}"), json!({"role": "USER"}), Some(&root)).await).await;
+    let (status, _) = read(
+        app.put(
+            &format!("/api/v1/admin/{other_admin_id}"),
+            json!({"role": "USER"}),
+            Some(&root),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     // An ADMIN may still demote nobody privileged, but manage plain users: admin2 is now USER.
-    let (status, _) = read(app.put(&format!("/api/v1/admin/{other_admin_id}"), json!({"full_name": "Demoted"}), Some(&admin)).await).await;
+    let (status, _) = read(
+        app.put(
+            &format!("/api/v1/admin/{other_admin_id}"),
+            json!({"full_name": "Demoted"}),
+            Some(&admin),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -185,13 +358,37 @@ async fn delete_user_revokes_sessions(backend: Backend) {
     let (_, admin) = app.user_with_role("judge", "ADMIN").await;
     let (id, token) = app.user("accused").await;
     app.login("accused", PASSWORD).await;
-    let (status, body) = read(app.delete(&format!("/api/v1/admin/{id}"), Some(&admin)).await).await;
+    let (status, body) = read(
+        app.delete(&format!("/api/v1/admin/{id}"), Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["message"], "User deleted successfully, 2 sessions revoked");
+    assert_eq!(
+        body["message"],
+        "User deleted successfully, 2 sessions revoked"
+    );
     assert!(body["data"].is_null());
-    expect_error(app.get("/api/v1/user/", Some(&token)).await, StatusCode::UNAUTHORIZED).await;
-    expect_error(app.delete(&format!("/api/v1/admin/{id}"), Some(&admin)).await, StatusCode::BAD_REQUEST).await;
-    expect_error(app.delete(&format!("/api/v1/admin/{}", uuid::Uuid::new_v4()), Some(&admin)).await, StatusCode::NOT_FOUND).await;
+    expect_error(
+        app.get("/api/v1/user/", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    expect_error(
+        app.delete(&format!("/api/v1/admin/{id}"), Some(&admin))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_error(
+        app.delete(
+            &format!("/api/v1/admin/{}", uuid::Uuid::new_v4()),
+            Some(&admin),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     // Soft delete: the record is still there, inactive.
     let (_, body) = read(app.get(&format!("/api/v1/admin/{id}"), Some(&admin)).await).await;
     assert_eq!(body["data"]["is_active"], false);
@@ -202,14 +399,38 @@ async fn admin_sessions_of_a_user(backend: Backend) {
     let (_, admin) = app.user_with_role("watcher", "ADMIN").await;
     let (id, token) = app.user("watched").await;
     app.login("watched", PASSWORD).await;
-    let (status, body) = read(app.get(&format!("/api/v1/admin/{id}/sessions"), Some(&admin)).await).await;
+    let (status, body) = read(
+        app.get(&format!("/api/v1/admin/{id}/sessions"), Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"].as_array().unwrap().len(), 2);
-    let (status, body) = read(app.delete(&format!("/api/v1/admin/{id}/sessions"), Some(&admin)).await).await;
+    let (status, body) = read(
+        app.delete(&format!("/api/v1/admin/{id}/sessions"), Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["revoked_sessions"], 2);
-    expect_error(app.get("/api/v1/user/", Some(&token)).await, StatusCode::UNAUTHORIZED).await;
-    let (_, body) = read(app.get(&format!("/api/v1/admin/{id}/sessions"), Some(&admin)).await).await;
+    expect_error(
+        app.get("/api/v1/user/", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let (_, body) = read(
+        app.get(&format!("/api/v1/admin/{id}/sessions"), Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(body["data"].as_array().unwrap().len(), 0);
-    expect_error(app.get(&format!("/api/v1/admin/{}/sessions", uuid::Uuid::new_v4()), Some(&admin)).await, StatusCode::NOT_FOUND).await;
+    expect_error(
+        app.get(
+            &format!("/api/v1/admin/{}/sessions", uuid::Uuid::new_v4()),
+            Some(&admin),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }

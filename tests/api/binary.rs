@@ -16,13 +16,19 @@ use crate::on_both_stores;
 const BIN: &str = env!("CARGO_BIN_EXE_authkit");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The binary with a clean environment: only PATH and what the test passes.
 fn command(dir: &Path, vars: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in vars {
         cmd.env(k, v);
     }
@@ -34,7 +40,10 @@ fn store_vars(backend: &Backend) -> Vec<(&'static str, String)> {
         Backend::Sqlite => vec![],
         Backend::Mongo(url) => vec![
             ("MONGO_URL", url.clone()),
-            ("MONGODB_NAME", format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..20])),
+            (
+                "MONGODB_NAME",
+                format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..20]),
+            ),
         ],
     }
 }
@@ -49,7 +58,11 @@ impl Server {
         let port = free_port();
         let mut all = vars.to_vec();
         all.push(("PORT", port.to_string()));
-        let child = command(dir, &all).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("binary starts");
+        let child = command(dir, &all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary starts");
         let server = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -68,7 +81,10 @@ impl Server {
     }
 
     fn terminate(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -92,7 +108,11 @@ impl Drop for Server {
     }
 }
 
-on_both_stores!(runs_in_an_empty_directory, sigterm_finishes_the_slow_request, create_admin_is_idempotent);
+on_both_stores!(
+    runs_in_an_empty_directory,
+    sigterm_finishes_the_slow_request,
+    create_admin_is_idempotent
+);
 
 async fn runs_in_an_empty_directory(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -102,14 +122,30 @@ async fn runs_in_an_empty_directory(backend: Backend) {
     // The request log reaches the rotating file under ./logs.
     server.terminate();
     assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(0));
-    let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(logs.iter().any(|n| n.to_string_lossy().starts_with("app.log")), "{logs:?}");
-    let log_name = logs.iter().find(|n| n.to_string_lossy().starts_with("app.log")).unwrap();
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|n| n.to_string_lossy().starts_with("app.log")),
+        "{logs:?}"
+    );
+    let log_name = logs
+        .iter()
+        .find(|n| n.to_string_lossy().starts_with("app.log"))
+        .unwrap();
     let text = std::fs::read_to_string(dir.path().join("logs").join(log_name)).unwrap();
-    assert!(text.contains("/ready") && text.contains("request_id"), "{text}");
+    assert!(
+        text.contains("/ready") && text.contains("request_id"),
+        "{text}"
+    );
     if matches!(backend, Backend::Sqlite) {
         assert!(dir.path().join("data/authkit.db").exists());
-        assert!(dir.path().join("data/secret_key").exists(), "development key kept under DATA_DIR");
+        assert!(
+            dir.path().join("data/secret_key").exists(),
+            "development key kept under DATA_DIR"
+        );
     }
 }
 
@@ -119,7 +155,8 @@ async fn sigterm_finishes_the_slow_request(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &store_vars(&backend)).await;
     let port = server.port;
-    let body = json!({"username": "slowpoke", "email": "slow@example.com", "password": PASSWORD}).to_string();
+    let body = json!({"username": "slowpoke", "email": "slow@example.com", "password": PASSWORD})
+        .to_string();
     let (first, rest) = body.split_at(10);
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
@@ -135,7 +172,10 @@ async fn sigterm_finishes_the_slow_request(backend: Backend) {
     stream.write_all(rest.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 201"), "the in-flight request completes: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the in-flight request completes: {answer}"
+    );
     let started = Instant::now();
     assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(0));
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -143,15 +183,33 @@ async fn sigterm_finishes_the_slow_request(backend: Backend) {
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 
-fn create_admin(dir: &Path, vars: &[(&str, String)], email: &str, username: &str, password: &str) -> Output {
+fn create_admin(
+    dir: &Path,
+    vars: &[(&str, String)],
+    email: &str,
+    username: &str,
+    password: &str,
+) -> Output {
     let mut child = command(dir, vars)
-        .args(["create-admin", "--email", email, "--username", username, "--password-stdin"])
+        .args([
+            "create-admin",
+            "--email",
+            email,
+            "--username",
+            username,
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -160,7 +218,11 @@ async fn create_admin_is_idempotent(backend: Backend) {
     let vars = store_vars(&backend);
     let first = create_admin(dir.path(), &vars, "root@example.com", "root", PASSWORD);
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(first.status.success(), "{stdout} {}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(stdout.contains("Created SUPER_ADMIN"), "{stdout}");
     assert!(!stdout.contains(PASSWORD));
 
@@ -188,17 +250,30 @@ async fn create_admin_is_idempotent(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["user"]["role"]["name"], "SUPER_ADMIN");
     let token = body["data"]["token"]["access_token"].as_str().unwrap();
-    let res = client.get(server.url("/api/v1/admin/users")).bearer_auth(token).send().await.unwrap();
+    let res = client
+        .get(server.url("/api/v1/admin/users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 
     // Promotion of an existing account.
     client
         .post(server.url("/api/v1/auth/register"))
-        .json(&json!({"username": "promoted", "email": "promoted@example.com", "password": PASSWORD}))
+        .json(
+            &json!({"username": "promoted", "email": "promoted@example.com", "password": PASSWORD}),
+        )
         .send()
         .await
         .unwrap();
-    let promoted = create_admin(dir.path(), &vars, "promoted@example.com", "promoted", PASSWORD);
+    let promoted = create_admin(
+        dir.path(),
+        &vars,
+        "promoted@example.com",
+        "promoted",
+        PASSWORD,
+    );
     assert!(String::from_utf8_lossy(&promoted.stdout).contains("Promoted"));
 }
 
@@ -207,16 +282,31 @@ fn bad_configuration_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     for (vars, name) in [
         (vec![("PORT", "eighty".to_string())], "PORT"),
-        (vec![("ENVIRONMENT", "production".to_string())], "SECRET_KEY"),
-        (vec![("ENVIRONMENT", "production".to_string()), ("SECRET_KEY", "too-short".to_string())], "SECRET_KEY"),
+        (
+            vec![("ENVIRONMENT", "production".to_string())],
+            "SECRET_KEY",
+        ),
+        (
+            vec![
+                ("ENVIRONMENT", "production".to_string()),
+                ("SECRET_KEY", "too-short".to_string()),
+            ],
+            "SECRET_KEY",
+        ),
         (vec![("LOG_FORMAT", "xml".to_string())], "LOG_FORMAT"),
-        (vec![("ACCESS_TOKEN_TTL", "soon".to_string())], "ACCESS_TOKEN_TTL"),
+        (
+            vec![("ACCESS_TOKEN_TTL", "soon".to_string())],
+            "ACCESS_TOKEN_TTL",
+        ),
     ] {
         let out = command(dir.path(), &vars).output().unwrap();
         assert!(!out.status.success(), "{vars:?} should fail");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(name), "{vars:?}: {stderr}");
-        assert!(!stderr.contains("too-short"), "the secret is not echoed: {stderr}");
+        assert!(
+            !stderr.contains("too-short"),
+            "the secret is not echoed: {stderr}"
+        );
     }
 }
 
@@ -240,12 +330,20 @@ async fn development_key_survives_restarts() {
             .unwrap(),
     )
     .await;
-    let token = body["data"]["token"]["access_token"].as_str().unwrap().to_string();
+    let token = body["data"]["token"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     server.terminate();
     server.wait_exit(Duration::from_secs(5));
     drop(server);
 
     let server = Server::start(dir.path(), &[]).await;
-    let res = client.get(server.url("/api/v1/user/")).bearer_auth(&token).send().await.unwrap();
+    let res = client
+        .get(server.url("/api/v1/user/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "tokens survive a restart");
 }

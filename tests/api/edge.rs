@@ -10,7 +10,11 @@ async fn oversized_body_is_413(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let huge = "x".repeat(2 * 1024 * 1024);
     let body = json!({"username": "big", "email": "big@example.com", "password": huge});
-    expect_error(app.post("/api/v1/auth/register", Some(body), None).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    expect_error(
+        app.post("/api/v1/auth/register", Some(body), None).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
 }
 
 async fn security_headers_on_every_answer(backend: Backend) {

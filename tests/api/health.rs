@@ -3,7 +3,12 @@ use reqwest::StatusCode;
 use crate::helpers::{Backend, TestApp, expect_error, read};
 use crate::on_both_stores;
 
-on_both_stores!(health_ready_and_root, unknown_route_and_wrong_method, docs_and_openapi, request_id_round_trip);
+on_both_stores!(
+    health_ready_and_root,
+    unknown_route_and_wrong_method,
+    docs_and_openapi,
+    request_id_round_trip
+);
 
 async fn health_ready_and_root(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -26,8 +31,16 @@ async fn unknown_route_and_wrong_method(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     expect_error(app.get("/nope", None).await, StatusCode::NOT_FOUND).await;
     expect_error(app.get("/api/v1/nope/", None).await, StatusCode::NOT_FOUND).await;
-    expect_error(app.delete("/health", None).await, StatusCode::METHOD_NOT_ALLOWED).await;
-    expect_error(app.get("/api/v1/auth/login", None).await, StatusCode::METHOD_NOT_ALLOWED).await;
+    expect_error(
+        app.delete("/health", None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
+    expect_error(
+        app.get("/api/v1/auth/login", None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
 }
 
 async fn docs_and_openapi(backend: Backend) {
@@ -37,9 +50,19 @@ async fn docs_and_openapi(backend: Backend) {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
     for path in [
-        "/health", "/ready", "/", "/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh",
-        "/api/v1/auth/logout", "/api/v1/auth/logout-all", "/api/v1/user/", "/api/v1/user/sessions",
-        "/api/v1/user/sessions/{session_id}", "/api/v1/admin/users", "/api/v1/admin/{user_id}",
+        "/health",
+        "/ready",
+        "/",
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/logout-all",
+        "/api/v1/user/",
+        "/api/v1/user/sessions",
+        "/api/v1/user/sessions/{session_id}",
+        "/api/v1/admin/users",
+        "/api/v1/admin/{user_id}",
         "/api/v1/admin/{user_id}/sessions",
     ] {
         assert!(paths.contains_key(path), "OpenAPI lacks {path}");
@@ -56,7 +79,13 @@ async fn docs_and_openapi(backend: Backend) {
 
 async fn request_id_round_trip(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let res = app.client.get(app.url("/health")).header("x-request-id", "abc-123").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-request-id"], "abc-123");
     let res = app.get("/health", None).await;
     let generated = res.headers()["x-request-id"].to_str().unwrap().to_string();

@@ -25,10 +25,14 @@ impl Backend {
         match std::env::var("TEST_MONGO_URL") {
             Ok(url) if !url.is_empty() => Some(Self::Mongo(url)),
             _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-                panic!("CI=true but TEST_MONGO_URL is not set: run the tests through scripts/test.sh")
+                panic!(
+                    "CI=true but TEST_MONGO_URL is not set: run the tests through scripts/test.sh"
+                )
             }
             _ => {
-                eprintln!("SKIPPED on MongoDB: TEST_MONGO_URL is not set (scripts/test.sh sets it)");
+                eprintln!(
+                    "SKIPPED on MongoDB: TEST_MONGO_URL is not set (scripts/test.sh sets it)"
+                );
                 None
             }
         }
@@ -97,9 +101,18 @@ impl TestApp {
         vars.insert("HOST".into(), "127.0.0.1".into());
         vars.insert("PORT".into(), "0".into());
         vars.insert("WORKERS".into(), "2".into());
-        vars.insert("SECRET_KEY".into(), "test-secret-key-that-is-long-enough-0123456789".into());
-        vars.insert("DATA_DIR".into(), dir.path().join("data").display().to_string());
-        vars.insert("LOG_DIR".into(), dir.path().join("logs").display().to_string());
+        vars.insert(
+            "SECRET_KEY".into(),
+            "test-secret-key-that-is-long-enough-0123456789".into(),
+        );
+        vars.insert(
+            "DATA_DIR".into(),
+            dir.path().join("data").display().to_string(),
+        );
+        vars.insert(
+            "LOG_DIR".into(),
+            dir.path().join("logs").display().to_string(),
+        );
         if let Backend::Mongo(url) = &backend {
             vars.insert("MONGO_URL".into(), url.clone());
             let db = format!("t{}", uuid::Uuid::new_v4().simple());
@@ -108,8 +121,11 @@ impl TestApp {
         for (k, v) in extra {
             vars.insert(k.to_string(), v.to_string());
         }
-        let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid test settings");
-        let application = Application::build(settings).await.expect("application starts");
+        let settings =
+            Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid test settings");
+        let application = Application::build(settings)
+            .await
+            .expect("application starts");
         let addr = application.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(application.run_until_stopped(async {
@@ -180,11 +196,18 @@ impl TestApp {
     /// Logs in with this app's cookie-keeping client; returns the access token.
     pub async fn login(&self, login: &str, password: &str) -> String {
         let res = self
-            .post("/api/v1/auth/login", Some(json!({"email": login, "password": password})), None)
+            .post(
+                "/api/v1/auth/login",
+                Some(json!({"email": login, "password": password})),
+                None,
+            )
             .await;
         let (status, body) = read(res).await;
         assert_eq!(status, StatusCode::OK, "login {login}: {body}");
-        body["data"]["token"]["access_token"].as_str().expect("access token").to_string()
+        body["data"]["token"]["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_string()
     }
 
     /// Registers and logs in a fresh user; returns (user id, access token).
@@ -214,7 +237,11 @@ impl TestApp {
             role_id: Some(role_id),
             ..Default::default()
         };
-        ctx.store.update_user(&id, &changes, chrono::Utc::now()).await.unwrap().unwrap();
+        ctx.store
+            .update_user(&id, &changes, chrono::Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
         let token = self.login(username, PASSWORD).await;
         (id, token)
     }
@@ -226,14 +253,18 @@ impl TestApp {
 }
 
 pub fn browser() -> Client {
-    Client::builder().cookie_store(true).build().expect("http client")
+    Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("http client")
 }
 
 /// Status and JSON body of a response (any non-JSON body fails the test: the API always answers JSON).
 pub async fn read(res: Response) -> (StatusCode, Value) {
     let status = res.status();
     let text = res.text().await.expect("body");
-    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"));
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"));
     (status, body)
 }
 

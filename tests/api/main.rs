@@ -8,6 +8,7 @@ mod auth;
 mod binary;
 mod concurrency;
 mod edge;
+mod faults;
 mod health;
 mod tokens;
 mod user;

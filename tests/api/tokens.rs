@@ -38,7 +38,10 @@ async fn forged_and_malformed_tokens_are_401(backend: Backend) {
     }
 
     let header_none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let alg_none = format!("{header_none}.{}.", URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let alg_none = format!(
+        "{header_none}.{}.",
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
     let foreign_key = sign(&claims, b"some-other-secret-key-of-sufficient-length");
     let mut as_refresh = claims.clone();
     as_refresh["type"] = json!("refresh");
@@ -61,34 +64,68 @@ async fn forged_and_malformed_tokens_are_401(backend: Backend) {
         ("empty-ish", "a.b.c"),
     ] {
         let res = app.get("/api/v1/user/", Some(bad)).await;
-        assert_eq!(res.headers().get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer"), "{what}");
+        assert_eq!(
+            res.headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap()),
+            Some("Bearer"),
+            "{what}"
+        );
         expect_error(res, StatusCode::UNAUTHORIZED).await;
     }
     // The real token still works, and a missing header is 401 too.
-    assert_eq!(app.get("/api/v1/user/", Some(&token)).await.status(), StatusCode::OK);
-    expect_error(app.get("/api/v1/user/", None).await, StatusCode::UNAUTHORIZED).await;
-    let res = app.client.get(app.url("/api/v1/user/")).header("authorization", format!("Basic {token}")).send().await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/user/", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    expect_error(
+        app.get("/api/v1/user/", None).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/user/"))
+        .header("authorization", format!("Basic {token}"))
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED).await;
 }
 
 async fn expired_access_token_is_401(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("ACCESS_TOKEN_TTL", "1")]).await;
     let (_, token) = app.user("shortlived").await;
-    assert_eq!(app.get("/api/v1/user/", Some(&token)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/user/", Some(&token)).await.status(),
+        StatusCode::OK
+    );
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    expect_error(app.get("/api/v1/user/", Some(&token)).await, StatusCode::UNAUTHORIZED).await;
+    expect_error(
+        app.get("/api/v1/user/", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     // The refresh cookie still gets a fresh one.
     let (status, body) = read(app.post("/api/v1/auth/refresh", None, None).await).await;
     assert_eq!(status, StatusCode::OK);
     let fresh = body["data"]["token"]["access_token"].as_str().unwrap();
-    assert_eq!(app.get("/api/v1/user/", Some(fresh)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/user/", Some(fresh)).await.status(),
+        StatusCode::OK
+    );
 }
 
 /// The refresh token currently in the client's cookie jar, read by asking for it in a body
 /// would change the flow, so tests capture it from Set-Cookie instead.
 fn refresh_cookie(res: &reqwest::Response) -> String {
     let header = res.headers()["set-cookie"].to_str().unwrap();
-    header.split(';').next().unwrap().trim_start_matches("refresh_token=").to_string()
+    header
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("refresh_token=")
+        .to_string()
 }
 
 async fn refresh_with(app: &TestApp, token: &str) -> reqwest::Response {
@@ -103,10 +140,19 @@ async fn refresh_with(app: &TestApp, token: &str) -> reqwest::Response {
 async fn replay_after_grace_revokes_the_session(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("REFRESH_GRACE_PERIOD", "1")]).await;
     app.register("victim").await;
-    let res = app.post("/api/v1/auth/login", Some(json!({"email": "victim", "password": PASSWORD})), None).await;
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            Some(json!({"email": "victim", "password": PASSWORD})),
+            None,
+        )
+        .await;
     let original = refresh_cookie(&res);
     let (_, body) = read(res).await;
-    let access = body["data"]["token"]["access_token"].as_str().unwrap().to_string();
+    let access = body["data"]["token"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let res = refresh_with(&app, &original).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -115,15 +161,29 @@ async fn replay_after_grace_revokes_the_session(backend: Backend) {
 
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     // The stolen, already rotated token comes back: the whole session dies.
-    expect_error(refresh_with(&app, &original).await, StatusCode::UNAUTHORIZED).await;
+    expect_error(
+        refresh_with(&app, &original).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     expect_error(refresh_with(&app, &rotated).await, StatusCode::UNAUTHORIZED).await;
-    expect_error(app.get("/api/v1/user/", Some(&access)).await, StatusCode::UNAUTHORIZED).await;
+    expect_error(
+        app.get("/api/v1/user/", Some(&access)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 }
 
 async fn concurrent_refresh_inside_grace_is_answered(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("tabs").await;
-    let res = app.post("/api/v1/auth/login", Some(json!({"email": "tabs", "password": PASSWORD})), None).await;
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            Some(json!({"email": "tabs", "password": PASSWORD})),
+            None,
+        )
+        .await;
     let token = refresh_cookie(&res);
 
     // Five tabs refresh with the same cookie at once: all are answered.
@@ -136,7 +196,10 @@ async fn concurrent_refresh_inside_grace_is_answered(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     let (_, body) = read(res).await;
     let access = body["data"]["token"]["access_token"].as_str().unwrap();
-    assert_eq!(app.get("/api/v1/user/", Some(access)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/user/", Some(access)).await.status(),
+        StatusCode::OK
+    );
 }
 
 async fn futures_join(app: &TestApp, token: &str, n: usize) -> Vec<(StatusCode, Value, String)> {
@@ -145,11 +208,24 @@ async fn futures_join(app: &TestApp, token: &str, n: usize) -> Vec<(StatusCode, 
         let url = app.url("/api/v1/auth/refresh");
         let cookie = format!("refresh_token={token}");
         handles.push(tokio::spawn(async move {
-            let res = reqwest::Client::new().post(url).header("cookie", cookie).send().await.unwrap();
+            let res = reqwest::Client::new()
+                .post(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
             let rotated = res
                 .headers()
                 .get("set-cookie")
-                .map(|h| h.to_str().unwrap().split(';').next().unwrap().trim_start_matches("refresh_token=").to_string())
+                .map(|h| {
+                    h.to_str()
+                        .unwrap()
+                        .split(';')
+                        .next()
+                        .unwrap()
+                        .trim_start_matches("refresh_token=")
+                        .to_string()
+                })
                 .unwrap_or_default();
             let (status, body) = read(res).await;
             (status, body, rotated)
@@ -165,7 +241,13 @@ async fn futures_join(app: &TestApp, token: &str, n: usize) -> Vec<(StatusCode, 
 async fn refresh_cookie_does_not_authenticate_other_routes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("csrf").await;
-    let res = app.post("/api/v1/auth/login", Some(json!({"email": "csrf", "password": PASSWORD})), None).await;
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            Some(json!({"email": "csrf", "password": PASSWORD})),
+            None,
+        )
+        .await;
     let refresh = refresh_cookie(&res);
     let client = browser();
     for path in ["/api/v1/user/", "/api/v1/user/sessions"] {
@@ -178,7 +260,11 @@ async fn refresh_cookie_does_not_authenticate_other_routes(backend: Backend) {
         expect_error(res, StatusCode::UNAUTHORIZED).await;
     }
     // Not even as a Bearer token.
-    expect_error(app.get("/api/v1/user/", Some(&refresh)).await, StatusCode::UNAUTHORIZED).await;
+    expect_error(
+        app.get("/api/v1/user/", Some(&refresh)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     let res = client
         .post(app.url("/api/v1/auth/logout-all"))
         .header("cookie", format!("refresh_token={refresh}"))

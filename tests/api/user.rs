@@ -29,14 +29,23 @@ async fn update_profile_fields(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, token) = app.user("editor").await;
     let (status, body) = read(
-        app.put("/api/v1/user/", json!({"username": "Editor2", "full_name": "Ed Itor"}), Some(&token)).await,
+        app.put(
+            "/api/v1/user/",
+            json!({"username": "Editor2", "full_name": "Ed Itor"}),
+            Some(&token),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["username"], "Editor2");
     assert_eq!(body["data"]["full_name"], "Ed Itor");
     // null clears the full name; an empty body changes nothing.
-    let (_, body) = read(app.put("/api/v1/user/", json!({"full_name": null}), Some(&token)).await).await;
+    let (_, body) = read(
+        app.put("/api/v1/user/", json!({"full_name": null}), Some(&token))
+            .await,
+    )
+    .await;
     assert!(body["data"]["full_name"].is_null());
     let (status, body) = read(app.put("/api/v1/user/", json!({}), Some(&token)).await).await;
     assert_eq!(status, StatusCode::OK);
@@ -44,7 +53,12 @@ async fn update_profile_fields(backend: Backend) {
     // The new name logs in, case-insensitively.
     app.login("editor2", PASSWORD).await;
     let err = expect_error(
-        app.put("/api/v1/user/", json!({"username": "no spaces allowed"}), Some(&token)).await,
+        app.put(
+            "/api/v1/user/",
+            json!({"username": "no spaces allowed"}),
+            Some(&token),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -55,11 +69,19 @@ async fn email_and_password_changes_need_the_current_password(backend: Backend) 
     let app = TestApp::spawn(backend).await;
     let (_, token) = app.user("careful").await;
     let err = expect_error(
-        app.put("/api/v1/user/", json!({"email": "new@example.com"}), Some(&token)).await,
+        app.put(
+            "/api/v1/user/",
+            json!({"email": "new@example.com"}),
+            Some(&token),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(err["details"][0]["loc"], json!(["body", "current_password"]));
+    assert_eq!(
+        err["details"][0]["loc"],
+        json!(["body", "current_password"])
+    );
     expect_error(
         app.put(
             "/api/v1/user/",
@@ -71,7 +93,12 @@ async fn email_and_password_changes_need_the_current_password(backend: Backend) 
     )
     .await;
     let (status, body) = read(
-        app.put("/api/v1/user/", json!({"email": "New@Example.com", "current_password": PASSWORD}), Some(&token)).await,
+        app.put(
+            "/api/v1/user/",
+            json!({"email": "New@Example.com", "current_password": PASSWORD}),
+            Some(&token),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -93,10 +120,23 @@ async fn password_change_signs_out_other_sessions(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(app.get("/api/v1/user/", Some(&laptop)).await.status(), StatusCode::OK, "this session stays");
-    expect_error(app.get("/api/v1/user/", Some(&phone)).await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        app.get("/api/v1/user/", Some(&laptop)).await.status(),
+        StatusCode::OK,
+        "this session stays"
+    );
     expect_error(
-        app.post("/api/v1/auth/login", Some(json!({"email": "rotate", "password": PASSWORD})), None).await,
+        app.get("/api/v1/user/", Some(&phone)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    expect_error(
+        app.post(
+            "/api/v1/auth/login",
+            Some(json!({"email": "rotate", "password": PASSWORD})),
+            None,
+        )
+        .await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -106,8 +146,16 @@ async fn password_change_signs_out_other_sessions(backend: Backend) {
 async fn cannot_change_own_role_or_status(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, token) = app.user("climber").await;
-    for body in [json!({"role": "SUPER_ADMIN"}), json!({"is_active": false}), json!({"role": "USER"})] {
-        expect_error(app.put("/api/v1/user/", body, Some(&token)).await, StatusCode::FORBIDDEN).await;
+    for body in [
+        json!({"role": "SUPER_ADMIN"}),
+        json!({"is_active": false}),
+        json!({"role": "USER"}),
+    ] {
+        expect_error(
+            app.put("/api/v1/user/", body, Some(&token)).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     let (_, body) = read(app.get("/api/v1/user/", Some(&token)).await).await;
     assert_eq!(body["data"]["role"]["name"], "USER");
@@ -117,9 +165,19 @@ async fn rename_to_a_taken_name_is_409(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("taken").await;
     let (_, token) = app.user("wannabe").await;
-    expect_error(app.put("/api/v1/user/", json!({"username": "TAKEN"}), Some(&token)).await, StatusCode::CONFLICT).await;
     expect_error(
-        app.put("/api/v1/user/", json!({"email": "taken@example.com", "current_password": PASSWORD}), Some(&token)).await,
+        app.put("/api/v1/user/", json!({"username": "TAKEN"}), Some(&token))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    expect_error(
+        app.put(
+            "/api/v1/user/",
+            json!({"email": "taken@example.com", "current_password": PASSWORD}),
+            Some(&token),
+        )
+        .await,
         StatusCode::CONFLICT,
     )
     .await;
@@ -133,10 +191,19 @@ async fn delete_me_locks_the_account(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert!(body["data"].is_null());
     for t in [&token, &other] {
-        expect_error(app.get("/api/v1/user/", Some(t)).await, StatusCode::UNAUTHORIZED).await;
+        expect_error(
+            app.get("/api/v1/user/", Some(t)).await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
     }
     expect_error(
-        app.post("/api/v1/auth/login", Some(json!({"email": "goner", "password": PASSWORD})), None).await,
+        app.post(
+            "/api/v1/auth/login",
+            Some(json!({"email": "goner", "password": PASSWORD})),
+            None,
+        )
+        .await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -155,14 +222,20 @@ async fn sessions_list_and_revoke(backend: Backend) {
         .await
         .unwrap();
     let (_, body) = read(res).await;
-    let second = body["data"]["token"]["access_token"].as_str().unwrap().to_string();
+    let second = body["data"]["token"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let (status, body) = read(app.get("/api/v1/user/sessions", Some(&first)).await).await;
     assert_eq!(status, StatusCode::OK);
     let sessions = body["data"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
-    let windows = sessions.iter().find(|s| s["device"] == "Chrome 120 | Windows 10 | pc").expect("parsed device");
+    let windows = sessions
+        .iter()
+        .find(|s| s["device"] == "Chrome 120 | Windows 10 | pc")
+        .expect("parsed device");
     assert_eq!(windows["current"], false);
     assert_eq!(windows["ip_address"], "127.0.0.1");
     assert_eq!(windows["user_agent"], chrome);
@@ -175,10 +248,18 @@ async fn sessions_list_and_revoke(backend: Backend) {
     let (_, stranger) = app.user("stranger").await;
     let windows_id = windows["id"].as_str().unwrap();
     let path = format!("/api/v1/user/sessions/{windows_id}");
-    expect_error(app.delete(&path, Some(&stranger)).await, StatusCode::NOT_FOUND).await;
+    expect_error(
+        app.delete(&path, Some(&stranger)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     let (status, _) = read(app.delete(&path, Some(&first)).await).await;
     assert_eq!(status, StatusCode::OK);
-    expect_error(app.get("/api/v1/user/", Some(&second)).await, StatusCode::UNAUTHORIZED).await;
+    expect_error(
+        app.get("/api/v1/user/", Some(&second)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     expect_error(app.delete(&path, Some(&first)).await, StatusCode::NOT_FOUND).await;
     let (_, body) = read(app.get("/api/v1/user/sessions", Some(&first)).await).await;
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
