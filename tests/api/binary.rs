@@ -66,10 +66,10 @@ impl Server {
         let server = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(res) = reqwest::get(server.url("/health")).await {
-                if res.status() == StatusCode::OK {
-                    return server;
-                }
+            if let Ok(res) = reqwest::get(server.url("/health")).await
+                && res.status() == StatusCode::OK
+            {
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
