@@ -30,6 +30,9 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Exit 0 if the server on this machine answers GET /health with 200 (for container
+    /// HEALTHCHECKs, so the runtime image needs no curl).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Healthcheck) = cli.command {
+        return healthcheck(&settings);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.workers)
         .enable_all()
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
             username,
             password_stdin,
         } => runtime.block_on(create_admin(settings, email, username, password_stdin)),
+        Command::Healthcheck => unreachable!("handled before the runtime starts"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -166,4 +173,39 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     let again = rpassword::prompt_password("Repeat password: ")?;
     anyhow::ensure!(password == again, "the passwords differ");
     Ok(password)
+}
+
+/// A minimal HTTP/1.1 GET of /health on the local port, with a short timeout.
+fn healthcheck(settings: &Settings) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    let host = if settings.host.is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        settings.host
+    };
+    let addr = SocketAddr::new(host, settings.port);
+    let timeout = Duration::from_secs(3);
+    let check = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.1 200"))
+    };
+    match check() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("unhealthy: /health did not answer 200");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -119,9 +119,20 @@ async fn runs_in_an_empty_directory(backend: Backend) {
     let mut server = Server::start(dir.path(), &store_vars(&backend)).await;
     let res = reqwest::get(server.url("/ready")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    let port = [("PORT", server.port.to_string())];
+    let healthcheck = || {
+        command(dir.path(), &port)
+            .arg("healthcheck")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(healthcheck(), "the container HEALTHCHECK command passes");
     // The request log reaches the rotating file under ./logs.
     server.terminate();
     assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(0));
+    assert!(!healthcheck(), "and fails once the server is gone");
     let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
