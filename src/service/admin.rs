@@ -14,6 +14,8 @@ use crate::service::accounts::ProfileUpdate;
 use crate::service::sessions::Principal;
 
 pub const MAX_PAGE_SIZE: u64 = 100;
+/// Far beyond any real listing; keeps `skip` within what every database accepts.
+pub const MAX_PAGE: u64 = 1_000_000;
 
 /// One page of the user listing.
 pub struct UserPage {
@@ -47,8 +49,8 @@ fn query_problem(param: &str, msg: &str) -> AppError {
 }
 
 pub async fn list_users(ctx: &AppContext, query: ListQuery) -> AppResult<UserPage> {
-    if query.page < 1 {
-        return Err(query_problem("page", "must be at least 1"));
+    if !(1..=MAX_PAGE).contains(&query.page) {
+        return Err(query_problem("page", "must be between 1 and 1000000"));
     }
     if !(1..=MAX_PAGE_SIZE).contains(&query.size) {
         return Err(query_problem("size", "must be between 1 and 100"));

@@ -33,8 +33,8 @@ pub fn router() -> Router<AppContext> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Page number, from 1.
-    #[param(value_type = Option<u64>, minimum = 1, example = 1)]
+    /// Page number, from 1 (at most 1000000).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000000, example = 1)]
     page: Option<String>,
     /// Page size, 1-100.
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100, example = 10)]

@@ -230,15 +230,22 @@ pub async fn refresh(
     ))]
 pub async fn logout(ctx: axum::extract::State<AppContext>, parts: Parts) -> Response {
     let jar = CookieJar::from_headers(&parts.headers);
-    let result = match bearer_token(&parts) {
-        Some(token) => match sessions::authenticate(&ctx, token).await {
+    let cookie = cookies::refresh_from(&jar);
+    // The Bearer token first; a browser whose access token expired still logs out with its cookie.
+    let by_bearer = match bearer_token(&parts) {
+        Some(token) => Some(match sessions::authenticate(&ctx, token).await {
             Ok(principal) => sessions::logout(&ctx, &principal).await,
             Err(e) => Err(e),
-        },
-        None => match cookies::refresh_from(&jar) {
-            Some(token) => sessions::logout_with_refresh(&ctx, &token).await,
-            None => Err(AppError::Unauthorized("Not authenticated".into())),
-        },
+        }),
+        None => None,
+    };
+    let result = match (by_bearer, cookie) {
+        (Some(Ok(n)), _) => Ok(n),
+        (Some(Err(AppError::Unauthorized(_))) | None, Some(token)) => {
+            sessions::logout_with_refresh(&ctx, &token).await
+        }
+        (Some(Err(e)), _) => Err(e),
+        (None, None) => Err(AppError::Unauthorized("Not authenticated".into())),
     };
     let jar = cookies::clear_refresh(jar, &ctx.settings);
     match result {
