@@ -75,9 +75,9 @@ async fn sweep_expired_sessions(ctx: AppContext) {
     let mut tick = tokio::time::interval(SESSION_SWEEP_INTERVAL);
     loop {
         tick.tick().await;
-        match ctx.store.delete_expired_sessions(chrono::Utc::now()).await {
+        match ctx.store.delete_expired(chrono::Utc::now()).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "expired sessions removed"),
+            Ok(n) => tracing::info!(deleted = n, "expired sessions and counters removed"),
             Err(e) => tracing::warn!(error = %e, "expired session sweep failed"),
         }
     }

@@ -28,6 +28,13 @@ pub enum SameSite {
     None,
 }
 
+/// At most `max` events per `window`; `None` in settings means the limit is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u64,
+    pub window: Duration,
+}
+
 /// Minimum length of SECRET_KEY in bytes (HS256 wants at least its 256-bit output size).
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -56,6 +63,15 @@ pub struct Settings {
     pub jwt_audience: Option<String>,
     /// Proxies whose X-Forwarded-For / X-Real-IP headers are believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Login attempts per client IP.
+    pub login_limit: Option<Limit>,
+    /// Registrations per client IP.
+    pub register_limit: Option<Limit>,
+    /// Refreshes per session.
+    pub refresh_limit: Option<Limit>,
+    /// Login attempts per account (email or username as typed) before it is locked for the
+    /// window; backoff between attempts starts at half of `max`.
+    pub login_lockout: Option<Limit>,
 }
 
 // Hand-written so that the secret and the database credentials never reach a log line.
@@ -89,6 +105,10 @@ impl std::fmt::Debug for Settings {
             .field("refresh_grace", &self.refresh_grace)
             .field("cookie_samesite", &self.cookie_samesite)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("login_limit", &self.login_limit)
+            .field("register_limit", &self.register_limit)
+            .field("refresh_limit", &self.refresh_limit)
+            .field("login_lockout", &self.login_lockout)
             .finish_non_exhaustive()
     }
 }
@@ -289,6 +309,10 @@ impl Settings {
                     })
                     .collect::<Result<_, _>>()?,
             },
+            login_limit: parse_limit(&get, "RATE_LIMIT_LOGIN", "30/5m")?,
+            register_limit: parse_limit(&get, "RATE_LIMIT_REGISTER", "10/5m")?,
+            refresh_limit: parse_limit(&get, "RATE_LIMIT_REFRESH", "30/5m")?,
+            login_lockout: parse_limit(&get, "LOGIN_LOCKOUT", "10/15m")?,
         })
     }
 
@@ -308,6 +332,36 @@ fn parse_num<T: std::str::FromStr>(
             .parse()
             .map_err(|_| bad(var, format!("not a valid number: {v:?}"))),
     }
+}
+
+/// A limit is `MAX/WINDOW` (e.g. `30/5m`), or `off`.
+fn parse_limit(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: &str,
+) -> Result<Option<Limit>, ConfigError> {
+    let text = get(var).unwrap_or_else(|| default.to_string());
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let (max, window) = text.split_once('/').ok_or_else(|| {
+        bad(
+            var,
+            format!("expected MAX/WINDOW such as 30/5m, or off; got {text:?}"),
+        )
+    })?;
+    let max: u64 = max.trim().parse().ok().filter(|m| *m > 0).ok_or_else(|| {
+        bad(
+            var,
+            format!("the maximum must be a positive number, got {max:?}"),
+        )
+    })?;
+    let window = window.trim().to_string();
+    let window = parse_duration(&|_: &str| Some(window.clone()), var, Duration::ZERO)?;
+    if window.is_zero() {
+        return Err(bad(var, "the window must be positive"));
+    }
+    Ok(Some(Limit { max, window }))
 }
 
 /// Durations are seconds (`900`) or a number with a unit: `s`, `m`, `h`, `d` (`15m`, `30d`).
@@ -409,6 +463,9 @@ mod tests {
             ("CORS_ORIGINS", "*"),
             ("CORS_ORIGINS", "https://a.example/path"),
             ("TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("RATE_LIMIT_LOGIN", "30"),
+            ("RATE_LIMIT_LOGIN", "0/5m"),
+            ("LOGIN_LOCKOUT", "10/0s"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");

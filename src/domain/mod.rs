@@ -130,6 +130,14 @@ impl RevokeReason {
     }
 }
 
+/// A rate-limit counter: events counted under one key until `expires_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub count: u64,
+    pub last_hit_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// New random identifier (UUID v4), used for every id and jti.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()

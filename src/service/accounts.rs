@@ -1,5 +1,6 @@
 //! Registration and self-service on one's own account.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -10,6 +11,7 @@ use crate::domain::validate::{self, FieldError, Problems};
 use crate::domain::{RevokeReason, Role, User, UserChanges, new_id};
 use crate::error::{AppError, AppResult};
 use crate::security::password::Verified;
+use crate::service::limits;
 use crate::service::sessions::Principal;
 
 /// What a client sends to register. `role` exists only to refuse anything but USER.
@@ -24,7 +26,12 @@ pub struct Registration {
 
 /// Creates an account with the USER role. Duplicates (case-insensitive) are refused by the
 /// store's unique indexes, so racing registrations cannot both succeed.
-pub async fn register(ctx: &AppContext, input: Registration) -> AppResult<(User, Arc<Role>)> {
+pub async fn register(
+    ctx: &AppContext,
+    input: Registration,
+    from: IpAddr,
+) -> AppResult<(User, Arc<Role>)> {
+    limits::register_from_ip(ctx, from).await?;
     create_user(ctx, input, ROLE_USER).await
 }
 

@@ -3,5 +3,6 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod limits;
 pub mod roles;
 pub mod sessions;

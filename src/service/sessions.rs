@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::security::device;
 use crate::security::jwt::{Claims, TokenError, TokenType};
 use crate::security::password::Verified;
+use crate::service::limits;
 
 /// `last_activity` is written at most this often per session, so reads stay reads.
 const ACTIVITY_WRITE_INTERVAL: Duration = Duration::seconds(60);
@@ -57,10 +58,10 @@ pub async fn login(
     password: String,
     client: &ClientInfo,
 ) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
-    let user = ctx
-        .store
-        .find_user_by_login(&login.trim().to_lowercase())
-        .await?;
+    let login = login.trim().to_lowercase();
+    limits::login_from_ip(ctx, client.ip).await?;
+    limits::login_attempt_on_account(ctx, &login).await?;
+    let user = ctx.store.find_user_by_login(&login).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = ctx.passwords.verify(password, stored_hash).await?;
     let user = match (user, verified) {
@@ -76,6 +77,7 @@ pub async fn login(
         (Some(user), Verified::Yes) => user,
         _ => return Err(AppError::Unauthorized(INVALID_CREDENTIALS.into())),
     };
+    limits::login_succeeded(ctx, &login).await?;
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
 
     let now = Utc::now();
@@ -151,6 +153,7 @@ fn issue(
 pub async fn refresh(ctx: &AppContext, refresh_token: &str) -> AppResult<IssuedTokens> {
     let claims = verify(ctx, refresh_token, TokenType::Refresh)?;
     let jti = claims.jti.as_deref().ok_or_else(AppError::invalid_token)?;
+    limits::refresh_of_session(ctx, &claims.sid).await?;
     let now = Utc::now();
     let new_jti = new_id();
     let expires_at = now + refresh_ttl(ctx);

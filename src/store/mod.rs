@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
-use crate::domain::{RevokeReason, Role, Session, User, UserChanges, UserFilter};
+use crate::domain::{Counter, RevokeReason, Role, Session, User, UserChanges, UserFilter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -121,8 +121,22 @@ pub trait Store: Send + Sync + 'static {
         user_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Session>>;
-    /// Deletes sessions past their expiry (MongoDB's TTL index does this itself).
-    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    // --- rate-limit counters (shared by every server instance using the store) ---
+
+    /// Atomically adds one to the counter `key` and returns it after the increment. An absent or
+    /// expired counter starts again at 1 and lives until `expires_at`.
+    async fn hit_counter(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Counter>;
+    /// The counter `key`, unless absent or expired.
+    async fn get_counter(&self, key: &str, now: DateTime<Utc>) -> StoreResult<Option<Counter>>;
+    async fn delete_counter(&self, key: &str) -> StoreResult<()>;
+
+    /// Deletes expired sessions and counters (MongoDB's TTL indexes do this themselves).
+    async fn delete_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// Opens the configured backend: MongoDB when `MONGO_URL` is set, else SQLite under `DATA_DIR`.

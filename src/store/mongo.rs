@@ -1,6 +1,6 @@
 //! MongoDB backend (the production store).
 //!
-//! Collections `users`, `roles` and `sessions`. Every `_id` is the domain's string UUID, every
+//! Collections `users`, `roles`, `sessions` and `rate_limits`. Every `_id` is the domain's string UUID, every
 //! timestamp a BSON DateTime (the TTL index on `sessions.expires_at` only works on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
 //! [`StoreError::Duplicate`]. Rotation and revocation are single conditional updates.
@@ -17,12 +17,12 @@ use mongodb::error::{
     Error as MongoError, ErrorKind, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR,
     WriteFailure,
 };
-use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, ReturnDocument, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, StoreResult};
-use crate::domain::{RevokeReason, Role, Session, User, UserChanges, UserFilter};
+use crate::domain::{Counter, RevokeReason, Role, Session, User, UserChanges, UserFilter};
 
 /// Used unless the URL sets its own `serverSelectionTimeoutMS` / `connectTimeoutMS`: a request
 /// should get a quick 503 when the database is gone, not hang for the driver's default 30 s.
@@ -58,6 +58,7 @@ pub struct MongoStore {
     users: Collection<UserDoc>,
     roles: Collection<RoleDoc>,
     sessions: Collection<SessionDoc>,
+    rate_limits: Collection<CounterDoc>,
 }
 
 impl MongoStore {
@@ -79,6 +80,14 @@ impl MongoStore {
             .get_or_insert(SERVER_SELECTION_TIMEOUT);
         options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
         options.app_name.get_or_insert_with(|| APP_NAME.to_string());
+        // An acknowledged write must survive the loss of the primary: majority and journaled,
+        // unless the URL asks for something else (`w=...`, `journal=...`).
+        options.write_concern.get_or_insert_with(|| {
+            WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .build()
+        });
         // Host names only (no credentials) for the error messages below.
         let hosts = options
             .hosts
@@ -93,6 +102,7 @@ impl MongoStore {
             users: db.collection("users"),
             roles: db.collection("roles"),
             sessions: db.collection("sessions"),
+            rate_limits: db.collection("rate_limits"),
             db,
         };
         store.create_indexes().await.map_err(|e| {
@@ -125,8 +135,11 @@ impl MongoStore {
             .create_indexes([
                 unique_index("refresh_jti"),
                 index(doc! { "user_id": 1 }, IndexOptions::default()),
-                index(doc! { "expires_at": 1 }, ttl),
+                index(doc! { "expires_at": 1 }, ttl.clone()),
             ])
+            .await?;
+        self.rate_limits
+            .create_index(index(doc! { "expires_at": 1 }, ttl))
             .await?;
         Ok(())
     }
@@ -418,8 +431,75 @@ impl Store for MongoStore {
         Ok(docs.into_iter().map(Session::from).collect())
     }
 
-    async fn delete_expired_sessions(&self, _now: DateTime<Utc>) -> StoreResult<u64> {
-        // The TTL index on `expires_at` deletes them server-side.
+    async fn hit_counter(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Counter> {
+        // Steady state is one round trip: increment the live counter. A missing or expired one is
+        // (re)started; of two racing inserts the loser sees a duplicate `_id` and increments.
+        for _ in 0..3 {
+            let live = self
+                .rate_limits
+                .find_one_and_update(
+                    doc! { "_id": key, "expires_at": { "$gt": bson_date(now) } },
+                    doc! { "$inc": { "count": 1_i64 }, "$set": { "last_hit_at": bson_date(now) } },
+                )
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(map_err)?;
+            if let Some(counter) = live {
+                return Ok(counter.into());
+            }
+            let fresh = CounterDoc {
+                id: key.to_string(),
+                count: 1,
+                last_hit_at: bson_date(now),
+                expires_at: bson_date(expires_at),
+            };
+            let restarted = self
+                .rate_limits
+                .find_one_and_replace(
+                    doc! { "_id": key, "expires_at": { "$lte": bson_date(now) } },
+                    &fresh,
+                )
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(map_err)?;
+            if let Some(counter) = restarted {
+                return Ok(counter.into());
+            }
+            match self.rate_limits.insert_one(&fresh).await {
+                Ok(_) => return Ok(fresh.into()),
+                Err(e) if is_duplicate_key(&e) => continue,
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Err(StoreError::Other(format!(
+            "rate-limit counter {key} kept changing under contention"
+        )))
+    }
+
+    async fn get_counter(&self, key: &str, now: DateTime<Utc>) -> StoreResult<Option<Counter>> {
+        Ok(self
+            .rate_limits
+            .find_one(doc! { "_id": key, "expires_at": { "$gt": bson_date(now) } })
+            .await
+            .map_err(map_err)?
+            .map(Counter::from))
+    }
+
+    async fn delete_counter(&self, key: &str) -> StoreResult<()> {
+        self.rate_limits
+            .delete_one(doc! { "_id": key })
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_expired(&self, _now: DateTime<Utc>) -> StoreResult<u64> {
+        // The TTL indexes on `expires_at` delete them server-side.
         Ok(0)
     }
 }
@@ -609,6 +689,25 @@ fn field_for_key(key: &str) -> Option<&'static str> {
 
 fn bson_date(at: DateTime<Utc>) -> bson::DateTime {
     bson::DateTime::from_chrono(at)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CounterDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    count: i64,
+    last_hit_at: bson::DateTime,
+    expires_at: bson::DateTime,
+}
+
+impl From<CounterDoc> for Counter {
+    fn from(doc: CounterDoc) -> Self {
+        Self {
+            count: u64::try_from(doc.count).unwrap_or(0),
+            last_hit_at: doc.last_hit_at.to_chrono(),
+            expires_at: doc.expires_at.to_chrono(),
+        }
+    }
 }
 
 // BSON dates hold milliseconds: finer precision of the domain's timestamps is dropped.
@@ -1247,10 +1346,7 @@ mod tests {
                 .len(),
             1
         );
-        assert_eq!(
-            store.delete_expired_sessions(later).await.expect("sweep"),
-            0
-        );
+        assert_eq!(store.delete_expired(later).await.expect("sweep"), 0);
         store.ping().await.expect("ping");
         drop_db(store).await;
     }

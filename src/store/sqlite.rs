@@ -21,10 +21,10 @@ use rusqlite::{
 };
 
 use super::{Store, StoreError, StoreResult};
-use crate::domain::{RevokeReason, Role, Session, User, UserChanges, UserFilter};
+use crate::domain::{Counter, RevokeReason, Role, Session, User, UserChanges, UserFilter};
 
 /// Bumped whenever the schema below changes; stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Reader connections. Requests are short, so a handful covers far more concurrency than the
 /// blocking pool is likely to give us on a small machine.
@@ -82,6 +82,14 @@ CREATE TABLE IF NOT EXISTS sessions (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);
 CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
+
+CREATE TABLE IF NOT EXISTS rate_limits (
+    key         TEXT PRIMARY KEY NOT NULL,
+    count       INTEGER NOT NULL,
+    last_hit_at INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS rate_limits_expires_at ON rate_limits (expires_at);
 ";
 
 // Column lists as macros so they can be `concat!`ed into `&'static str` SQL, which keeps the
@@ -819,15 +827,71 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+    async fn hit_counter(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Counter> {
+        let key = key.to_owned();
         self.write(move |conn| {
-            let deleted = conn
-                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
-                .execute([millis(now)])?;
-            Ok(count(deleted))
+            // In DO UPDATE, bare column names are the existing row: an expired counter restarts.
+            conn.prepare_cached(
+                "INSERT INTO rate_limits (key, count, last_hit_at, expires_at) VALUES (?1, 1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET
+                     count = CASE WHEN expires_at <= ?2 THEN 1 ELSE count + 1 END,
+                     expires_at = CASE WHEN expires_at <= ?2 THEN ?3 ELSE expires_at END,
+                     last_hit_at = ?2
+                 RETURNING count, last_hit_at, expires_at",
+            )?
+            .query_row(params![key, millis(now), millis(expires_at)], counter_from_row)
         })
         .await
     }
+
+    async fn get_counter(&self, key: &str, now: DateTime<Utc>) -> StoreResult<Option<Counter>> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT count, last_hit_at, expires_at FROM rate_limits
+                 WHERE key = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![key, millis(now)], counter_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn delete_counter(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM rate_limits WHERE key = ?1")?
+                .execute([key])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn delete_expired(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |conn| {
+            let sessions = conn
+                .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+                .execute([millis(now)])?;
+            let counters = conn
+                .prepare_cached("DELETE FROM rate_limits WHERE expires_at <= ?1")?
+                .execute([millis(now)])?;
+            Ok(count(sessions + counters))
+        })
+        .await
+    }
+}
+
+fn counter_from_row(row: &Row<'_>) -> rusqlite::Result<Counter> {
+    Ok(Counter {
+        count: row.get::<_, i64>("count")?.try_into().unwrap_or(0),
+        last_hit_at: timestamp(row, "last_hit_at")?,
+        expires_at: timestamp(row, "expires_at")?,
+    })
 }
 
 #[cfg(test)]
@@ -1157,7 +1221,7 @@ mod tests {
             vec![keep]
         );
 
-        assert_eq!(store.delete_expired_sessions(t).await.expect("sweep"), 1);
+        assert_eq!(store.delete_expired(t).await.expect("sweep"), 1);
         assert_eq!(store.find_session(&expired.id).await.expect("find"), None);
     }
 

@@ -113,6 +113,10 @@ impl TestApp {
             "LOG_DIR".into(),
             dir.path().join("logs").display().to_string(),
         );
+        // Limits stay on, but loose enough for tests that register many users from 127.0.0.1;
+        // tests/api/abuse.rs tightens them.
+        vars.insert("RATE_LIMIT_REGISTER".into(), "1000/1m".into());
+        vars.insert("RATE_LIMIT_LOGIN".into(), "1000/1m".into());
         if let Backend::Mongo(url) = &backend {
             vars.insert("MONGO_URL".into(), url.clone());
             let db = format!("t{}", uuid::Uuid::new_v4().simple());

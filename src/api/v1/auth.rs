@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::api::cookies;
 use crate::api::envelope::{Envelope, Reply};
-use crate::api::extract::{Auth, JsonBody, OptionalJsonBody, bearer_token};
+use crate::api::extract::{Auth, ClientIp, JsonBody, OptionalJsonBody, bearer_token};
 use crate::api::views::{LoginView, RefreshView, RevokedView, TokenView, UserView};
 use crate::context::AppContext;
 use crate::domain::validate::FieldError;
@@ -65,10 +65,12 @@ pub struct RegisterRequest {
         (status = 409, description = "Username or email already registered", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this IP; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn register(
     ctx: axum::extract::State<AppContext>,
+    client_ip: ClientIp,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> AppResult<Reply<UserView>> {
     let (user, role) = accounts::register(
@@ -80,6 +82,7 @@ pub async fn register(
             password: body.password,
             role: body.role,
         },
+        client_ip.0,
     )
     .await?;
     Ok(Reply::created(
@@ -114,6 +117,7 @@ pub struct LoginRequest {
         (status = 401, description = "Invalid credentials or inactive account", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Missing field", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this IP or on this account; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn login(
@@ -195,6 +199,7 @@ pub struct RefreshRequest {
     responses(
         (status = 200, description = "New tokens; refresh cookie rotated", body = Envelope<RefreshView>),
         (status = 401, description = "Missing, invalid, expired, revoked or replayed refresh token", body = ErrorBody),
+        (status = 429, description = "Too many refreshes of this session; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn refresh(

@@ -1,0 +1,163 @@
+//! Abuse limits, counted in the store so that every server instance behind a load balancer
+//! shares them: login and registration per client IP, refresh per session, and login attempts
+//! per account with a growing backoff and then a temporary lock.
+//!
+//! Counters are fixed windows that start at the first event. An account is keyed by the login
+//! exactly as typed (lower-cased), whether or not such an account exists, so a lock reveals
+//! nothing about existence.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::Limit;
+use crate::context::AppContext;
+use crate::domain::Counter;
+use crate::error::{AppError, AppResult};
+
+/// Counts one event against `limit` under `key`; refuses it with 429 when over.
+async fn count(ctx: &AppContext, key: &str, limit: Option<Limit>, message: &str) -> AppResult<()> {
+    let Some(limit) = limit else { return Ok(()) };
+    let now = Utc::now();
+    let counter = ctx.store.hit_counter(key, now + window(limit), now).await?;
+    if counter.count > limit.max {
+        tracing::info!(key, count = counter.count, "rate limit exceeded");
+        return Err(too_many(message, counter.expires_at, now));
+    }
+    Ok(())
+}
+
+fn window(limit: Limit) -> Duration {
+    Duration::from_std(limit.window).unwrap_or(Duration::minutes(5))
+}
+
+fn too_many(message: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> AppError {
+    let millis = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
+    AppError::TooManyRequests {
+        message: message.to_string(),
+        retry_after_secs: millis.div_ceil(1000).max(1),
+    }
+}
+
+pub async fn login_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
+    count(
+        ctx,
+        &format!("login:ip:{ip}"),
+        ctx.settings.login_limit,
+        "Too many login attempts, try again later",
+    )
+    .await
+}
+
+pub async fn register_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
+    count(
+        ctx,
+        &format!("register:ip:{ip}"),
+        ctx.settings.register_limit,
+        "Too many registrations, try again later",
+    )
+    .await
+}
+
+pub async fn refresh_of_session(ctx: &AppContext, session_id: &str) -> AppResult<()> {
+    count(
+        ctx,
+        &format!("refresh:session:{session_id}"),
+        ctx.settings.refresh_limit,
+        "Too many refreshes, try again later",
+    )
+    .await
+}
+
+const ACCOUNT_LOCKED: &str = "Too many failed login attempts for this account, try again later";
+
+fn account_key(login_lower: &str) -> String {
+    format!("login:account:{login_lower}")
+}
+
+/// Admits one login attempt on an account, or refuses it with 429 while the account is backing
+/// off or locked. Attempts are counted before the password is checked, so parallel guesses
+/// cannot slip past the lock; a successful login clears the count ([`login_succeeded`]).
+pub async fn login_attempt_on_account(ctx: &AppContext, login_lower: &str) -> AppResult<()> {
+    let Some(limit) = ctx.settings.login_lockout else {
+        return Ok(());
+    };
+    let key = account_key(login_lower);
+    let now = Utc::now();
+    if let Some(previous) = ctx.store.get_counter(&key, now).await? {
+        if let Some(wait_until) = backoff_until(&previous, limit) {
+            if wait_until > now {
+                return Err(too_many(ACCOUNT_LOCKED, wait_until, now));
+            }
+        }
+    }
+    let counter = ctx
+        .store
+        .hit_counter(&key, now + window(limit), now)
+        .await?;
+    if counter.count > limit.max {
+        tracing::info!(attempts = counter.count, "login locked for an account");
+        return Err(too_many(ACCOUNT_LOCKED, counter.expires_at, now));
+    }
+    Ok(())
+}
+
+/// After `max / 2` attempts each further one waits 1, 2, 4, ... seconds after the previous;
+/// after `max` the account waits for the window to end.
+fn backoff_until(previous: &Counter, limit: Limit) -> Option<DateTime<Utc>> {
+    if previous.count >= limit.max {
+        return Some(previous.expires_at);
+    }
+    let free = (limit.max / 2).max(1);
+    if previous.count < free {
+        return None;
+    }
+    let exponent = u32::try_from(previous.count - free)
+        .unwrap_or(u32::MAX)
+        .min(16);
+    let delay = Duration::seconds(1_i64 << exponent);
+    Some((previous.last_hit_at + delay).min(previous.expires_at))
+}
+
+/// A correct password resets the account's attempt count.
+pub async fn login_succeeded(ctx: &AppContext, login_lower: &str) -> AppResult<()> {
+    if ctx.settings.login_lockout.is_some() {
+        ctx.store.delete_counter(&account_key(login_lower)).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(count: u64, last_hit_secs_ago: i64) -> Counter {
+        let now = Utc::now();
+        Counter {
+            count,
+            last_hit_at: now - Duration::seconds(last_hit_secs_ago),
+            expires_at: now + Duration::minutes(10),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_then_locks() {
+        let limit = Limit {
+            max: 10,
+            window: std::time::Duration::from_secs(900),
+        };
+        assert_eq!(backoff_until(&counter(4, 0), limit), None);
+        let c = counter(5, 0);
+        assert_eq!(
+            backoff_until(&c, limit),
+            Some(c.last_hit_at + Duration::seconds(1))
+        );
+        let c = counter(8, 0);
+        assert_eq!(
+            backoff_until(&c, limit),
+            Some(c.last_hit_at + Duration::seconds(8))
+        );
+        let c = counter(10, 0);
+        assert_eq!(backoff_until(&c, limit), Some(c.expires_at));
+    }
+}
