@@ -84,12 +84,11 @@ pub async fn login_attempt_on_account(ctx: &AppContext, login_lower: &str) -> Ap
     };
     let key = account_key(login_lower);
     let now = Utc::now();
-    if let Some(previous) = ctx.store.get_counter(&key, now).await? {
-        if let Some(wait_until) = backoff_until(&previous, limit) {
-            if wait_until > now {
-                return Err(too_many(ACCOUNT_LOCKED, wait_until, now));
-            }
-        }
+    let previous = ctx.store.get_counter(&key, now).await?;
+    if let Some(wait_until) = previous.and_then(|p| backoff_until(&p, limit))
+        && wait_until > now
+    {
+        return Err(too_many(ACCOUNT_LOCKED, wait_until, now));
     }
     let counter = ctx
         .store
