@@ -5,7 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
@@ -61,11 +60,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_expired_sessions(self.ctx.clone()));
-        let service: IntoMakeServiceWithConnectInfo<AppService, SocketAddr> =
-            axum::ServiceExt::into_make_service_with_connect_info(app(self.ctx));
-        let result = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let header_read_timeout = self.ctx.settings.header_read_timeout;
+        let result =
+            http::serve::serve(self.listener, app(self.ctx), header_read_timeout, shutdown).await;
         sweeper.abort();
         result
     }

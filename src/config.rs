@@ -63,6 +63,14 @@ pub struct Settings {
     pub jwt_audience: Option<String>,
     /// Proxies whose X-Forwarded-For / X-Real-IP headers are believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Longest a request may run before it is answered with 503.
+    pub request_timeout: Duration,
+    /// How long a client may take to send its request headers before the connection is closed.
+    pub header_read_timeout: Duration,
+    /// Requests served at once; beyond it new requests are shed with 503 instead of queueing.
+    pub max_in_flight: usize,
     /// Login attempts per client IP.
     pub login_limit: Option<Limit>,
     /// Registrations per client IP.
@@ -105,6 +113,10 @@ impl std::fmt::Debug for Settings {
             .field("refresh_grace", &self.refresh_grace)
             .field("cookie_samesite", &self.cookie_samesite)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_in_flight", &self.max_in_flight)
             .field("login_limit", &self.login_limit)
             .field("register_limit", &self.register_limit)
             .field("refresh_limit", &self.refresh_limit)
@@ -309,6 +321,19 @@ impl Settings {
                     })
                     .collect::<Result<_, _>>()?,
             },
+            max_body_bytes: positive(
+                parse_num(&get, "MAX_BODY_BYTES", 64 * 1024)?,
+                "MAX_BODY_BYTES",
+            )?,
+            request_timeout: nonzero(
+                parse_duration(&get, "REQUEST_TIMEOUT", Duration::from_secs(30))?,
+                "REQUEST_TIMEOUT",
+            )?,
+            header_read_timeout: nonzero(
+                parse_duration(&get, "HEADER_READ_TIMEOUT", Duration::from_secs(10))?,
+                "HEADER_READ_TIMEOUT",
+            )?,
+            max_in_flight: positive(parse_num(&get, "MAX_IN_FLIGHT", 512)?, "MAX_IN_FLIGHT")?,
             login_limit: parse_limit(&get, "RATE_LIMIT_LOGIN", "30/5m")?,
             register_limit: parse_limit(&get, "RATE_LIMIT_REGISTER", "10/5m")?,
             refresh_limit: parse_limit(&get, "RATE_LIMIT_REFRESH", "30/5m")?,
@@ -331,6 +356,22 @@ fn parse_num<T: std::str::FromStr>(
         Some(v) => v
             .parse()
             .map_err(|_| bad(var, format!("not a valid number: {v:?}"))),
+    }
+}
+
+fn positive(n: usize, var: &'static str) -> Result<usize, ConfigError> {
+    if n == 0 {
+        Err(bad(var, "must be positive"))
+    } else {
+        Ok(n)
+    }
+}
+
+fn nonzero(d: Duration, var: &'static str) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        Err(bad(var, "must be positive"))
+    } else {
+        Ok(d)
     }
 }
 
@@ -466,6 +507,9 @@ mod tests {
             ("RATE_LIMIT_LOGIN", "30"),
             ("RATE_LIMIT_LOGIN", "0/5m"),
             ("LOGIN_LOCKOUT", "10/0s"),
+            ("MAX_IN_FLIGHT", "0"),
+            ("REQUEST_TIMEOUT", "0"),
+            ("MAX_BODY_BYTES", "big"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");

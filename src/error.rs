@@ -39,8 +39,12 @@ pub enum AppError {
         message: String,
         retry_after_secs: u64,
     },
+    /// The request ran longer than REQUEST_TIMEOUT; 503 because the server, not the client, was slow.
     #[error("Request timed out")]
     RequestTimeout,
+    /// Too many requests in flight: shed rather than queued.
+    #[error("Server is busy, try again")]
+    Busy,
     /// The database is unreachable; the client may retry.
     #[error("Service temporarily unavailable")]
     Unavailable(String),
@@ -62,7 +66,7 @@ impl AppError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RequestTimeout | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -160,7 +164,7 @@ impl IntoResponse for AppError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::Busy | Self::RequestTimeout => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

@@ -1,7 +1,9 @@
 //! Cross-cutting tower layers around the routes: request id and logging, panics as 500
 //! envelopes, CORS, security headers, body limit and request timeout, and the trailing-slash rule.
 
+pub mod limits;
 pub mod request_log;
+pub mod serve;
 
 use std::time::Duration;
 
@@ -17,16 +19,14 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::config::Settings;
 use crate::error::AppError;
 
-/// Largest request body accepted (the biggest legitimate body here is well under 1 KiB).
-pub const BODY_LIMIT: usize = 64 * 1024;
-/// Longest a request may take before it is answered with 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Wraps the routes with every layer. Layers added later run first on the way in.
 pub fn layers(routes: Router, settings: &Settings) -> Router {
     let mut app = routes
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(request_log::timeout))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            settings.request_timeout,
+            limits::timeout,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -39,7 +39,11 @@ pub fn layers(routes: Router, settings: &Settings) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
-        .layer(axum::middleware::from_fn(request_log::no_store_on_api));
+        .layer(axum::middleware::from_fn(request_log::no_store_on_api))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::InFlight::new(settings.max_in_flight),
+            limits::shed_load,
+        ));
     if settings.is_production() {
         app = app.layer(SetResponseHeaderLayer::if_not_present(
             header::STRICT_TRANSPORT_SECURITY,

@@ -1,6 +1,6 @@
 //! One log line per request (method, path, status, latency, client IP, request id), the request
 //! id itself (accepted from `X-Request-Id` when sane, else generated, and always returned), the
-//! resolved client IP for handlers, and the per-request timeout.
+//! resolved client IP for handlers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +9,10 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tracing::Instrument;
 
 use crate::api::extract::ClientIp;
-use crate::error::AppError;
-use crate::http::REQUEST_TIMEOUT;
 use crate::security::client_ip::{self, Cidr};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -70,14 +68,6 @@ pub async fn log_request(
         tracing::info!(target: "http", %method, %path, status, latency_ms, %client_ip, %request_id, "request");
     }
     response
-}
-
-/// Answers 408 in the envelope when a request takes longer than [`REQUEST_TIMEOUT`].
-pub async fn timeout(req: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => AppError::RequestTimeout.into_response(),
-    }
 }
 
 /// API answers can carry tokens or personal data: no cache may keep them.
