@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -10,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::context::AppContext;
 use crate::http::{self, AppService};
+use crate::metrics::Metrics;
 use crate::{api, security, store};
 
 /// How often expired sessions are swept from stores without a TTL index.
@@ -22,15 +24,16 @@ pub struct Application {
 
 /// The complete HTTP application for a context: routes, layers and the trailing-slash rule.
 pub fn app(ctx: AppContext) -> AppService {
-    let layered = http::layers(api::routes(ctx.clone()), &ctx.settings);
+    let layered = http::layers(api::routes(ctx.clone()), &ctx);
     http::with_trailing_slash_rule(layered)
 }
 
 /// Opens the configured store and builds the shared context.
 pub async fn context(settings: Settings) -> anyhow::Result<AppContext> {
-    let store = store::open(&settings).await?;
+    let metrics = Arc::new(Metrics::default());
+    let store = store::open(&settings, metrics.clone()).await?;
     let secret = security::secret::resolve(&settings)?;
-    AppContext::new(settings, store, &secret).await
+    AppContext::new(settings, store, metrics, &secret).await
 }
 
 impl Application {

@@ -71,6 +71,8 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     /// Requests served at once; beyond it new requests are shed with 503 instead of queueing.
     pub max_in_flight: usize,
+    /// Bearer token that guards `/metrics`. Unset: open in development, off in production.
+    pub metrics_token: Option<String>,
     /// Login attempts per client IP.
     pub login_limit: Option<Limit>,
     /// Registrations per client IP.
@@ -117,6 +119,10 @@ impl std::fmt::Debug for Settings {
             .field("request_timeout", &self.request_timeout)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_in_flight", &self.max_in_flight)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("login_limit", &self.login_limit)
             .field("register_limit", &self.register_limit)
             .field("refresh_limit", &self.refresh_limit)
@@ -334,6 +340,7 @@ impl Settings {
                 "HEADER_READ_TIMEOUT",
             )?,
             max_in_flight: positive(parse_num(&get, "MAX_IN_FLIGHT", 512)?, "MAX_IN_FLIGHT")?,
+            metrics_token: get("METRICS_TOKEN"),
             login_limit: parse_limit(&get, "RATE_LIMIT_LOGIN", "30/5m")?,
             register_limit: parse_limit(&get, "RATE_LIMIT_REGISTER", "10/5m")?,
             refresh_limit: parse_limit(&get, "RATE_LIMIT_REFRESH", "30/5m")?,

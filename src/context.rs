@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::security::jwt::TokenKeys;
 use crate::security::password::PasswordHasher;
 use crate::service::roles::RoleCache;
@@ -20,6 +21,7 @@ pub struct Inner {
     pub passwords: PasswordHasher,
     pub tokens: TokenKeys,
     pub roles: RoleCache,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppContext {
@@ -27,6 +29,7 @@ impl AppContext {
     pub async fn new(
         settings: Settings,
         store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
         secret: &[u8],
     ) -> anyhow::Result<Self> {
         let tokens = TokenKeys::new(
@@ -43,6 +46,7 @@ impl AppContext {
             store,
             tokens,
             roles,
+            metrics,
         })))
     }
 }

@@ -5,6 +5,7 @@ pub mod cookies;
 pub mod envelope;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod v1;
 pub mod views;
@@ -23,6 +24,7 @@ pub fn routes(ctx: AppContext) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/", get(health::root))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", v1::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(not_found)

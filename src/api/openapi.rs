@@ -22,7 +22,7 @@ The refresh cookie is sent by the browser automatically to `/api/v1/auth/refresh
         license(name = "MIT"),
     ),
     paths(
-        health::health, health::ready, health::root,
+        health::health, health::ready, health::root, crate::api::metrics::metrics,
         v1::auth::register, v1::auth::login, v1::auth::refresh, v1::auth::logout, v1::auth::logout_all,
         v1::user::me, v1::user::update_me, v1::user::delete_me, v1::user::my_sessions, v1::user::revoke_my_session,
         v1::admin::list_users, v1::admin::get_user, v1::admin::update_user, v1::admin::delete_user,
@@ -55,6 +55,15 @@ impl Modify for SecuritySchemes {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some("The access token from login or refresh (15 minutes)."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("METRICS_TOKEN, when the operator set one."))
                     .build(),
             ),
         );

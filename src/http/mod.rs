@@ -17,11 +17,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Settings;
+use crate::context::AppContext;
 use crate::error::AppError;
 
 /// Wraps the routes with every layer. Layers added later run first on the way in.
-pub fn layers(routes: Router, settings: &Settings) -> Router {
+pub fn layers(routes: Router, ctx: &AppContext) -> Router {
+    let settings = &ctx.settings;
     let mut app = routes
+        .route_layer(axum::middleware::from_fn(request_log::remember_route))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             settings.request_timeout,
@@ -57,7 +60,7 @@ pub fn layers(routes: Router, settings: &Settings) -> Router {
         AppError::Internal("handler panicked".into()).into_response()
     }))
     .layer(axum::middleware::from_fn_with_state(
-        std::sync::Arc::new(settings.trusted_proxies.clone()),
+        ctx.clone(),
         request_log::log_request,
     ))
 }

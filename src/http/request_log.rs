@@ -3,17 +3,17 @@
 //! resolved client IP for handlers.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
 use crate::api::extract::ClientIp;
-use crate::security::client_ip::{self, Cidr};
+use crate::context::AppContext;
+use crate::security::client_ip;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -28,11 +28,7 @@ fn sane_request_id(value: &HeaderValue) -> Option<&str> {
     .then_some(id)
 }
 
-pub async fn log_request(
-    State(trusted): State<Arc<Vec<Cidr>>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn log_request(State(ctx): State<AppContext>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = req
         .headers()
@@ -43,7 +39,7 @@ pub async fn log_request(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let ip = peer.map(|p| client_ip::resolve(p, req.headers(), &trusted));
+    let ip = peer.map(|p| client_ip::resolve(p, req.headers(), &ctx.settings.trusted_proxies));
     if let Some(ip) = ip {
         req.extensions_mut().insert(ClientIp(ip));
     }
@@ -60,12 +56,36 @@ pub async fn log_request(
         .insert(REQUEST_ID_HEADER, header_value);
 
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let route = response
+        .extensions()
+        .get::<MatchedRoute>()
+        .map_or("unmatched", |r| r.0.as_str());
+    ctx.metrics.request(method.as_str(), route, status, elapsed);
+    let latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
     let client_ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
     if status >= 500 {
         tracing::warn!(target: "http", %method, %path, status, latency_ms, %client_ip, %request_id, "request");
     } else {
         tracing::info!(target: "http", %method, %path, status, latency_ms, %client_ip, %request_id, "request");
+    }
+    response
+}
+
+/// The route template a request matched, carried out on the response: the logging layer runs
+/// outside the router, where `MatchedPath` is not yet known.
+#[derive(Clone)]
+pub struct MatchedRoute(pub String);
+
+/// Copies the matched route template onto the response (a layer inside the router).
+pub async fn remember_route(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let mut response = next.run(req).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(MatchedRoute(route));
     }
     response
 }

@@ -16,12 +16,23 @@ use crate::domain::Counter;
 use crate::error::{AppError, AppResult};
 
 /// Counts one event against `limit` under `key`; refuses it with 429 when over.
-async fn count(ctx: &AppContext, key: &str, limit: Option<Limit>, message: &str) -> AppResult<()> {
+async fn count(
+    ctx: &AppContext,
+    scope: &'static str,
+    subject: &str,
+    limit: Option<Limit>,
+    message: &str,
+) -> AppResult<()> {
     let Some(limit) = limit else { return Ok(()) };
+    let key = format!("{scope}:{subject}");
     let now = Utc::now();
-    let counter = ctx.store.hit_counter(key, now + window(limit), now).await?;
+    let counter = ctx
+        .store
+        .hit_counter(&key, now + window(limit), now)
+        .await?;
     if counter.count > limit.max {
-        tracing::info!(key, count = counter.count, "rate limit exceeded");
+        ctx.metrics.rate_limited(scope);
+        tracing::info!(scope, count = counter.count, "rate limit exceeded");
         return Err(too_many(message, counter.expires_at, now));
     }
     Ok(())
@@ -42,7 +53,8 @@ fn too_many(message: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> AppError
 pub async fn login_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
     count(
         ctx,
-        &format!("login:ip:{ip}"),
+        "login_ip",
+        &ip.to_string(),
         ctx.settings.login_limit,
         "Too many login attempts, try again later",
     )
@@ -52,7 +64,8 @@ pub async fn login_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
 pub async fn register_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
     count(
         ctx,
-        &format!("register:ip:{ip}"),
+        "register_ip",
+        &ip.to_string(),
         ctx.settings.register_limit,
         "Too many registrations, try again later",
     )
@@ -62,7 +75,8 @@ pub async fn register_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
 pub async fn refresh_of_session(ctx: &AppContext, session_id: &str) -> AppResult<()> {
     count(
         ctx,
-        &format!("refresh:session:{session_id}"),
+        "refresh_session",
+        session_id,
         ctx.settings.refresh_limit,
         "Too many refreshes, try again later",
     )
@@ -72,7 +86,7 @@ pub async fn refresh_of_session(ctx: &AppContext, session_id: &str) -> AppResult
 const ACCOUNT_LOCKED: &str = "Too many failed login attempts for this account, try again later";
 
 fn account_key(login_lower: &str) -> String {
-    format!("login:account:{login_lower}")
+    format!("login_account:{login_lower}")
 }
 
 /// Admits one login attempt on an account, or refuses it with 429 while the account is backing
@@ -88,6 +102,7 @@ pub async fn login_attempt_on_account(ctx: &AppContext, login_lower: &str) -> Ap
     if let Some(wait_until) = previous.and_then(|p| backoff_until(&p, limit))
         && wait_until > now
     {
+        ctx.metrics.rate_limited("login_account");
         return Err(too_many(ACCOUNT_LOCKED, wait_until, now));
     }
     let counter = ctx
@@ -95,6 +110,7 @@ pub async fn login_attempt_on_account(ctx: &AppContext, login_lower: &str) -> Ap
         .hit_counter(&key, now + window(limit), now)
         .await?;
     if counter.count > limit.max {
+        ctx.metrics.rate_limited("login_account");
         tracing::info!(attempts = counter.count, "login locked for an account");
         return Err(too_many(ACCOUNT_LOCKED, counter.expires_at, now));
     }

@@ -10,6 +10,7 @@ use crate::context::AppContext;
 use crate::domain::permission::has_permission;
 use crate::domain::{RevokeReason, Role, Session, User, new_id};
 use crate::error::{AppError, AppResult};
+use crate::metrics::LoginOutcome;
 use crate::security::device;
 use crate::security::jwt::{Claims, TokenError, TokenType};
 use crate::security::password::Verified;
@@ -59,13 +60,22 @@ pub async fn login(
     client: &ClientInfo,
 ) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
     let login = login.trim().to_lowercase();
-    limits::login_from_ip(ctx, client.ip).await?;
-    limits::login_attempt_on_account(ctx, &login).await?;
+    let admitted = match limits::login_from_ip(ctx, client.ip).await {
+        Ok(()) => limits::login_attempt_on_account(ctx, &login).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = admitted {
+        if matches!(e, AppError::TooManyRequests { .. }) {
+            ctx.metrics.login(LoginOutcome::RateLimited);
+        }
+        return Err(e);
+    }
     let user = ctx.store.find_user_by_login(&login).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = ctx.passwords.verify(password, stored_hash).await?;
     let user = match (user, verified) {
         (Some(user), Verified::Yes | Verified::YesRehashed(_)) if !user.is_active => {
+            ctx.metrics.login(LoginOutcome::Inactive);
             return Err(AppError::Unauthorized("Account is inactive".into()));
         }
         (Some(user), Verified::YesRehashed(new_hash)) => {
@@ -75,8 +85,12 @@ pub async fn login(
             user
         }
         (Some(user), Verified::Yes) => user,
-        _ => return Err(AppError::Unauthorized(INVALID_CREDENTIALS.into())),
+        _ => {
+            ctx.metrics.login(LoginOutcome::InvalidCredentials);
+            return Err(AppError::Unauthorized(INVALID_CREDENTIALS.into()));
+        }
     };
+    ctx.metrics.login(LoginOutcome::Success);
     limits::login_succeeded(ctx, &login).await?;
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
 

@@ -7,6 +7,7 @@
 //! - rotation and revocation are single conditional updates (a filter on the current state);
 //! - an unreachable or failing database is [`StoreError::Unavailable`], which becomes a 503.
 
+pub mod metered;
 pub mod mongo;
 pub mod sqlite;
 
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
 use crate::domain::{Counter, RevokeReason, Role, Session, User, UserChanges, UserFilter};
+use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,6 +40,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     /// "mongodb" or "sqlite", for logs.
     fn backend(&self) -> &'static str;
+
+    /// Commands sent to the database so far, by command name, where the backend can count its
+    /// round trips (MongoDB's command monitoring); empty otherwise.
+    fn command_counts(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 
     /// A cheap round trip proving the database answers.
     async fn ping(&self) -> StoreResult<()>;
@@ -141,13 +149,14 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the configured backend: MongoDB when `MONGO_URL` is set, else SQLite under `DATA_DIR`.
 /// Creates indexes and seeds the default roles, both idempotently.
-pub async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match &settings.mongo_url {
+pub async fn open(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Arc<dyn Store>> {
+    let backend: Arc<dyn Store> = match &settings.mongo_url {
         Some(url) => Arc::new(mongo::MongoStore::connect(url, &settings.mongodb_name).await?),
         None => Arc::new(sqlite::SqliteStore::open(
             &settings.data_dir.join("authkit.db"),
         )?),
     };
+    let store: Arc<dyn Store> = Arc::new(metered::MeteredStore::new(backend, metrics));
     seed_default_roles(store.as_ref()).await?;
     Ok(store)
 }

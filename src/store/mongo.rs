@@ -7,6 +7,9 @@
 //!
 //! The document structs below are private: the rest of the crate only sees domain types.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +20,8 @@ use mongodb::error::{
     Error as MongoError, ErrorKind, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR,
     WriteFailure,
 };
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
 use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, ReturnDocument, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -59,6 +64,42 @@ pub struct MongoStore {
     roles: Collection<RoleDoc>,
     sessions: Collection<SessionDoc>,
     rate_limits: Collection<CounterDoc>,
+    commands: Arc<CommandCounts>,
+}
+
+/// Commands the driver sends, by name: each is one round trip to the server. Counted through
+/// the driver's command monitoring, so it includes retries and the count of a listing.
+#[derive(Default)]
+struct CommandCounts {
+    by_name: RwLock<HashMap<String, AtomicU64>>,
+}
+
+impl CommandCounts {
+    fn record(&self, name: &str) {
+        if let Some(n) = self
+            .by_name
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            n.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut map = self.by_name.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(name.to_string())
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Vec<(String, u64)> {
+        let map = self.by_name.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+            .collect();
+        all.sort();
+        all
+    }
 }
 
 impl MongoStore {
@@ -96,6 +137,13 @@ impl MongoStore {
             .collect::<Vec<_>>()
             .join(",");
 
+        let commands = Arc::new(CommandCounts::default());
+        let recorder = commands.clone();
+        options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
+            if let CommandEvent::Started(started) = event {
+                recorder.record(&started.command_name);
+            }
+        }));
         let client = Client::with_options(options)?;
         let db = client.database(db_name);
         let store = Self {
@@ -103,6 +151,7 @@ impl MongoStore {
             roles: db.collection("roles"),
             sessions: db.collection("sessions"),
             rate_limits: db.collection("rate_limits"),
+            commands,
             db,
         };
         store.create_indexes().await.map_err(|e| {
@@ -160,6 +209,10 @@ fn unique_index(field: &str) -> IndexModel {
 impl Store for MongoStore {
     fn backend(&self) -> &'static str {
         "mongodb"
+    }
+
+    fn command_counts(&self) -> Vec<(String, u64)> {
+        self.commands.snapshot()
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -100,3 +100,71 @@ async fn request_id_round_trip(backend: Backend) {
         .unwrap();
     assert_eq!(res.headers()["x-request-id"].len(), 36);
 }
+
+on_both_stores!(
+    metrics_count_requests_logins_and_store_work,
+    metrics_are_guarded
+);
+
+async fn metrics_count_requests_logins_and_store_work(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    let (id, token) = app.user("counted").await;
+    app.get("/api/v1/user/", Some(&token)).await;
+    app.get(&format!("/api/v1/admin/{id}"), Some(&token)).await;
+    app.get("/no/such/path", None).await;
+    crate::helpers::read(
+        app.post(
+            "/api/v1/auth/login",
+            Some(serde_json::json!({"email": "counted", "password": "wrong password"})),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let res = app.get("/metrics", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = res.text().await.unwrap();
+    for line in [
+        r#"authkit_http_requests_total{method="GET",route="/api/v1/user",status="200"} 1"#,
+        r#"authkit_http_requests_total{method="GET",route="/api/v1/admin/{user_id}",status="403"} 1"#,
+        r#"authkit_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+        r#"authkit_logins_total{outcome="success"} 1"#,
+        r#"authkit_logins_total{outcome="invalid_credentials"} 1"#,
+        r#"authkit_store_operations_total{operation="find_session"}"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    assert!(text.contains("authkit_http_request_duration_seconds_bucket"));
+    if matches!(backend, Backend::Mongo(_)) {
+        assert!(
+            text.contains(r#"authkit_mongodb_commands_total{command="find"}"#),
+            "{text}"
+        );
+    }
+    assert!(
+        !text.contains("counted@example.com"),
+        "no personal data in metrics"
+    );
+}
+
+async fn metrics_are_guarded(backend: Backend) {
+    let app = TestApp::spawn_with(backend.clone(), &[("METRICS_TOKEN", "scrape-me")]).await;
+    expect_error(app.get("/metrics", None).await, StatusCode::UNAUTHORIZED).await;
+    expect_error(
+        app.get("/metrics", Some("wrong")).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(
+        app.get("/metrics", Some("scrape-me")).await.status(),
+        StatusCode::OK
+    );
+    let app = TestApp::spawn_with(backend, &[("ENVIRONMENT", "production")]).await;
+    expect_error(app.get("/metrics", None).await, StatusCode::NOT_FOUND).await;
+}
