@@ -110,3 +110,252 @@ async fn readiness_follows_the_database_and_recovers() {
         "data survived, service resumed"
     );
 }
+
+/// Outcome counts of a load phase.
+#[derive(Default, Debug)]
+struct Tally {
+    requests: u64,
+    by_status: std::collections::BTreeMap<u16, u64>,
+    slowest: Duration,
+}
+
+impl Tally {
+    fn add(&mut self, status: u16, took: Duration) {
+        self.requests += 1;
+        *self.by_status.entry(status).or_default() += 1;
+        self.slowest = self.slowest.max(took);
+    }
+    fn count(&self, status: u16) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+}
+
+/// Registers fresh users and logs in as already registered ones, from `workers` tasks, until
+/// `stop` is set. Returns the tally and the usernames whose registration was acknowledged (201).
+async fn drive_load(
+    base: String,
+    phase: &'static str,
+    workers: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Tally, Vec<String>) {
+    use std::sync::atomic::Ordering;
+    let mut handles = Vec::new();
+    for w in 0..workers {
+        let base = base.clone();
+        let stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+            let mut tally = Tally::default();
+            let mut acknowledged = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let username = format!("{phase}{w}x{i}");
+                let body = serde_json::json!({"username": username, "email": format!("{username}@example.com"), "password": crate::helpers::PASSWORD});
+                let started = Instant::now();
+                let status = match client.post(format!("{base}/api/v1/auth/register")).json(&body).send().await {
+                    Ok(res) => res.status().as_u16(),
+                    Err(_) => 0,
+                };
+                tally.add(status, started.elapsed());
+                if status == 201 {
+                    acknowledged.push(username);
+                }
+                if let Some(known) = acknowledged.last() {
+                    let body = serde_json::json!({"email": known, "password": crate::helpers::PASSWORD});
+                    let started = Instant::now();
+                    let status = match client.post(format!("{base}/api/v1/auth/login")).json(&body).send().await {
+                        Ok(res) => res.status().as_u16(),
+                        Err(_) => 0,
+                    };
+                    tally.add(status, started.elapsed());
+                }
+                if status != 201 && status != 200 {
+                    // The database is away: do not spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            (tally, acknowledged)
+        }));
+    }
+    let mut total = Tally::default();
+    let mut acknowledged = Vec::new();
+    for h in handles {
+        let (t, a) = h.await.unwrap();
+        total.requests += t.requests;
+        for (s, n) in t.by_status {
+            *total.by_status.entry(s).or_default() += n;
+        }
+        total.slowest = total.slowest.max(t.slowest);
+        acknowledged.extend(a);
+    }
+    (total, acknowledged)
+}
+
+async fn load_for(
+    base: &str,
+    phase: &'static str,
+    workers: usize,
+    secs: u64,
+) -> (Tally, Vec<String>) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn(drive_load(base.to_string(), phase, workers, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.await.unwrap()
+}
+
+fn assert_only_expected_statuses(phase: &str, tally: &Tally, allowed: &[u16]) {
+    for (status, n) in &tally.by_status {
+        assert!(
+            allowed.contains(status),
+            "{phase}: {n} answers with status {status} ({tally:?})"
+        );
+    }
+}
+
+/// Kill -9 the database under a registration and login load, restart it on the same data, and
+/// check that nothing acknowledged was lost and that the outage was answered with quick 503s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_crash_under_load_loses_no_acknowledged_write() {
+    let Some(cmd) = mongod_command() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut mongod = Mongod::start(&cmd, port, data.path());
+    let limits_off = [
+        ("RATE_LIMIT_LOGIN", "off"),
+        ("RATE_LIMIT_REGISTER", "off"),
+        ("LOGIN_LOCKOUT", "off"),
+    ];
+    let app = TestApp::spawn_with(
+        Backend::Mongo(format!("mongodb://127.0.0.1:{port}")),
+        &limits_off,
+    )
+    .await;
+
+    // Load runs across the crash: a steady phase, the kill, the outage, the restart.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn(drive_load(app.base.clone(), "crash", 4, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    mongod.kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _mongod = Mongod::start(&cmd, port, data.path());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status_of(&app, "/ready").await != StatusCode::OK {
+        assert!(Instant::now() < deadline, "/ready did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status_of(&app, "/health").await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (crash, mut acknowledged) = load.await.unwrap();
+    assert_only_expected_statuses("across the crash", &crash, &[200, 201, 503]);
+    assert!(crash.count(503) > 0, "the outage produced 503s: {crash:?}");
+    assert!(
+        crash.slowest < Duration::from_secs(6),
+        "no request hung: slowest {:?}",
+        crash.slowest
+    );
+
+    // Recovered without a restart: a clean phase of only successes.
+    let (after, more) = load_for(&app.base, "after", 4, 2).await;
+    assert_only_expected_statuses("after recovery", &after, &[200, 201]);
+    assert!(after.count(201) > 0);
+    acknowledged.extend(more);
+
+    // Every acknowledged registration survived the crash.
+    let client = reqwest::Client::new();
+    for username in &acknowledged {
+        let body = serde_json::json!({"email": username, "password": crate::helpers::PASSWORD});
+        let res = client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "acknowledged user {username} cannot log in"
+        );
+    }
+    eprintln!(
+        "FAULT mongodb kill -9: {} requests across the crash {:?}, slowest {:?}; {} after recovery; {} acknowledged registrations, 0 lost",
+        crash.requests,
+        crash.by_status,
+        crash.slowest,
+        after.requests,
+        acknowledged.len()
+    );
+}
+
+/// The embedded store's disk fills up: writes answer 503 (not 500), reads keep working, and once
+/// space is freed the same process carries on with its data intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_disk_full_is_a_clean_503() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: mounting a small tmpfs needs root (CAP_SYS_ADMIN)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path().to_path_buf());
+    let data_dir = mount.path().join("data").display().to_string();
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("DATA_DIR", data_dir.as_str())]).await;
+    let (_, token) = app.user("before").await;
+
+    // Fill the disk.
+    let filler = mount.path().join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k", "count=1000"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(Stdio::null())
+        .status();
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        let body = serde_json::json!({"username": format!("full{i}"), "email": format!("full{i}@example.com"), "password": crate::helpers::PASSWORD});
+        let res = app.post("/api/v1/auth/register", Some(body), None).await;
+        statuses.push(res.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 503 || *s == 201),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "a full disk refuses writes with 503: {statuses:?}"
+    );
+    assert_eq!(
+        app.get("/api/v1/user/", Some(&token)).await.status(),
+        StatusCode::OK,
+        "reads still work"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let body = serde_json::json!({"username": "after", "email": "after@example.com", "password": crate::helpers::PASSWORD});
+    let res = app.post("/api/v1/auth/register", Some(body), None).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "writes resume once space is free"
+    );
+    app.login("before", crate::helpers::PASSWORD).await;
+    app.login("after", crate::helpers::PASSWORD).await;
+    eprintln!(
+        "FAULT sqlite disk full: 20 registrations on a full disk -> {statuses:?}; recovered after freeing space"
+    );
+}
