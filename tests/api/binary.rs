@@ -10,18 +10,10 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, PASSWORD, read};
+use crate::helpers::{Backend, PASSWORD, free_port, read};
 use crate::on_both_stores;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authkit");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The binary with a clean environment: only PATH and what the test passes.
 fn command(dir: &Path, vars: &[(&str, String)]) -> Command {

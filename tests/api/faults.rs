@@ -69,12 +69,7 @@ async fn status_of(app: &TestApp, path: &str) -> StatusCode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_database_and_recovers() {
     let Some(cmd) = mongod_command() else { return };
-    let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (data, port) = (tempfile::tempdir().unwrap(), crate::helpers::free_port());
     let mut mongod = Mongod::start(&cmd, port, data.path());
     let app = TestApp::spawn(Backend::Mongo(format!("mongodb://127.0.0.1:{port}"))).await;
     let (_, token) = app.user("survivor").await;
@@ -219,12 +214,7 @@ fn assert_only_expected_statuses(phase: &str, tally: &Tally, allowed: &[u16]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_crash_under_load_loses_no_acknowledged_write() {
     let Some(cmd) = mongod_command() else { return };
-    let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (data, port) = (tempfile::tempdir().unwrap(), crate::helpers::free_port());
     let mut mongod = Mongod::start(&cmd, port, data.path());
     let limits_off = [
         ("RATE_LIMIT_LOGIN", "off"),

@@ -281,3 +281,9 @@ pub async fn expect_error(res: Response, status: StatusCode) -> Value {
     assert!(body["message"].is_string(), "message: {body}");
     body
 }
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
