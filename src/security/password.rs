@@ -1,14 +1,17 @@
 //! Argon2id password hashing (OWASP parameters: m = 19 MiB, t = 2, p = 1).
 //!
-//! Hashing is CPU-bound for tens of milliseconds, so it runs on the blocking pool behind a
-//! semaphore sized to the cores: a login storm queues here instead of starving the async workers
-//! that serve everything else.
+//! Hashing is CPU-bound for tens of milliseconds, so it runs on a small pool of dedicated
+//! threads (one per core), never on the async workers. Those threads run at a lower OS priority
+//! (nice 10): alone they use every core, so logins go as fast as the machine hashes, but when
+//! other requests need the CPU the scheduler gives it to them first, so a login storm queues
+//! here instead of starving every other request.
 
-use std::sync::{Arc, OnceLock};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
 /// Memory cost in KiB, iterations and lanes recommended by OWASP for Argon2id.
 pub const M_COST_KIB: u32 = 19_456;
@@ -32,24 +35,32 @@ pub enum Verified {
     YesRehashed(String),
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl PasswordHasher {
-    /// A hasher allowing `concurrency` hashes at once (normally the number of cores).
+    /// A hasher running `concurrency` hashes at once (normally the number of cores).
     pub fn new(concurrency: usize) -> Self {
         Self::with_params(concurrency, M_COST_KIB, T_COST, P_COST)
     }
 
     pub fn with_params(concurrency: usize, m_cost: u32, t_cost: u32, p_cost: u32) -> Self {
         let params = Params::new(m_cost, t_cost, p_cost, None).expect("valid Argon2 parameters");
-        Self {
-            params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..concurrency.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || hashing_thread(&queue))
+                .expect("spawning a hashing thread");
         }
+        Self { params, jobs }
     }
 
     fn argon2(params: Params) -> Argon2<'static> {
@@ -95,17 +106,44 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        // The semaphore is never closed, so acquiring only fails if it were; treat that as a join error.
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PasswordError::Join)?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|_| PasswordError::Join)
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(job());
+        });
+        self.jobs.send(job).map_err(|_| PasswordError::Join)?;
+        result.await.map_err(|_| PasswordError::Join)
     }
 }
+
+/// Runs queued hashing jobs until every [`PasswordHasher`] handle is dropped.
+fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
+    lower_thread_priority();
+    loop {
+        // The lock is held only while waiting for the next job, not while running it.
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(job) = next else { return };
+        // A panicking job drops its result sender (the caller sees an error); the thread lives on.
+        let _ = catch_unwind(AssertUnwindSafe(job));
+    }
+}
+
+/// Nice 10: below normal, so request handling preempts hashing when both want a core.
+#[cfg(target_os = "linux")]
+fn lower_thread_priority() {
+    const HASHING_NICENESS: i32 = 10;
+    // On Linux the nice value belongs to the thread: this lowers only the calling one.
+    // SAFETY: plain syscalls on the current thread's id; no memory is shared.
+    let result = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, HASHING_NICENESS)
+    };
+    if result != 0 {
+        tracing::debug!("could not lower the priority of a hashing thread");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_thread_priority() {}
 
 fn hash_blocking(params: Params, password: &str) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
