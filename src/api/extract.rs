@@ -34,7 +34,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Like [`JsonBody`], but an empty body (with or without a content type) is `None`.
+/// Like [`JsonBody`], but an empty body (with or without a content type) or a JSON `null` is
+/// `None`, as the OpenAPI document declares for optional bodies.
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
@@ -51,7 +52,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T>
                 "Expected request with `Content-Type: application/json`".into(),
             ));
         }
-        parse_json(&bytes).map(|v| Self(Some(v)))
+        parse_json::<Option<T>>(&bytes).map(Self)
     }
 }
 
@@ -223,4 +224,67 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Body {
+        token: Option<String>,
+    }
+
+    async fn optional(
+        content_type: Option<&str>,
+        body: &'static str,
+    ) -> Result<Option<Body>, AppError> {
+        let mut req = Request::builder().method("POST").uri("/");
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, ct);
+        }
+        let req = req.body(axum::body::Body::from(body)).unwrap();
+        OptionalJsonBody::<Body>::from_request(req, &())
+            .await
+            .map(|b| b.0)
+    }
+
+    #[tokio::test]
+    async fn optional_body_accepts_nothing_null_or_an_object() {
+        assert!(optional(None, "").await.unwrap().is_none());
+        assert!(
+            optional(Some("application/json"), " ")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            optional(Some("application/json"), "null")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let body = optional(Some("application/json"), r#"{"token":"t"}"#)
+            .await
+            .unwrap();
+        assert_eq!(body.unwrap().token.as_deref(), Some("t"));
+    }
+
+    #[tokio::test]
+    async fn optional_body_rejections() {
+        let status = |r: Result<Option<Body>, AppError>| r.err().map(|e| e.status().as_u16());
+        assert_eq!(status(optional(Some("text/plain"), "x").await), Some(415));
+        assert_eq!(
+            status(optional(Some("application/json"), "{").await),
+            Some(400)
+        );
+        assert_eq!(
+            status(optional(Some("application/json"), "[]").await),
+            Some(422)
+        );
+        assert_eq!(
+            status(optional(Some("application/json"), r#"{"token":5}"#).await),
+            Some(422)
+        );
+    }
 }

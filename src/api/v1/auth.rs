@@ -198,7 +198,10 @@ pub struct RefreshRequest {
     security(("refresh_cookie" = [])),
     responses(
         (status = 200, description = "New tokens; refresh cookie rotated", body = Envelope<RefreshView>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid, expired, revoked or replayed refresh token", body = ErrorBody),
+        (status = 415, description = "A body that is not JSON", body = ErrorBody),
+        (status = 422, description = "A JSON body of the wrong shape", body = ErrorBody),
         (status = 429, description = "Too many refreshes of this session; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
