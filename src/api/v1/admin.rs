@@ -131,12 +131,15 @@ pub async fn get_user(
 
 #[derive(Deserialize, ToSchema)]
 pub struct AdminUpdateRequest {
+    #[schema(min_length = 3, max_length = 50, pattern = "^[A-Za-z0-9_.-]+$")]
     pub username: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "crate::api::extract::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub full_name: Option<Option<String>>,
     /// Hashed like any password; signs the user out everywhere.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
     /// Role name. Granting ADMIN or SUPER_ADMIN needs `*`.
     #[schema(example = "ADMIN")]

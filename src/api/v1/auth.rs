@@ -41,10 +41,15 @@ fn wants_token_in_body(headers: &HeaderMap) -> bool {
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// 3-50 characters of `[A-Za-z0-9_.-]`; unique, case-insensitively.
-    #[schema(example = "ada")]
+    #[schema(
+        example = "ada",
+        min_length = 3,
+        max_length = 50,
+        pattern = "^[A-Za-z0-9_.-]+$"
+    )]
     pub username: String,
     /// Unique, case-insensitively.
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
     pub email: String,
     #[schema(example = "Ada Lovelace", max_length = 100)]
     pub full_name: Option<String>,

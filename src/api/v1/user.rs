@@ -40,14 +40,17 @@ pub async fn me(Auth(principal): Auth) -> Reply<UserView> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateMeRequest {
+    #[schema(min_length = 3, max_length = 50, pattern = "^[A-Za-z0-9_.-]+$")]
     pub username: Option<String>,
     /// Needs `current_password`.
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     /// `null` or "" clears it.
     #[serde(default, deserialize_with = "crate::api::extract::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub full_name: Option<Option<String>>,
     /// Needs `current_password`; signs out every other session.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
     pub current_password: Option<String>,
     /// Not allowed here (403); admins change roles through `/api/v1/admin/{user_id}`.
