@@ -125,9 +125,9 @@ async fn create_admin(
 ) -> anyhow::Result<()> {
     let password = read_password(password_stdin)?;
     let ctx = app::context(settings).await?;
-    let outcome = accounts::create_or_promote_admin(&ctx, &email, &username, password)
-        .await
-        .map_err(|e| anyhow::anyhow!(describe_error(e)))?;
+    let outcome = accounts::create_or_promote_admin(&ctx, &email, &username, password).await;
+    ctx.store.shutdown().await;
+    let outcome = outcome.map_err(|e| anyhow::anyhow!(describe_error(e)))?;
     match outcome {
         AdminOutcome::Created(u) => println!(
             "Created SUPER_ADMIN {} <{}> (id {}) in the {} store.",

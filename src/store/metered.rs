@@ -50,6 +50,10 @@ impl Store for MeteredStore {
         self.inner.command_counts()
     }
 
+    async fn shutdown(&self) {
+        self.inner.shutdown().await;
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.observe("ping", self.inner.ping()).await
     }

@@ -47,6 +47,9 @@ pub trait Store: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Closes connections cleanly before the process exits (MongoDB ends its server sessions).
+    async fn shutdown(&self) {}
+
     /// A cheap round trip proving the database answers.
     async fn ping(&self) -> StoreResult<()>;
 

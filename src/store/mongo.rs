@@ -215,6 +215,12 @@ impl Store for MongoStore {
         self.commands.snapshot()
     }
 
+    async fn shutdown(&self) {
+        // Without this the client's drop spawns a task to end its server sessions, which fails
+        // noisily once the runtime is going away.
+        self.db.client().clone().shutdown().await;
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db
             .run_command(doc! { "ping": 1 })

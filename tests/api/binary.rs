@@ -227,6 +227,8 @@ async fn create_admin_is_idempotent(backend: Backend) {
         String::from_utf8_lossy(&first.stderr)
     );
     assert!(stdout.contains("Created SUPER_ADMIN"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(!stderr.contains("panicked"), "clean exit: {stderr}");
     assert!(!stdout.contains(PASSWORD));
 
     let second = create_admin(dir.path(), &vars, "root@example.com", "root", PASSWORD);

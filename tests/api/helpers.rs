@@ -246,6 +246,7 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap();
+        ctx.store.shutdown().await;
         let token = self.login(username, PASSWORD).await;
         (id, token)
     }
