@@ -1,6 +1,7 @@
 //! `/api/v1/auth`: register, login, refresh, logout, logout-all (API.md, "Routes").
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -74,7 +75,7 @@ pub struct RegisterRequest {
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn register(
-    ctx: axum::extract::State<AppContext>,
+    State(ctx): State<AppContext>,
     client_ip: ClientIp,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> AppResult<Reply<UserView>> {
@@ -126,7 +127,7 @@ pub struct LoginRequest {
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn login(
-    ctx: axum::extract::State<AppContext>,
+    State(ctx): State<AppContext>,
     client: ClientInfo,
     headers: HeaderMap,
     jar: CookieJar,
@@ -211,7 +212,7 @@ pub struct RefreshRequest {
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn refresh(
-    ctx: axum::extract::State<AppContext>,
+    State(ctx): State<AppContext>,
     jar: CookieJar,
     OptionalJsonBody(body): OptionalJsonBody<RefreshRequest>,
 ) -> AppResult<Response> {
@@ -241,7 +242,7 @@ pub async fn refresh(
         (status = 401, description = "No usable token", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
-pub async fn logout(ctx: axum::extract::State<AppContext>, parts: Parts) -> Response {
+pub async fn logout(State(ctx): State<AppContext>, parts: Parts) -> Response {
     let jar = CookieJar::from_headers(&parts.headers);
     let cookie = cookies::refresh_from(&jar);
     // The Bearer token first; a browser whose access token expired still logs out with its cookie.
@@ -285,7 +286,7 @@ pub async fn logout(ctx: axum::extract::State<AppContext>, parts: Parts) -> Resp
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn logout_all(
-    ctx: axum::extract::State<AppContext>,
+    State(ctx): State<AppContext>,
     Auth(principal): Auth,
     jar: CookieJar,
 ) -> AppResult<Response> {
