@@ -49,6 +49,9 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.workers)
+        // The blocking pool runs SQLite writes (one writer at a time) and slow reads; hundreds of
+        // threads queued on one mutex would only cost memory.
+        .max_blocking_threads(32)
         .enable_all()
         .build()
     {

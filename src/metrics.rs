@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::http::Method;
+
 /// Upper bounds of the latency histogram buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -69,6 +71,12 @@ impl<K: std::hash::Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
     }
 }
 
+/// Latency histograms of one route, by method and status.
+type ByMethodAndStatus = Family<(&'static str, u16), Histogram>;
+
+/// (method, route, status) and its histogram, for rendering.
+type RequestSeries = ((&'static str, String, u16), Arc<Histogram>);
+
 /// How a login attempt ended.
 #[derive(Debug, Clone, Copy)]
 pub enum LoginOutcome {
@@ -90,7 +98,9 @@ impl LoginOutcome {
 }
 
 pub struct Metrics {
-    requests: Family<(String, String, u16), Histogram>,
+    /// Route template -> (method, status) -> latency. Nested so that recording a request looks
+    /// up by `&str` without allocating a key.
+    requests: RwLock<HashMap<String, ByMethodAndStatus>>,
     logins: Family<&'static str, AtomicU64>,
     rate_limited: Family<&'static str, AtomicU64>,
     store_operations: Family<&'static str, AtomicU64>,
@@ -100,7 +110,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            requests: Family::new(),
+            requests: RwLock::new(HashMap::new()),
             logins: Family::new(),
             rate_limited: Family::new(),
             store_operations: Family::new(),
@@ -112,9 +122,22 @@ impl Default for Metrics {
 impl Metrics {
     /// One finished request; `route` is the matched route template, never the raw path, so the
     /// number of series stays bounded.
-    pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        self.requests
-            .get(&(method.to_string(), route.to_string(), status))
+    pub fn request(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+        let key = (method_label(method), status);
+        if let Some(family) = self
+            .requests
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(route)
+        {
+            family.get(&key).observe(elapsed);
+            return;
+        }
+        let mut routes = self.requests.write().unwrap_or_else(|e| e.into_inner());
+        routes
+            .entry(route.to_string())
+            .or_insert_with(Family::new)
+            .get(&key)
             .observe(elapsed);
     }
 
@@ -150,7 +173,20 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP authkit_http_requests_total Requests by method, route and status.\n");
         out.push_str("# TYPE authkit_http_requests_total counter\n");
-        let requests = self.requests.snapshot();
+        let requests: Vec<RequestSeries> = {
+            let routes = self.requests.read().unwrap_or_else(|e| e.into_inner());
+            let mut all: Vec<_> = routes
+                .iter()
+                .flat_map(|(route, family)| {
+                    family
+                        .snapshot()
+                        .into_iter()
+                        .map(move |((method, status), h)| ((method, route.clone(), status), h))
+                })
+                .collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all
+        };
         for ((method, route, status), h) in &requests {
             let _ = writeln!(
                 out,
@@ -249,6 +285,20 @@ fn counter(
     }
 }
 
+/// Standard methods by name; anything else shares one label so clients cannot add series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// Label values are route templates and command names; escape what the format reserves anyway.
 fn escape(value: &str) -> String {
     value
@@ -264,8 +314,8 @@ mod tests {
     #[test]
     fn renders_counters_and_cumulative_buckets() {
         let m = Metrics::default();
-        m.request("GET", "/health", 200, Duration::from_micros(500));
-        m.request("GET", "/health", 200, Duration::from_millis(30));
+        m.request(&Method::GET, "/health", 200, Duration::from_micros(500));
+        m.request(&Method::GET, "/health", 200, Duration::from_millis(30));
         m.login(LoginOutcome::Success);
         m.rate_limited("login_ip");
         let text = m.render(&[("find".into(), 3)]);

@@ -48,7 +48,8 @@ pub async fn log_request(State(ctx): State<AppContext>, mut req: Request, next: 
         .insert(REQUEST_ID_HEADER, header_value.clone());
 
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // A cheap clone: `Uri` shares its bytes.
+    let uri = req.uri().clone();
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut response = next.run(req).instrument(span).await;
     response
@@ -61,9 +62,10 @@ pub async fn log_request(State(ctx): State<AppContext>, mut req: Request, next: 
         .extensions()
         .get::<MatchedRoute>()
         .map_or("unmatched", |r| r.0.as_str());
-    ctx.metrics.request(method.as_str(), route, status, elapsed);
+    ctx.metrics.request(&method, route, status, elapsed);
     let latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
     let client_ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let path = uri.path();
     if status >= 500 {
         tracing::warn!(target: "http", %method, %path, status, latency_ms, %client_ip, %request_id, "request");
     } else {

@@ -6,12 +6,13 @@
 //! other requests need the CPU the scheduler gives it to them first, so a login storm queues
 //! here instead of starving every other request.
 
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 /// Memory cost in KiB, iterations and lanes recommended by OWASP for Argon2id.
 pub const M_COST_KIB: u32 = 19_456;
@@ -63,10 +64,6 @@ impl PasswordHasher {
         Self { params, jobs }
     }
 
-    fn argon2(params: Params) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-    }
-
     /// Hashes a new password into a PHC string (`$argon2id$v=19$m=...`).
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
         let params = self.params.clone();
@@ -87,11 +84,7 @@ impl PasswordHasher {
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 return Ok(Verified::No);
             };
-            if Self::argon2(params.clone())
-                .verify_password(password.as_bytes(), &parsed)
-                .is_err()
-                || !user_exists
-            {
+            if !matches(&parsed, &password) || !user_exists {
                 return Ok(Verified::No);
             }
             if needs_rehash(&parsed, &params) {
@@ -145,12 +138,100 @@ fn lower_thread_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_thread_priority() {}
 
+thread_local! {
+    /// Argon2's working memory (19 MiB with the default parameters), kept per hashing thread.
+    /// Allocating it per hash made glibc keep freed blocks around: resident memory grew to
+    /// hundreds of MiB under a login storm. Reusing one buffer per thread bounds it and saves
+    /// the page faults of fresh memory on every hash.
+    static ARGON2_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Argon2 into `out` using this thread's reusable memory.
+fn argon2_into(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < params.block_count() {
+            memory.resize(params.block_count(), Block::default());
+        }
+        argon2.hash_password_into_with_memory(
+            password,
+            salt,
+            out,
+            &mut memory[..params.block_count()],
+        )
+    })
+}
+
+/// Hashes `password` with `params` and `salt` into an output of `len` bytes.
+fn compute(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: Salt<'_>,
+    len: usize,
+) -> password_hash::Result<Output> {
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    Output::init_with(len, |out| {
+        Ok(argon2_into(&argon2, &params, password, salt_bytes, out)?)
+    })
+}
+
 fn hash_blocking(params: Params, password: &str) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    PasswordHasher::argon2(params)
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+    let to_error = |e: password_hash::Error| PasswordError::Hash(e.to_string());
+    let output = compute(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params.clone(),
+        password.as_bytes(),
+        salt.as_salt(),
+        Params::DEFAULT_OUTPUT_LEN,
+    )
+    .map_err(to_error)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(to_error)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Recomputes the hash with the stored algorithm, version, parameters and salt, and compares the
+/// outputs in constant time (`Output`'s equality is constant-time).
+fn matches(stored: &PasswordHash<'_>, password: &str) -> bool {
+    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(stored.algorithm),
+        Params::try_from(stored),
+    ) else {
+        return false;
+    };
+    let version = match stored.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    compute(
+        algorithm,
+        version,
+        params,
+        password.as_bytes(),
+        salt,
+        expected.len(),
+    )
+    .is_ok_and(|computed| computed == expected)
 }
 
 /// A stored hash needs upgrading when its algorithm or cost parameters differ from the current ones.
@@ -214,6 +295,45 @@ mod tests {
                 .await
                 .unwrap(),
             Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn interoperates_with_the_argon2_crate_api() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let standard = Argon2::default()
+            .hash_password(
+                b"correct horse",
+                &SaltString::generate(&mut argon2::password_hash::rand_core::OsRng),
+            )
+            .unwrap()
+            .to_string();
+        let hasher = PasswordHasher::new(1);
+        assert_eq!(
+            hasher
+                .verify("correct horse".into(), Some(standard.clone()))
+                .await
+                .unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(
+            hasher
+                .verify("correct horsE".into(), Some(standard))
+                .await
+                .unwrap(),
+            Verified::No
+        );
+        let ours = hasher.hash("correct horse".into()).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong", &parsed)
+                .is_err()
         );
     }
 
