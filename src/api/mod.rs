@@ -2,6 +2,7 @@
 //! extract, call a service, wrap the answer.
 
 pub mod cookies;
+pub mod docs;
 pub mod envelope;
 pub mod extract;
 pub mod health;
@@ -12,8 +13,6 @@ pub mod views;
 
 use axum::Router;
 use axum::routing::get;
-use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::context::AppContext;
 use crate::error::AppError;
@@ -26,7 +25,7 @@ pub fn routes(ctx: AppContext) -> Router {
         .route("/", get(health::root))
         .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", v1::router())
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .merge(docs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
