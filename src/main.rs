@@ -36,6 +36,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
         .worker_threads(settings.workers)
         // The blocking pool runs SQLite writes (one writer at a time) and slow reads; hundreds of
         // threads queued on one mutex would only cost memory.
-        .max_blocking_threads(32)
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {
@@ -93,6 +94,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     application.run_until_stopped(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core), and memory freed in
+/// one is not reusable by another; two arenas keep the resident set small at no measurable cost
+/// for a server whose threads mostly wait.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -111,16 +111,12 @@ pub async fn login(
         revoked_at: None,
         revoke_reason: None,
     };
+    // Also records the login on the user (last_login_at).
     ctx.store.insert_session(&session).await?;
-    let changes = crate::domain::UserChanges {
+    let user = User {
         last_login_at: Some(now),
-        ..Default::default()
+        ..user
     };
-    let user = ctx
-        .store
-        .update_user(&user.id, &changes, now)
-        .await?
-        .unwrap_or(user);
     Ok((
         issue(
             ctx,

@@ -94,6 +94,9 @@ pub trait Store: Send + Sync + 'static {
 
     // --- sessions ---
 
+    /// Inserts the session of a new login and records that login on its user
+    /// (`last_login_at = session.created_at`; `updated_at` is left alone): one transaction on
+    /// SQLite, two concurrent writes on MongoDB.
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
     async fn find_session(&self, id: &str) -> StoreResult<Option<Session>>;
     /// Rotates the refresh token: only if the session is active, unexpired, belongs to `user_id`

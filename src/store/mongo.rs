@@ -368,10 +368,13 @@ impl Store for MongoStore {
     // --- sessions ---
 
     async fn insert_session(&self, session: &Session) -> StoreResult<()> {
-        self.sessions
-            .insert_one(SessionDoc::from(session))
-            .await
-            .map_err(map_err)?;
+        // Independent writes to two collections: concurrent, so a login waits for one round trip.
+        let insert = self.sessions.insert_one(SessionDoc::from(session));
+        let record_login = self.users.update_one(
+            doc! { "_id": &session.user_id },
+            doc! { "$set": { "last_login_at": bson_date(session.created_at) } },
+        );
+        tokio::try_join!(insert.into_future(), record_login.into_future()).map_err(map_err)?;
         Ok(())
     }
 

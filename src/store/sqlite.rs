@@ -706,7 +706,9 @@ impl Store for SqliteStore {
     async fn insert_session(&self, session: &Session) -> StoreResult<()> {
         let s = session.clone();
         self.write(move |conn| {
-            conn.prepare_cached(
+            // One transaction, so one sync to disk for both writes of a login.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
                 "INSERT INTO sessions (id, user_id, refresh_jti, previous_jti, rotated_at, device,
                     ip_address, user_agent, created_at, last_activity, expires_at, is_active,
                     revoked_at, revoke_reason)
@@ -727,8 +729,10 @@ impl Store for SqliteStore {
                 s.is_active,
                 s.revoked_at.map(millis),
                 s.revoke_reason,
-            ])
-            .map(drop)
+            ])?;
+            tx.prepare_cached("UPDATE users SET last_login_at = ?2 WHERE id = ?1")?
+                .execute(params![s.user_id, millis(s.created_at)])?;
+            tx.commit()
         })
         .await
     }

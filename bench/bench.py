@@ -1,0 +1,817 @@
+#!/usr/bin/env python3
+"""The benchmark behind bench/run.sh (which installs wrk and SecantusDB and builds the binaries
+first; run that, not this file).
+
+For each store (the embedded SQLite store, and MongoDB as played by SecantusDB, a fresh in-memory
+instance and a fresh server per scenario because it slows down as writes accumulate) it starts the
+release server with a clean environment, prepares users and tokens, counts the database round
+trips of one request of each scenario from /metrics, drives wrk over loopback, and reads the
+server's RSS. It also measures the raw Argon2id verify rate, the time from process start to
+/ready = 200, and the binary size; prints one table and the targets, and saves everything as JSON
+under bench/results/.
+
+The machine may be shared: before each measurement it waits (at most BENCH_QUIET_WAIT seconds,
+default 60) until other processes use less than 10% of the CPU, and it reports for each scenario
+the share of the CPU that other processes took while it ran ("other CPU"), with the CPU seconds of
+the server, the database and the load generator in the JSON.
+
+Only the standard library: it runs on the system python3.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "authkit"
+ARGON2_RATE = ROOT / "target" / "argon2-rate" / "release" / "argon2-rate"
+SECANTUSD = ROOT / os.environ.get("VENV", ".venv") / "bin" / "secantusd-py"
+LUA = ROOT / "bench" / "wrk" / "bench.lua"
+RESULTS = ROOT / "bench" / "results"
+
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))  # seconds per scenario
+SECRET_KEY = "authkit-benchmark-signing-key-not-a-secret-0123456789"
+PASSWORD = "bench password 0123456789"
+# The abuse limits would refuse most of a load test by design; they are switched off.
+LIMITS_OFF = {
+    "RATE_LIMIT_LOGIN": "off",
+    "RATE_LIMIT_REGISTER": "off",
+    "RATE_LIMIT_REFRESH": "off",
+    "LOGIN_LOCKOUT": "off",
+}
+LOGIN_USERS = 8  # accounts the login scenario cycles over
+
+# name, title, wrk threads, wrk connections. Every connection count stays far below
+# MAX_IN_FLIGHT (512), so nothing is shed.
+SCENARIOS = [
+    ("health", "GET /health", 2, 64),
+    ("hot", "GET /api/v1/user/ (hot path)", 2, 64),
+    ("login", "POST /api/v1/auth/login", 2, 8),
+    ("register", "POST /api/v1/auth/register (unique)", 2, 8),
+    ("refresh", "POST /api/v1/auth/refresh (rotation)", 2, 32),
+    ("admin_users", "GET /api/v1/admin/users?page=1&size=10", 2, 64),
+    ("hot_storm", "hot path during a login storm", 2, 64),
+]
+STORM = (1, 8)  # wrk threads and connections of the login storm beside the hot path
+
+# MongoDB command names by kind (anything else, e.g. ping, is counted as "other").
+MONGO_READS = {"find", "aggregate", "count", "getMore", "distinct"}
+MONGO_WRITES = {"insert", "update", "findAndModify", "delete"}
+# Store operations (the Store trait's methods) by kind, for both backends.
+STORE_READS = re.compile(r"^(find_|list_|get_|ping$)")
+
+children: list[subprocess.Popen] = []
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"==> {msg}", file=sys.stderr, flush=True)
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def spawn(args, **kw) -> subprocess.Popen:
+    p = subprocess.Popen(args, **kw)
+    children.append(p)
+    return p
+
+
+def stop(p: subprocess.Popen | None, sig=signal.SIGTERM) -> None:
+    if p is None:
+        return
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in children:
+        children.remove(p)
+
+
+def stop_all() -> None:
+    for p in list(reversed(children)):
+        stop(p)
+
+
+def on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_seconds(pid: int) -> float:
+    """CPU time (user + system) of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class CpuShare:
+    """Where the machine's CPU went while it was watching: the server, its database, the load
+    generator (and this script), and everything else: the noise, e.g. a compile running beside."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+        self.start = self.sample()
+
+    def sample(self) -> dict[str, float]:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished wrk runs
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        out = {
+            "busy": (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK,
+            "capacity": sum(ticks) / CLK_TCK,
+            "load_generator": children.ru_utime + children.ru_stime + me.ru_utime + me.ru_stime,
+        }
+        for name, pid in self.pids.items():
+            out[name] = proc_seconds(pid)
+        return out
+
+    def report(self) -> dict[str, float]:
+        now = self.sample()
+        d = {k: now[k] - self.start[k] for k in now}
+        ours = sum(v for k, v in d.items() if k not in ("busy", "capacity"))
+        out = {k: round(v, 2) for k, v in d.items() if k not in ("busy", "capacity")}
+        out["other"] = round(max(0.0, d["busy"] - ours), 2)
+        out["capacity"] = round(d["capacity"], 2)
+        out["other_percent"] = round(out["other"] / d["capacity"] * 100, 1) if d["capacity"] else 0.0
+        return out
+
+    def other_percent(self) -> float:
+        return self.report()["other_percent"]
+
+
+QUIET_WAIT = float(os.environ.get("BENCH_QUIET_WAIT", "60"))
+QUIET_PERCENT = 10
+
+
+def wait_quiet(pids: dict[str, int]) -> float:
+    """On a shared machine: waits (at most BENCH_QUIET_WAIT s) until other processes use less
+    than 10% of the CPU over a second. Returns the seconds waited."""
+    start = time.monotonic()
+    while True:
+        share = CpuShare(pids)
+        time.sleep(1)
+        if share.other_percent() < QUIET_PERCENT or time.monotonic() - start >= QUIET_WAIT:
+            return round(time.monotonic() - start - 1, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def status_of(port: int, path: str) -> int | None:
+    """Status of a GET over a fresh connection, or None if nothing answers yet."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            head = s.recv(64)
+        return int(head.split(b" ", 2)[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class Mongo:
+    """A fresh in-memory SecantusDB."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.log = workdir / f"secantus-{self.port}.log"
+        self.proc = spawn(
+            [str(SECANTUSD), "--host", "127.0.0.1", "--port", str(self.port),
+             "--storage-path", ":memory:", "--log-level", "WARNING"],
+            stdout=self.log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not port_open(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"SecantusDB did not start:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        self.url = f"mongodb://127.0.0.1:{self.port}"
+
+    def stop(self):
+        stop(self.proc)
+
+
+class Server:
+    """The release binary with a clean environment, in an empty working directory (no .env)."""
+
+    def __init__(self, workdir: Path, name: str, mongo_url: str | None = None,
+                 data_dir: Path | None = None, extra_env: dict | None = None):
+        self.port = free_port()
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir or self.dir / "data"
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "SECRET_KEY": SECRET_KEY,
+            "DATA_DIR": str(self.data_dir),
+            "LOG_DIR": str(self.dir / "logs"),
+            "LOG_LEVEL": "warn",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            **LIMITS_OFF,
+            **(extra_env or {}),
+        }
+        if mongo_url:
+            self.env["MONGO_URL"] = mongo_url
+            self.env["MONGODB_NAME"] = "authkit_bench"
+        self.log = self.dir / "server.log"
+        self.companions: dict[str, int] = {}  # helper processes (the database) by role
+        self.started = time.monotonic()
+        self.proc = spawn([str(BIN)], cwd=self.dir, env=self.env, stdin=subprocess.DEVNULL,
+                          stdout=self.log.open("a"), stderr=subprocess.STDOUT)
+        self.ready_ms = self.wait_ready()
+
+    def wait_ready(self, limit: float = 30.0) -> float:
+        """Milliseconds from spawning the process to the first /ready = 200."""
+        while True:
+            if status_of(self.port, "/ready") == 200:
+                return (time.monotonic() - self.started) * 1000
+            if self.proc.poll() is not None or time.monotonic() - self.started > limit:
+                raise BenchError(f"server did not become ready:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.001)
+
+    def memory(self) -> dict[str, float]:
+        """Resident set size now, its peak, and its anonymous (heap, stacks) and file-backed
+        (the binary's pages) parts, in MiB; with the thread count."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        mib = lambda k: round(int(fields[k].split()[0]) / 1024, 1)
+        return {"rss_mib": mib("VmRSS"), "rss_peak_mib": mib("VmHWM"), "rss_anon_mib": mib("RssAnon"),
+                "rss_file_mib": mib("RssFile"), "threads": int(fields["Threads"])}
+
+    def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, dict | str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        hdrs = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            hdrs["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            raw = resp.read().decode()
+        except OSError as e:
+            raise BenchError(f"{method} {path}: {e}; {self.state()}") from e
+        finally:
+            conn.close()
+        try:
+            return resp.status, json.loads(raw)
+        except ValueError:
+            return resp.status, raw
+
+    def ok(self, method: str, path: str, body=None, headers=None) -> dict:
+        status, answer = self.request(method, path, body, headers)
+        if not 200 <= status < 300:
+            raise BenchError(f"{method} {path} answered {status}: {str(answer)[:300]}")
+        return answer
+
+    def metrics(self) -> dict[str, float]:
+        status, text = self.request("GET", "/metrics")
+        if status != 200:
+            raise BenchError(f"/metrics answered {status}")
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
+    def state(self) -> str:
+        code = self.proc.poll()
+        alive = "server running" if code is None else f"server exited with {code}"
+        return f"{alive}; its log ends:\n{self.log.read_text()[-3000:]}"
+
+    def stop(self):
+        stop(self.proc)
+
+
+# --- preparing users and tokens ----------------------------------------------------------------
+
+
+def register(server: Server, username: str) -> None:
+    server.ok("POST", "/api/v1/auth/register", {
+        "username": username, "email": f"{username}@bench.example.com",
+        "password": PASSWORD, "full_name": "Bench User"})
+
+
+def login(server: Server, login_name: str, password: str = PASSWORD) -> dict:
+    answer = server.ok("POST", "/api/v1/auth/login", {"email": login_name, "password": password},
+                       {"X-Refresh-Token-Transport": "body"})
+    return answer["data"]["token"]
+
+
+def parallel(fn, items, workers: int = 4) -> list:
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
+
+
+class Prepared:
+    """What the scenarios of one server need, made on demand."""
+
+    def __init__(self, server: Server, workdir: Path):
+        self.server = server
+        self.workdir = workdir
+        self.run_id = uuid.uuid4().hex[:6]
+        self._hot = self._admin = self._users_file = None
+
+    def hot_token(self) -> str:
+        if self._hot is None:
+            register(self.server, "benchhot")
+            self._hot = login(self.server, "benchhot")["access_token"]
+        return self._hot
+
+    def admin_token(self) -> str:
+        if self._admin is None:
+            cli = subprocess.run(
+                [str(BIN), "create-admin", "--email", "admin@bench.example.com",
+                 "--username", "benchadmin", "--password-stdin"],
+                input=PASSWORD + "\n", text=True, capture_output=True, cwd=self.server.dir,
+                env=self.server.env, timeout=60)
+            if cli.returncode != 0:
+                raise BenchError(f"create-admin failed: {cli.stderr[-1000:]}")
+            self._admin = login(self.server, "benchadmin")["access_token"]
+        return self._admin
+
+    def users_file(self) -> Path:
+        if self._users_file is None:
+            names = [f"benchlogin{i}" for i in range(LOGIN_USERS)]
+            parallel(lambda n: register(self.server, n), names)
+            self._users_file = self.workdir / f"users-{self.run_id}.tsv"
+            self._users_file.write_text("".join(f"{n}\t{PASSWORD}\n" for n in names))
+        return self._users_file
+
+    def refresh_tokens(self, count: int) -> list[str]:
+        self.users_file()
+        tokens = parallel(lambda i: login(self.server, f"benchlogin{i % LOGIN_USERS}")["refresh_token"],
+                          range(count))
+        if not all(tokens):
+            raise BenchError("login did not return refresh tokens in the body")
+        return tokens
+
+
+# --- one request's round trips ------------------------------------------------------------------
+
+
+def db_counts(m: dict[str, float]) -> dict[str, dict[str, float]]:
+    ops, cmds = {}, {}
+    for key, value in m.items():
+        if key.startswith("authkit_store_operations_total{"):
+            ops[re.search(r'operation="([^"]*)"', key).group(1)] = value
+        elif key.startswith("authkit_mongodb_commands_total{"):
+            cmds[re.search(r'command="([^"]*)"', key).group(1)] = value
+    return {"store_operations": ops, "mongodb_commands": cmds}
+
+
+def diff(after: dict, before: dict) -> dict:
+    return {k: int(v - before.get(k, 0)) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def round_trips(server: Server, send) -> dict:
+    """Database work of one request: store operations and (MongoDB) commands it caused."""
+    before = db_counts(server.metrics())
+    send()
+    after = db_counts(server.metrics())
+    ops = diff(after["store_operations"], before["store_operations"])
+    cmds = diff(after["mongodb_commands"], before["mongodb_commands"])
+    out = {
+        "store_operations": ops,
+        "store_reads": sum(n for k, n in ops.items() if STORE_READS.match(k)),
+        "store_writes": sum(n for k, n in ops.items() if not STORE_READS.match(k)),
+    }
+    if server.env.get("MONGO_URL"):
+        out.update({
+            "mongodb_commands": cmds,
+            "round_trips": sum(cmds.values()),
+            "reads": sum(n for k, n in cmds.items() if k in MONGO_READS),
+            "writes": sum(n for k, n in cmds.items() if k in MONGO_WRITES),
+            "other": sum(n for k, n in cmds.items() if k not in MONGO_READS | MONGO_WRITES),
+        })
+    else:
+        # The embedded store has no network: each store operation is one call into SQLite.
+        out.update({"round_trips": sum(ops.values()), "reads": out["store_reads"],
+                    "writes": out["store_writes"], "other": 0})
+    return out
+
+
+# --- wrk ----------------------------------------------------------------------------------------
+
+
+def wrk_cmd(server: Server, threads: int, conns: int, path: str, headers=()) -> list[str]:
+    cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{DURATION}s", "--timeout", "5s",
+           "--latency", "-s", str(LUA)]
+    for h in headers:
+        cmd += ["-H", h]
+    return cmd + [f"http://127.0.0.1:{server.port}{path}"]
+
+
+def wrk_start(cmd: list[str], env: dict) -> subprocess.Popen:
+    return spawn(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 text=True, stdin=subprocess.DEVNULL)
+
+
+def wrk_finish(p: subprocess.Popen) -> dict:
+    out, err = p.communicate(timeout=DURATION + 60)
+    if p in children:
+        children.remove(p)
+    line = next((l for l in out.splitlines() if l.startswith("BENCH_JSON ")), None)
+    if p.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed ({p.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
+    r = json.loads(line[len("BENCH_JSON "):])
+    socket_errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+    # non2xx is counted by the script where it reads responses; otherwise wrk's status errors
+    # (every status >= 400) are the non-2xx answers.
+    http_errors = r["non2xx"] if r["non2xx"] >= 0 else r["status_errors"]
+    seconds = r["duration_us"] / 1e6
+    return {
+        "requests": r["requests"],
+        "seconds": round(seconds, 3),
+        "rps": round(r["requests"] / seconds, 1),
+        "p50_ms": r["p50_us"] / 1000,
+        "p90_ms": r["p90_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "max_ms": r["max_us"] / 1000,
+        "errors": http_errors + socket_errors,
+        "non2xx": http_errors,
+        "socket_errors": socket_errors,
+        "wrk": r,
+    }
+
+
+def server_statuses(m: dict[str, float], route: str) -> dict[str, float]:
+    pattern = re.compile(r'authkit_http_requests_total\{method="[A-Z]+",route="' + re.escape(route)
+                         + r'",status="(\d+)"\}')
+    out = {}
+    for key, value in m.items():
+        hit = pattern.fullmatch(key)
+        if hit:
+            out[hit.group(1)] = value
+    return out
+
+
+def server_non2xx(before: dict, after: dict, route: str) -> int:
+    b, a = server_statuses(before, route), server_statuses(after, route)
+    return int(sum(v - b.get(s, 0) for s, v in a.items() if not s.startswith("2")))
+
+
+ROUTES = {
+    "health": "/health", "hot": "/api/v1/user/", "login": "/api/v1/auth/login",
+    "register": "/api/v1/auth/register", "refresh": "/api/v1/auth/refresh",
+    "admin_users": "/api/v1/admin/users", "hot_storm": "/api/v1/user/",
+}
+
+
+def run_scenario(key: str, threads: int, conns: int, server: Server, prep: Prepared) -> dict:
+    """One scenario on a running server: one request's round trips, then the load."""
+    env = {"BENCH_MODE": "get"}
+    headers: list[str] = []
+    path = ROUTES[key]
+    single = None
+    if key == "health":
+        single = lambda: server.ok("GET", "/health")
+    elif key in ("hot", "hot_storm"):
+        token = prep.hot_token()
+        headers = [f"Authorization: Bearer {token}"]
+        server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})  # warm-up
+        if key == "hot":
+            single = lambda: server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})
+    elif key == "admin_users":
+        token = prep.admin_token()
+        headers = [f"Authorization: Bearer {token}"]
+        path = "/api/v1/admin/users?page=1&size=10"
+        server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})  # warm-up
+        single = lambda: server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})
+    elif key == "login":
+        env = {"BENCH_MODE": "login", "BENCH_USERS_FILE": str(prep.users_file())}
+        single = lambda: login(server, "benchlogin0")
+    elif key == "register":
+        env = {"BENCH_MODE": "register", "BENCH_RUN_ID": "b" + prep.run_id}
+        single = lambda: register(server, f"single{prep.run_id}")
+    elif key == "refresh":
+        # One token per connection, one spare per thread (wrk calls request() once before the
+        # run to check the script), and one for the single request measured below.
+        tokens = prep.refresh_tokens(conns + threads + 1)
+        spare = tokens.pop()
+        tokens_file = prep.workdir / f"tokens-{prep.run_id}.txt"
+        tokens_file.write_text("\n".join(tokens) + "\n")
+        env = {"BENCH_MODE": "refresh", "BENCH_TOKENS_FILE": str(tokens_file),
+               "BENCH_THREADS": str(threads)}
+        single = lambda: server.ok("POST", path, {"refresh_token": spare})
+
+    result: dict = {"scenario": key, "threads": threads, "connections": conns}
+    if single is not None:
+        result["db_per_request"] = round_trips(server, single)
+    pids = {"server": server.proc.pid, **server.companions}
+    result["waited_for_quiet_s"] = wait_quiet(pids)
+    before = server.metrics()
+    cpu = CpuShare(pids)
+    hot = wrk_start(wrk_cmd(server, threads, conns, path, headers), env)
+    storm = None
+    if key == "hot_storm":
+        storm = wrk_start(wrk_cmd(server, *STORM, ROUTES["login"]),
+                          {"BENCH_MODE": "login", "BENCH_USERS_FILE": str(prep.users_file())})
+    result.update(wrk_finish(hot))
+    if storm is not None:
+        s = wrk_finish(storm)
+        result["storm"] = {k: s[k] for k in ("requests", "rps", "p50_ms", "p99_ms", "errors")}
+        result["storm"].update({"threads": STORM[0], "connections": STORM[1]})
+    result["cpu_seconds"] = cpu.report()
+    result["other_cpu_percent"] = result["cpu_seconds"]["other_percent"]
+    after = server.metrics()
+    result["server_non2xx"] = server_non2xx(before, after, ROUTES[key])
+    result.update(server.memory())
+    if result["requests"] == 0:
+        raise BenchError(f"scenario {key}: no request completed")
+    return result
+
+
+# --- the stores ---------------------------------------------------------------------------------
+
+
+def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
+    log("embedded store (SQLite): one server for every scenario")
+    server = Server(workdir, "embedded")
+    prep = Prepared(server, workdir)
+    # Everything the scenarios need, made before any is measured.
+    prep.hot_token(), prep.admin_token(), prep.users_file()
+    rows = []
+    try:
+        for key, title, threads, conns in SCENARIOS:
+            log(f"  {title}")
+            rows.append({"store": "embedded", "title": title,
+                         **run_scenario(key, threads, conns, server, prep)})
+        time.sleep(2)  # let requests still in flight when wrk stopped finish
+        final = server.memory()
+    finally:
+        server.stop()
+    return rows, final
+
+
+def bench_mongo(workdir: Path) -> list[dict]:
+    log("MongoDB (SecantusDB): a fresh database and server per scenario")
+    rows = []
+    for key, title, threads, conns in SCENARIOS:
+        log(f"  {title}")
+        mongo = Mongo(workdir)
+        server = None
+        try:
+            server = Server(workdir, f"mongo-{key}", mongo_url=mongo.url)
+            server.companions["database"] = mongo.proc.pid
+            prep = Prepared(server, workdir)
+            rows.append({"store": "mongodb", "title": title,
+                         **run_scenario(key, threads, conns, server, prep)})
+        finally:
+            if server:
+                server.stop()
+            mongo.stop()
+    return rows
+
+
+def startup_times(workdir: Path, runs: int = 5) -> dict:
+    """Process start to /ready = 200 on the embedded store: the first run creates the database,
+    the others open it."""
+    data_dir = workdir / "startup-data"
+    times = []
+    for i in range(runs):
+        server = Server(workdir, f"startup-{i}", data_dir=data_dir)
+        times.append(round(server.ready_ms, 1))
+        server.stop()
+    return {"runs_ms": times, "first_run_creates_database": True,
+            "median_ms": round(statistics.median(times), 1), "max_ms": max(times)}
+
+
+def argon2_rate() -> dict:
+    """The raw verify rate on every core, measured at the start and at the end of the run; the
+    login target compares with their mean."""
+    waited = wait_quiet({})
+    cpu = CpuShare({})
+    out = subprocess.run([str(ARGON2_RATE), "6"], capture_output=True, text=True, check=True,
+                         timeout=120)
+    return {**json.loads(out.stdout), "other_cpu_percent": cpu.other_percent(),
+            "waited_for_quiet_s": waited}
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+
+    def version(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return None
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "load_average_at_start": os.getloadavg(),
+        "wrk": version(["wrk", "-v"]),
+        "rustc": version(["rustc", "--version"]),
+        "commit": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def targets(rows: list[dict], final: dict, argon: dict, startup: dict) -> list[dict]:
+    by = {(r["store"], r["scenario"]): r for r in rows}
+    out = []
+
+    def add(name, measured, ratio, ok, limit):
+        out.append({"target": name, "limit": limit, "measured": measured, "ratio": ratio,
+                    "verdict": verdict(ok)})
+
+    h, hot = by[("embedded", "health")]["rps"], by[("embedded", "hot")]["rps"]
+    add("hot path req/s (embedded) vs /health req/s", f"{hot:.0f} vs {h:.0f} req/s",
+        round(hot / h, 2), hot / h >= 0.5, ">= 0.5x")
+    db = by[("mongodb", "hot")]["db_per_request"]
+    add("hot path on MongoDB: round trips and writes per request",
+        f"{db['round_trips']} round trips ({db['reads']} reads, {db['writes']} writes)",
+        f"{db['round_trips']}/2", db["round_trips"] <= 2 and db["writes"] == 0,
+        "<= 2 round trips, 0 writes")
+    rate = argon["verifies_per_sec"]
+    for store in ("embedded", "mongodb"):
+        lg = by[(store, "login")]["rps"]
+        add(f"login req/s ({store}) vs raw Argon2id verify rate",
+            f"{lg:.1f} vs {rate:.1f} /s", round(lg / rate, 2), lg / rate >= 0.85, ">= 0.85x")
+    for store in ("embedded", "mongodb"):
+        base, storm = by[(store, "hot")]["p99_ms"], by[(store, "hot_storm")]["p99_ms"]
+        add(f"hot path p99 during the login storm ({store})",
+            f"{storm:.2f} vs {base:.2f} ms", round(storm / base, 2), storm / base <= 3, "<= 3x")
+    add("RSS after all scenarios (embedded server)", f"{final['rss_mib']:.1f} MiB "
+        f"(peak {final['rss_peak_mib']:.1f})", round(final["rss_mib"] / 64, 2),
+        final["rss_mib"] <= 64, "<= 64 MiB")
+    add("process start to /ready = 200 (embedded)",
+        f"median {startup['median_ms']:.0f} ms, max {startup['max_ms']:.0f} ms",
+        round(startup["max_ms"] / 200, 2), startup["max_ms"] <= 200, "<= 200 ms (max of runs)")
+    return out
+
+
+def fmt_db(r: dict) -> str:
+    d = r.get("db_per_request")
+    if d is None:
+        return "-"
+    text = f"{d['round_trips']} ({d['reads']}r/{d['writes']}w"
+    return text + (f"/{d['other']}o)" if d.get("other") else ")")
+
+
+def table(rows: list[dict]) -> str:
+    head = ["store", "scenario", "conns", "req/s", "p50 ms", "p99 ms", "errors", "RSS MiB",
+            "DB trips/req", "other CPU"]
+    lines = [head]
+    for r in rows:
+        conns = str(r["connections"])
+        if "storm" in r:
+            conns += f"+{r['storm']['connections']}"
+        lines.append([r["store"], r["title"], conns, f"{r['rps']:.1f}", f"{r['p50_ms']:.2f}",
+                      f"{r['p99_ms']:.2f}", str(r["errors"]), f"{r['rss_mib']:.1f}", fmt_db(r),
+                      f"{r['other_cpu_percent']:.0f}%"])
+    widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
+    right = {2, 3, 4, 5, 6, 7, 9}
+    out = []
+    for n, l in enumerate(lines):
+        out.append("| " + " | ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i])
+                                     for i, c in enumerate(l)) + " |")
+        if n == 0:
+            out.append("|" + "|".join("-" * (w + 1) + (":" if i in right else "-")
+                                      for i, w in enumerate(widths)) + "|")
+    return "\n".join(out)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    for tool, path in (("server", BIN), ("argon2-rate", ARGON2_RATE), ("SecantusDB", SECANTUSD)):
+        if not Path(path).exists():
+            raise BenchError(f"{tool} missing at {path}: run bench/run.sh")
+    if not shutil.which("wrk"):
+        raise BenchError("wrk is not installed: run bench/run.sh")
+
+    started = dt.datetime.now(dt.timezone.utc)
+    result: dict = {"started_at": started.isoformat(timespec="seconds"), "machine": machine(),
+                    "config": {
+                        "duration_s": DURATION, "workers": os.cpu_count(),
+                        "abuse_limits": "off for the benchmark: " + " ".join(
+                            f"{k}={v}" for k, v in LIMITS_OFF.items()),
+                        "log_level": "warn", "storm": {"threads": STORM[0], "connections": STORM[1]},
+                        "login_users": LOGIN_USERS}}
+    with tempfile.TemporaryDirectory(prefix="authkit-bench-") as tmp:
+        workdir = Path(tmp)
+        try:
+            log("binary size")
+            result["binary_bytes"] = BIN.stat().st_size
+            log("raw Argon2id verify rate (all cores)")
+            result["argon2_runs"] = [argon2_rate()]
+            log("start-up time to /ready (embedded)")
+            result["startup"] = startup_times(workdir)
+            rows, final = bench_embedded(workdir)
+            result["embedded_final"] = final
+            rows += bench_mongo(workdir)
+            log("raw Argon2id verify rate again (the CPU's speed drifts on a shared host)")
+            result["argon2_runs"].append(argon2_rate())
+        finally:
+            stop_all()
+    # The mean of the runs that nothing else disturbed (of all runs if every one was disturbed).
+    runs = result["argon2_runs"]
+    clean = [r for r in runs if r["other_cpu_percent"] <= 5] or runs
+    result["argon2"] = {
+        **{k: runs[0][k] for k in ("m_cost_kib", "t_cost", "p_cost", "cores", "threads")},
+        "verifies_per_sec": round(statistics.mean(r["verifies_per_sec"] for r in clean), 2),
+        "ms_per_verify_single_thread": round(
+            statistics.mean(r["ms_per_verify_single_thread"] for r in clean), 2),
+        "runs_used": len(clean),
+        "other_cpu_percent": max(r["other_cpu_percent"] for r in clean),
+    }
+    result["scenarios"] = rows
+    result["targets"] = targets(rows, final, result["argon2"], result["startup"])
+    result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+    a = result["argon2"]
+    print(f"\nauthkit benchmark, {result['started_at']}: {result['machine']['nproc']} cores "
+          f"({result['machine']['cpu']}), {DURATION} s per scenario, wrk over loopback.")
+    print(f"Abuse limits {result['config']['abuse_limits'].split(': ', 1)[1]} (off for the "
+          f"benchmark); LOG_LEVEL=warn; WORKERS = cores.")
+    print("DB trips/req: one request of the scenario; MongoDB commands on mongodb (reads r, writes w, "
+          "other o), store operations on embedded.")
+    print("other CPU: share of the machine's CPU used by processes outside the benchmark during the "
+          "scenario (noise).\n")
+    print(table(rows))
+    print(f"\nstorm beside the hot path: "
+          + "; ".join(f"{r['store']} login {r['storm']['rps']:.1f} req/s, p99 {r['storm']['p99_ms']:.0f} ms,"
+                      f" {r['storm']['errors']} errors" for r in rows if "storm" in r))
+    print(f"raw Argon2id verify (m={a['m_cost_kib']} KiB, t={a['t_cost']}, p={a['p_cost']}): "
+          f"{a['verifies_per_sec']:.1f}/s on {a['threads']} threads (runs at the start and the end: "
+          + ", ".join(f"{r['verifies_per_sec']:.1f}/s with {r['other_cpu_percent']:.0f}% other CPU"
+                      for r in result["argon2_runs"])
+          + "; the mean of the undisturbed ones is used) "
+          f"({a['ms_per_verify_single_thread']:.1f} ms per verify on one thread)")
+    s = result["startup"]
+    print(f"start to /ready (embedded): {', '.join(f'{t:.0f}' for t in s['runs_ms'])} ms "
+          f"(first run creates the database)")
+    print(f"release binary: {result['binary_bytes'] / 1024 / 1024:.1f} MiB ({result['binary_bytes']} bytes)")
+    print(f"embedded server RSS after all scenarios: {final['rss_mib']:.1f} MiB (anonymous "
+          f"{final['rss_anon_mib']:.1f}, file-backed {final['rss_file_mib']:.1f}; peak "
+          f"{final['rss_peak_mib']:.1f} MiB; {final['threads']} threads)\n")
+    noisy = [r for r in rows if r["other_cpu_percent"] > 5]
+    if noisy or a["other_cpu_percent"] > 5:
+        print("WARNING: other processes used more than 5% of the CPU during "
+              + ", ".join([f"{r['store']}/{r['scenario']}" for r in noisy]
+                          + (["the Argon2id rate"] if a["other_cpu_percent"] > 5 else []))
+              + ": those numbers are noisy; rerun on a quiet machine.\n")
+    for t in result["targets"]:
+        print(f"  [{t['verdict']:>6}] {t['target']}: {t['measured']} -> {t['ratio']} "
+              f"(target {t['limit']})")
+    print(f"\nsaved {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        sys.exit(1)
