@@ -7,6 +7,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked && rm -rf src
+COPY assets ./assets
 COPY src ./src
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
