@@ -112,3 +112,40 @@ async fn slow_request_times_out_with_503(backend: Backend) {
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
     assert!(text.contains("Request timed out"), "{text}");
 }
+
+on_both_stores!(production_adds_hsts_and_secure_cookies);
+
+async fn production_adds_hsts_and_secure_cookies(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("ENVIRONMENT", "production")]).await;
+    let res = app.get("/health", None).await;
+    assert!(
+        res.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age="),
+        "HSTS in production"
+    );
+    app.register("prod").await;
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            Some(json!({"email": "prod", "password": crate::helpers::PASSWORD})),
+            None,
+        )
+        .await;
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("; Secure"),
+        "refresh cookie is Secure in production: {cookie}"
+    );
+    assert!(cookie.contains("HttpOnly"));
+    // Development sends no HSTS (plain-HTTP local runs must keep working).
+    let dev = TestApp::spawn(Backend::Sqlite).await;
+    assert!(
+        dev.get("/health", None)
+            .await
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+}
