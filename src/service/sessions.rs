@@ -231,17 +231,12 @@ fn verify(ctx: &AppContext, token: &str, expected: TokenType) -> AppResult<Claim
 /// unexpired, the token's user) and the user (exists, active), both read from the store.
 pub async fn authenticate(ctx: &AppContext, access_token: &str) -> AppResult<Principal> {
     let claims = verify(ctx, access_token, TokenType::Access)?;
-    // Two independent reads: run them concurrently to pay one round trip of latency.
-    let (session, user) = tokio::try_join!(
-        ctx.store.find_session(&claims.sid),
-        ctx.store.find_user(&claims.uid)
-    )?;
     let now = Utc::now();
-    let session = session
-        .filter(|s| s.user_id == claims.uid && s.is_usable(now))
-        .ok_or_else(AppError::invalid_token)?;
-    let user = user
-        .filter(|u| u.is_active)
+    let (session, user) = ctx
+        .store
+        .find_session_and_user(&claims.sid, &claims.uid)
+        .await?
+        .filter(|(s, u)| s.user_id == claims.uid && s.is_usable(now) && u.is_active)
         .ok_or_else(AppError::invalid_token)?;
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
 

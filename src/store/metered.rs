@@ -135,6 +135,18 @@ impl Store for MeteredStore {
             .await
     }
 
+    async fn find_session_and_user(
+        &self,
+        session_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<(Session, User)>> {
+        self.observe(
+            "find_session_and_user",
+            self.inner.find_session_and_user(session_id, user_id),
+        )
+        .await
+    }
+
     async fn rotate_refresh(
         &self,
         id: &str,

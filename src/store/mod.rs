@@ -99,6 +99,18 @@ pub trait Store: Send + Sync + 'static {
     /// SQLite, two concurrent writes on MongoDB.
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
     async fn find_session(&self, id: &str) -> StoreResult<Option<Session>>;
+    /// The session and the user of an access token, read together: `None` unless both exist.
+    /// This is every authenticated request's read, so a backend that can answer it in one
+    /// statement should; the default runs the two lookups concurrently.
+    async fn find_session_and_user(
+        &self,
+        session_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<(Session, User)>> {
+        let (session, user) =
+            tokio::try_join!(self.find_session(session_id), self.find_user(user_id))?;
+        Ok(session.zip(user))
+    }
     /// Rotates the refresh token: only if the session is active, unexpired, belongs to `user_id`
     /// and still has `current_jti`. Returns whether it rotated.
     async fn rotate_refresh(
