@@ -5,6 +5,26 @@ pub mod validate;
 
 use chrono::{DateTime, Utc};
 
+/// Which account field a login identifier names. Usernames cannot contain '@' (see
+/// [`validate::username`]) and email addresses must, so the identifier alone decides, and a login
+/// is one indexed equality lookup rather than an "email or username" query, which some
+/// databases answer with a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginField {
+    Email,
+    Username,
+}
+
+impl LoginField {
+    pub fn of(login: &str) -> Self {
+        if login.contains('@') {
+            Self::Email
+        } else {
+            Self::Username
+        }
+    }
+}
+
 /// A role as stored and as the template serialises it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Role {

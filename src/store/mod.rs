@@ -64,7 +64,7 @@ pub trait Store: Send + Sync + 'static {
     /// Fails with `Duplicate` when the username or email is taken (case-insensitively).
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
-    /// Finds by lower-cased email or username.
+    /// Finds by lower-cased email or username, as [`crate::domain::LoginField::of`] tells.
     async fn find_user_by_login(&self, login_lower: &str) -> StoreResult<Option<User>>;
     /// Applies the changes and returns the updated user, `None` if the id is unknown.
     /// Fails with `Duplicate` when a new username or email is taken.

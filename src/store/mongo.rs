@@ -27,7 +27,9 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, StoreResult};
-use crate::domain::{Counter, RevokeReason, Role, Session, User, UserChanges, UserFilter};
+use crate::domain::{
+    Counter, LoginField, RevokeReason, Role, Session, User, UserChanges, UserFilter,
+};
 
 /// Used unless the URL sets its own `serverSelectionTimeoutMS` / `connectTimeoutMS`: a request
 /// should get a quick 503 when the database is gone, not hang for the driver's default 30 s.
@@ -284,12 +286,15 @@ impl Store for MongoStore {
     }
 
     async fn find_user_by_login(&self, login_lower: &str) -> StoreResult<Option<User>> {
-        // Usernames cannot contain '@', so at most one user matches either branch.
-        let filter = doc! { "$or": [
-            { "username_lower": login_lower },
-            { "email_lower": login_lower },
-        ] };
-        let found = self.users.find_one(filter).await.map_err(map_err)?;
+        let field = match LoginField::of(login_lower) {
+            LoginField::Email => "email_lower",
+            LoginField::Username => "username_lower",
+        };
+        let found = self
+            .users
+            .find_one(doc! { field: login_lower })
+            .await
+            .map_err(map_err)?;
         Ok(found.map(User::from))
     }
 

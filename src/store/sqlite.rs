@@ -21,7 +21,9 @@ use rusqlite::{
 };
 
 use super::{Store, StoreError, StoreResult};
-use crate::domain::{Counter, RevokeReason, Role, Session, User, UserChanges, UserFilter};
+use crate::domain::{
+    Counter, LoginField, RevokeReason, Role, Session, User, UserChanges, UserFilter,
+};
 
 /// Bumped whenever the schema below changes; stored in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 2;
@@ -577,16 +579,25 @@ impl Store for SqliteStore {
     async fn find_user_by_login(&self, login_lower: &str) -> StoreResult<Option<User>> {
         let login = login_lower.to_owned();
         self.read_point(move |conn| {
-            // Usernames cannot contain '@', so at most one row matches; the ORDER BY only makes
-            // an email match win should that ever change.
-            conn.prepare_cached(concat!(
-                "SELECT ",
-                user_columns!(),
-                " FROM users WHERE email_lower = ?1 OR username_lower = ?1
-                  ORDER BY email_lower = ?1 DESC LIMIT 1"
-            ))?
-            .query_row([login], user_from_row)
-            .optional()
+            let sql = match LoginField::of(&login) {
+                LoginField::Email => {
+                    concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users WHERE email_lower = ?1"
+                    )
+                }
+                LoginField::Username => {
+                    concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users WHERE username_lower = ?1"
+                    )
+                }
+            };
+            conn.prepare_cached(sql)?
+                .query_row([login], user_from_row)
+                .optional()
         })
         .await
     }
