@@ -164,6 +164,7 @@ class CpuShare:
         return self.report()["other_percent"]
 
 
+IDLE_WAIT = 25  # seconds: long enough for every hashing thread to free its memory
 QUIET_WAIT = float(os.environ.get("BENCH_QUIET_WAIT", "60"))
 QUIET_PERCENT = 10
 
@@ -574,6 +575,11 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
                          **run_scenario(key, threads, conns, server, prep)})
         time.sleep(2)  # let requests still in flight when wrk stopped finish
         final = server.memory()
+        # Hashing threads give their Argon2 memory back after 10 s without work, one after the
+        # other: what an idle server holds.
+        log(f"  RSS at rest ({IDLE_WAIT} s without requests)")
+        time.sleep(IDLE_WAIT)
+        final["at_rest"] = server.memory()
     finally:
         server.stop()
     return rows, final
@@ -795,7 +801,8 @@ def main() -> int:
     print(f"release binary: {result['binary_bytes'] / 1024 / 1024:.1f} MiB ({result['binary_bytes']} bytes)")
     print(f"embedded server RSS after all scenarios: {final['rss_mib']:.1f} MiB (anonymous "
           f"{final['rss_anon_mib']:.1f}, file-backed {final['rss_file_mib']:.1f}; peak "
-          f"{final['rss_peak_mib']:.1f} MiB; {final['threads']} threads)\n")
+          f"{final['rss_peak_mib']:.1f} MiB; {final['threads']} threads); at rest "
+          f"{IDLE_WAIT} s later: {final['at_rest']['rss_mib']:.1f} MiB\n")
     noisy = [r for r in rows if r["other_cpu_percent"] > 5]
     if noisy or a["other_cpu_percent"] > 5:
         print("WARNING: other processes used more than 5% of the CPU during "

@@ -24,7 +24,7 @@ pub fn routes(ctx: AppContext) -> Router {
         .route("/ready", get(health::ready))
         .route("/", get(health::root))
         .route("/metrics", get(metrics::metrics))
-        .nest("/api/v1", v1::router())
+        .merge(v1::router())
         .merge(docs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

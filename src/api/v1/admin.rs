@@ -17,13 +17,13 @@ use crate::service::admin::{self, AdminUpdate, ListQuery};
 
 pub fn router() -> Router<AppContext> {
     Router::new()
-        .route("/users", get(list_users))
+        .route("/api/v1/admin/users", get(list_users))
         .route(
-            "/{user_id}",
+            "/api/v1/admin/{user_id}",
             get(get_user).put(update_user).delete(delete_user),
         )
         .route(
-            "/{user_id}/sessions",
+            "/api/v1/admin/{user_id}/sessions",
             get(user_sessions).delete(revoke_user_sessions),
         )
 }

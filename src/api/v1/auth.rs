@@ -22,11 +22,11 @@ use crate::service::sessions::{self, ClientInfo, IssuedTokens};
 
 pub fn router() -> Router<AppContext> {
     Router::new()
-        .route("/register", post(register))
-        .route("/login", post(login))
-        .route("/refresh", post(refresh))
-        .route("/logout", post(logout))
-        .route("/logout-all", post(logout_all))
+        .route("/api/v1/auth/register", post(register))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/logout-all", post(logout_all))
 }
 
 /// Header by which a native client (no cookie store) asks for the refresh token in the body.

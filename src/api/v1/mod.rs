@@ -1,4 +1,8 @@
-//! Version 1 of the API, mounted at `/api/v1`.
+//! Version 1 of the API, under `/api/v1`.
+//!
+//! Each module's routes carry their full path, and the routers are merged, not nested: a nested
+//! router wraps each of its routes in path-stripping layers that run, and allocate, on every
+//! request.
 
 pub mod admin;
 pub mod auth;
@@ -10,7 +14,7 @@ use crate::context::AppContext;
 
 pub fn router() -> Router<AppContext> {
     Router::new()
-        .nest("/auth", auth::router())
-        .nest("/user", user::router())
-        .nest("/admin", admin::router())
+        .merge(auth::router())
+        .merge(user::router())
+        .merge(admin::router())
 }

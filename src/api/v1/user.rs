@@ -19,9 +19,12 @@ use crate::service::sessions;
 
 pub fn router() -> Router<AppContext> {
     Router::new()
-        .route("/", get(me).put(update_me).delete(delete_me))
-        .route("/sessions", get(my_sessions))
-        .route("/sessions/{session_id}", delete(revoke_my_session))
+        .route("/api/v1/user", get(me).put(update_me).delete(delete_me))
+        .route("/api/v1/user/sessions", get(my_sessions))
+        .route(
+            "/api/v1/user/sessions/{session_id}",
+            delete(revoke_my_session),
+        )
 }
 
 /// The caller's account.
