@@ -226,8 +226,8 @@ fn compute(
 }
 
 fn hash_blocking(params: Params, password: &str) -> Result<String, PasswordError> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     let to_error = |e: password_hash::Error| PasswordError::Hash(e.to_string());
+    let salt = random_salt().map_err(to_error)?;
     let output = compute(
         Algorithm::Argon2id,
         Version::V0x13,
@@ -245,6 +245,13 @@ fn hash_blocking(params: Params, password: &str) -> Result<String, PasswordError
         hash: Some(output),
     };
     Ok(phc.to_string())
+}
+
+/// 16 random bytes from the OS, as the PHC string's salt.
+fn random_salt() -> password_hash::Result<SaltString> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| password_hash::Error::Crypto)?;
+    SaltString::encode_b64(&bytes)
 }
 
 /// Recomputes the hash with the stored algorithm, version, parameters and salt, and compares the
@@ -342,10 +349,7 @@ mod tests {
     async fn interoperates_with_the_argon2_crate_api() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
         let standard = Argon2::default()
-            .hash_password(
-                b"correct horse",
-                &SaltString::generate(&mut argon2::password_hash::rand_core::OsRng),
-            )
+            .hash_password(b"correct horse", &random_salt().unwrap())
             .unwrap()
             .to_string();
         let hasher = PasswordHasher::new(1);
