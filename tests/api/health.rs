@@ -136,7 +136,7 @@ async fn metrics_count_requests_logins_and_store_work(backend: Backend) {
         r#"authkit_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
         r#"authkit_logins_total{outcome="success"} 1"#,
         r#"authkit_logins_total{outcome="invalid_credentials"} 1"#,
-        r#"authkit_store_operations_total{operation="find_session"}"#,
+        r#"authkit_store_operations_total{operation="find_session_and_user"}"#,
     ] {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
