@@ -24,8 +24,7 @@ pub struct Application {
 
 /// The complete HTTP application for a context: routes, layers and the trailing-slash rule.
 pub fn app(ctx: AppContext) -> AppService {
-    let layered = http::layers(api::routes(ctx.clone()), &ctx);
-    http::with_trailing_slash_rule(layered)
+    http::app(api::routes(ctx.clone()), &ctx)
 }
 
 /// Opens the configured store and builds the shared context.

@@ -17,7 +17,7 @@ use axum::routing::get;
 use crate::context::AppContext;
 use crate::error::AppError;
 
-/// All routes, without the cross-cutting layers (see `http::layers`).
+/// All routes, without the cross-cutting layers (see `http::app`).
 pub fn routes(ctx: AppContext) -> Router {
     Router::new()
         .route("/health", get(health::health))
