@@ -1,16 +1,17 @@
 //! Response shapes, separate from the stored models: what a client sees, and nothing more
 //! (no password hash, no refresh jti, no revocation internals).
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
 use crate::domain::{Role, Session, User};
 use crate::service::admin::UserPage;
 
-/// RFC 3339 in UTC with milliseconds and `Z`, as the contract shows.
+/// RFC 3339 in UTC with milliseconds and `Z`, as the contract shows
+/// (`2025-12-27T19:04:57.690Z`), written straight into the response without a string between.
 fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    s.collect_str(&at.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
 }
 
 fn rfc3339_opt<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
@@ -190,6 +191,22 @@ impl From<&UserPage> for UserListView {
                 has_next: page.page < total_pages,
                 has_previous: page.page > 1,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::SecondsFormat;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_with_milliseconds_and_z() {
+        for ms in [0, 1_766_862_297_690, 1_766_862_297_001, 253_402_300_799_999] {
+            let at = DateTime::from_timestamp_millis(ms).unwrap();
+            let json = rfc3339(&at, serde_json::value::Serializer).unwrap();
+            assert_eq!(json, at.to_rfc3339_opts(SecondsFormat::Millis, true));
         }
     }
 }

@@ -117,10 +117,35 @@ pub struct Session {
 }
 
 impl Session {
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        SessionState::from(self).is_usable(now)
+    }
+}
+
+/// What authenticating a request needs to know of its session. No strings: reading it on every
+/// request allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionState {
+    pub is_active: bool,
+    pub expires_at: DateTime<Utc>,
+    pub last_activity: DateTime<Utc>,
+}
+
+impl SessionState {
     /// Usable right now: not revoked and not past its expiry. The stores' TTL sweep is lazy,
     /// so validity is always decided here, at read time.
     pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
         self.is_active && self.expires_at > now
+    }
+}
+
+impl From<&Session> for SessionState {
+    fn from(s: &Session) -> Self {
+        Self {
+            is_active: s.is_active,
+            expires_at: s.expires_at,
+            last_activity: s.last_activity,
+        }
     }
 }
 

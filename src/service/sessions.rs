@@ -236,20 +236,20 @@ pub async fn authenticate(ctx: &AppContext, access_token: &str) -> AppResult<Pri
         .store
         .find_session_and_user(&claims.sid, &claims.uid)
         .await?
-        .filter(|(s, u)| s.user_id == claims.uid && s.is_usable(now) && u.is_active)
+        .filter(|(session, user)| session.is_usable(now) && user.is_active)
         .ok_or_else(AppError::invalid_token)?;
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
 
     if now - session.last_activity >= ACTIVITY_WRITE_INTERVAL {
         // Best effort: a failed activity write must not fail the request it rides on.
-        if let Err(e) = ctx.store.touch_session(&session.id, now).await {
+        if let Err(e) = ctx.store.touch_session(&claims.sid, now).await {
             tracing::warn!(error = %e, "could not record session activity");
         }
     }
     Ok(Principal {
         user,
         role,
-        session_id: session.id,
+        session_id: claims.sid,
     })
 }
 

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, StoreResult};
-use crate::domain::{Counter, RevokeReason, Role, Session, User, UserChanges, UserFilter};
+use crate::domain::{
+    Counter, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
+};
 use crate::metrics::Metrics;
 
 pub struct MeteredStore {
@@ -139,7 +141,7 @@ impl Store for MeteredStore {
         &self,
         session_id: &str,
         user_id: &str,
-    ) -> StoreResult<Option<(Session, User)>> {
+    ) -> StoreResult<Option<(SessionState, User)>> {
         self.observe(
             "find_session_and_user",
             self.inner.find_session_and_user(session_id, user_id),

@@ -17,7 +17,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
-use crate::domain::{Counter, RevokeReason, Role, Session, User, UserChanges, UserFilter};
+use crate::domain::{
+    Counter, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
+};
 use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,17 +101,21 @@ pub trait Store: Send + Sync + 'static {
     /// SQLite, two concurrent writes on MongoDB.
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
     async fn find_session(&self, id: &str) -> StoreResult<Option<Session>>;
-    /// The session and the user of an access token, read together: `None` unless both exist.
-    /// This is every authenticated request's read, so a backend that can answer it in one
-    /// statement should; the default runs the two lookups concurrently.
+    /// What authenticating an access token reads: the state of session `session_id` if it
+    /// belongs to `user_id`, and that user; `None` unless both exist. Every authenticated request
+    /// makes this call, so a backend that can answer it in one statement should; the default
+    /// runs the two lookups concurrently.
     async fn find_session_and_user(
         &self,
         session_id: &str,
         user_id: &str,
-    ) -> StoreResult<Option<(Session, User)>> {
+    ) -> StoreResult<Option<(SessionState, User)>> {
         let (session, user) =
             tokio::try_join!(self.find_session(session_id), self.find_user(user_id))?;
-        Ok(session.zip(user))
+        let state = session
+            .filter(|s| s.user_id == user_id)
+            .map(|s| SessionState::from(&s));
+        Ok(state.zip(user))
     }
     /// Rotates the refresh token: only if the session is active, unexpired, belongs to `user_id`
     /// and still has `current_jti`. Returns whether it rotated.

@@ -22,7 +22,7 @@ use rusqlite::{
 
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{
-    Counter, LoginField, RevokeReason, Role, Session, User, UserChanges, UserFilter,
+    Counter, LoginField, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
 };
 
 /// Bumped whenever the schema below changes; stored in `PRAGMA user_version`.
@@ -796,22 +796,27 @@ impl Store for SqliteStore {
         &self,
         session_id: &str,
         user_id: &str,
-    ) -> StoreResult<Option<(Session, User)>> {
+    ) -> StoreResult<Option<(SessionState, User)>> {
         let (session_id, user_id) = (session_id.to_owned(), user_id.to_owned());
         self.read_point(move |conn| {
             // One statement, so one read transaction: the pair comes from one snapshot, and the
             // WAL read lock is taken once. Each side is a primary-key lookup; joining the two
             // single-row results gives a row only when both exist, session columns first.
             conn.prepare_cached(concat!(
-                "SELECT * FROM (SELECT ",
-                session_columns!(),
-                " FROM sessions WHERE id = ?1) JOIN (SELECT ",
+                "SELECT * FROM (SELECT is_active, expires_at, last_activity FROM sessions
+                                WHERE id = ?1 AND user_id = ?2)
+                          JOIN (SELECT ",
                 user_columns!(),
                 " FROM users WHERE id = ?2)"
             ))?
             .query_row([session_id, user_id], |row| {
                 let mut c = Columns::of(row);
-                Ok((read_session(&mut c)?, read_user(&mut c)?))
+                let state = SessionState {
+                    is_active: c.take()?,
+                    expires_at: c.timestamp()?,
+                    last_activity: c.timestamp()?,
+                };
+                Ok((state, read_user(&mut c)?))
             })
             .optional()
         })
@@ -1072,9 +1077,19 @@ mod tests {
         };
 
         let pair = store.find_session_and_user(&session.id, &alice.id).await;
-        assert_eq!(pair.expect("read"), Some((session.clone(), alice.clone())));
+        let state = SessionState::from(&session);
+        assert_eq!(pair.expect("read"), Some((state, alice.clone())));
+        assert_eq!(
+            store.find_session(&session.id).await.expect("read"),
+            Some(session.clone())
+        );
         let no_user = store.find_session_and_user(&session.id, "nobody").await;
         assert_eq!(no_user.expect("read"), None);
+        // Someone else's session is no session of theirs.
+        let bob = user("bob", "bob@example.com", t);
+        store.insert_user(&bob).await.expect("insert bob");
+        let not_his = store.find_session_and_user(&session.id, &bob.id).await;
+        assert_eq!(not_his.expect("read"), None);
         let no_session = store.find_session_and_user("none", &alice.id).await;
         assert_eq!(no_session.expect("read"), None);
     }
