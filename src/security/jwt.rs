@@ -236,6 +236,11 @@ mod tests {
         format!("{input}.{signature}")
     }
 
+    fn assert_refused(k: &TokenKeys, token: &str, what: &str) {
+        let refused = k.verify(token, TokenType::Access).unwrap_err();
+        assert_eq!(refused, TokenError::Invalid, "{what}");
+    }
+
     fn claims_json(exp: i64) -> String {
         format!(r#"{{"uid":"u","sid":"s","type":"access","iat":0,"exp":{exp}}}"#)
     }
@@ -279,12 +284,7 @@ mod tests {
             r#"{"alg":"HS256","crit":["exp"]}"#,
             r#"not json"#,
         ] {
-            let token = signed(&k, header, &claims);
-            assert_eq!(
-                k.verify(&token, TokenType::Access).unwrap_err(),
-                TokenError::Invalid,
-                "{header}"
-            );
+            assert_refused(&k, &signed(&k, header, &claims), header);
         }
     }
 
@@ -308,11 +308,7 @@ mod tests {
             format!("{token}{}", "A".repeat(MAX_TOKEN_LEN)),
             String::new(),
         ] {
-            assert_eq!(
-                k.verify(&bad, TokenType::Access).unwrap_err(),
-                TokenError::Invalid,
-                "{bad}"
-            );
+            assert_refused(&k, &bad, &bad);
         }
         // Missing or mistyped claims, correctly signed.
         for claims in [
@@ -321,12 +317,7 @@ mod tests {
             r#"{"uid":"u","sid":"s","type":"other","iat":0,"exp":99999999999}"#,
             r#"{"uid":1,"sid":"s","type":"access","iat":0,"exp":99999999999}"#,
         ] {
-            let token = signed(&k, r#"{"alg":"HS256"}"#, claims);
-            assert_eq!(
-                k.verify(&token, TokenType::Access).unwrap_err(),
-                TokenError::Invalid,
-                "{claims}"
-            );
+            assert_refused(&k, &signed(&k, r#"{"alg":"HS256"}"#, claims), claims);
         }
     }
 

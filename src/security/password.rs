@@ -6,7 +6,6 @@
 //! other requests need the CPU the scheduler gives it to them first, so a login storm queues
 //! here instead of starving every other request.
 
-use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -113,35 +112,30 @@ impl PasswordHasher {
     }
 }
 
-/// A hashing thread that has had no job for this long gives its Argon2 memory back, so a quiet
-/// server does not hold 19 MiB per core. The next hash then pays a few milliseconds of page
-/// faults to get it again.
+/// After this long without a job, the idle Argon2 buffers are freed, so a quiet server does not
+/// hold 19 MiB per core. The next hash then pays a few milliseconds of page faults to get one.
 const RELEASE_MEMORY_AFTER: Duration = Duration::from_secs(10);
 
 /// Runs queued hashing jobs until every [`PasswordHasher`] handle is dropped.
 fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
     lower_thread_priority();
     loop {
-        // The lock is held only while waiting for the next job, not while running it. A thread
-        // holding memory waits with a timeout, then frees it and lets the next thread wait, so
-        // every thread's memory is freed after a quiet spell.
-        let next = {
-            let queue = queue.lock().unwrap_or_else(|e| e.into_inner());
-            if holds_argon2_memory() {
-                match queue.recv_timeout(RELEASE_MEMORY_AFTER) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        release_argon2_memory();
-                        continue;
-                    }
-                    next => next.map_err(drop),
-                }
-            } else {
-                queue.recv().map_err(drop)
+        // The lock is held only while waiting for the next job, not while running it. Whichever
+        // thread is waiting when the queue has been quiet for a while frees every idle buffer:
+        // the buffers are shared, so it does not matter which thread that is.
+        let next = queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv_timeout(RELEASE_MEMORY_AFTER);
+        match next {
+            Ok(job) => {
+                // A panicking job drops its result sender (the caller sees an error); the
+                // thread lives on.
+                let _ = catch_unwind(AssertUnwindSafe(job));
             }
-        };
-        let Ok(job) = next else { return };
-        // A panicking job drops its result sender (the caller sees an error); the thread lives on.
-        let _ = catch_unwind(AssertUnwindSafe(job));
+            Err(RecvTimeoutError::Timeout) => release_idle_argon2_memory(),
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
     }
 }
 
@@ -163,20 +157,22 @@ fn lower_thread_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_thread_priority() {}
 
-thread_local! {
-    /// Argon2's working memory (19 MiB with the default parameters), kept per hashing thread.
-    /// Allocating it per hash made glibc keep freed blocks around: resident memory grew to
-    /// hundreds of MiB under a login storm. Reusing one buffer per thread bounds it and saves
-    /// the page faults of fresh memory on every hash.
-    static ARGON2_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+/// Argon2's working memory (19 MiB each with the default parameters), kept between hashes: at
+/// most one buffer per hash running at once. Allocating it per hash made glibc keep freed blocks
+/// around (resident memory grew to hundreds of MiB under a login storm), and reusing it saves the
+/// page faults of fresh memory on every hash.
+static IDLE_ARGON2_MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+fn idle_argon2_memory() -> std::sync::MutexGuard<'static, Vec<Vec<Block>>> {
+    IDLE_ARGON2_MEMORY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn holds_argon2_memory() -> bool {
-    ARGON2_MEMORY.with(|memory| memory.borrow().capacity() > 0)
-}
-
-fn release_argon2_memory() {
-    ARGON2_MEMORY.with(|memory| *memory.borrow_mut() = Vec::new());
+fn release_idle_argon2_memory() {
+    let idle = std::mem::take(&mut *idle_argon2_memory());
+    if idle.is_empty() {
+        return;
+    }
+    drop(idle);
     // glibc keeps a freed block this large in its heap for reuse (the first free raised its
     // mmap threshold); trimming hands the pages back to the OS.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -186,7 +182,7 @@ fn release_argon2_memory() {
     }
 }
 
-/// Argon2 into `out` using this thread's reusable memory.
+/// Argon2 into `out`, in an idle buffer if there is one.
 fn argon2_into(
     argon2: &Argon2<'_>,
     params: &Params,
@@ -194,18 +190,14 @@ fn argon2_into(
     salt: &[u8],
     out: &mut [u8],
 ) -> argon2::Result<()> {
-    ARGON2_MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        if memory.len() < params.block_count() {
-            memory.resize(params.block_count(), Block::default());
-        }
-        argon2.hash_password_into_with_memory(
-            password,
-            salt,
-            out,
-            &mut memory[..params.block_count()],
-        )
-    })
+    let blocks = params.block_count();
+    let mut memory = idle_argon2_memory().pop().unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let result = argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks]);
+    idle_argon2_memory().push(memory);
+    result
 }
 
 /// Hashes `password` with `params` and `salt` into an output of `len` bytes.
