@@ -168,18 +168,9 @@ fn idle_argon2_memory() -> std::sync::MutexGuard<'static, Vec<Vec<Block>>> {
 }
 
 fn release_idle_argon2_memory() {
-    let idle = std::mem::take(&mut *idle_argon2_memory());
-    if idle.is_empty() {
-        return;
-    }
-    drop(idle);
-    // glibc keeps a freed block this large in its heap for reuse (the first free raised its
-    // mmap threshold); trimming hands the pages back to the OS.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the OS; it touches no live memory.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    // Blocks this large are mapped on their own (see `tune_malloc` in main.rs), so dropping
+    // them returns the memory to the OS.
+    drop(std::mem::take(&mut *idle_argon2_memory()));
 }
 
 /// Argon2 into `out`, in an idle buffer if there is one.
