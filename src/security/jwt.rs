@@ -323,14 +323,18 @@ mod tests {
 
     #[test]
     fn issuer_and_audience_are_required_when_configured() {
+        let scoped = |audience: &str| {
+            let ttl = Duration::from_secs(900);
+            TokenKeys::new(
+                &[7; 32],
+                ttl,
+                ttl,
+                Some("authkit".into()),
+                Some(audience.into()),
+            )
+        };
         let plain = keys(&[7; 32]);
-        let strict = TokenKeys::new(
-            &[7; 32],
-            Duration::from_secs(900),
-            Duration::from_secs(900),
-            Some("authkit".into()),
-            Some("app".into()),
-        );
+        let strict = scoped("app");
         let now = Utc::now();
         let token = strict.issue_access("u", "s", now);
         let claims = strict.verify(&token, TokenType::Access).unwrap();
@@ -342,13 +346,7 @@ mod tests {
                 .unwrap_err(),
             TokenError::Invalid
         );
-        let wrong_audience = TokenKeys::new(
-            &[7; 32],
-            Duration::from_secs(900),
-            Duration::from_secs(900),
-            Some("authkit".into()),
-            Some("other".into()),
-        );
+        let wrong_audience = scoped("other");
         assert_eq!(
             strict
                 .verify(
