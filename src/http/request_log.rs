@@ -2,7 +2,8 @@
 //! id itself (accepted from `X-Request-Id` when sane, else generated, and always returned), the
 //! resolved client IP for handlers.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -60,11 +61,11 @@ pub async fn log_request(State(ctx): State<AppContext>, mut req: Request, next: 
     let elapsed = started.elapsed();
     let route = response
         .extensions()
-        .get::<MatchedRoute>()
-        .map_or("unmatched", |r| r.0.as_str());
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
     ctx.metrics.request(&method, route, status, elapsed);
     let latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
-    let client_ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let client_ip = LoggedIp(ip);
     let path = uri.path();
     if status >= 500 {
         tracing::warn!(target: "http", %method, %path, status, latency_ms, %client_ip, %request_id, "request");
@@ -74,20 +75,26 @@ pub async fn log_request(State(ctx): State<AppContext>, mut req: Request, next: 
     response
 }
 
-/// The route template a request matched, carried out on the response: the logging layer runs
-/// outside the router, where `MatchedPath` is not yet known.
-#[derive(Clone)]
-pub struct MatchedRoute(pub String);
+/// The client IP in a log line, empty when unknown; formatted only when the line is written.
+struct LoggedIp(Option<IpAddr>);
 
-/// Copies the matched route template onto the response (a layer inside the router).
+impl fmt::Display for LoggedIp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Copies the matched route template onto the response (a layer inside the router): the logging
+/// layer runs outside the router, where the request's `MatchedPath` is not yet known. A
+/// `MatchedPath` is a shared string, so the copy allocates nothing.
 pub async fn remember_route(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(req).await;
     if let Some(route) = route {
-        response.extensions_mut().insert(MatchedRoute(route));
+        response.extensions_mut().insert(route);
     }
     response
 }
