@@ -296,36 +296,23 @@ fn dummy_hash() -> &'static str {
 mod tests {
     use super::*;
 
+    async fn verify(hasher: &PasswordHasher, password: &str, stored: Option<String>) -> Verified {
+        hasher.verify(password.into(), stored).await.unwrap()
+    }
+
     #[tokio::test]
     async fn hash_then_verify() {
         let hasher = PasswordHasher::new(2);
         let hash = hasher.hash("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let check = |password, stored| verify(&hasher, password, stored);
         assert_eq!(
-            hasher
-                .verify("correct horse".into(), Some(hash.clone()))
-                .await
-                .unwrap(),
+            check("correct horse", Some(hash.clone())).await,
             Verified::Yes
         );
-        assert_eq!(
-            hasher
-                .verify("wrong horse".into(), Some(hash))
-                .await
-                .unwrap(),
-            Verified::No
-        );
-        assert_eq!(
-            hasher.verify("anything".into(), None).await.unwrap(),
-            Verified::No
-        );
-        assert_eq!(
-            hasher
-                .verify("x".into(), Some("not a hash".into()))
-                .await
-                .unwrap(),
-            Verified::No
-        );
+        assert_eq!(check("wrong horse", Some(hash)).await, Verified::No);
+        assert_eq!(check("anything", None).await, Verified::No);
+        assert_eq!(check("x", Some("not a hash".into())).await, Verified::No);
     }
 
     #[tokio::test]
@@ -336,20 +323,12 @@ mod tests {
             .unwrap()
             .to_string();
         let hasher = PasswordHasher::new(1);
+        let check = |password, stored| verify(&hasher, password, stored);
         assert_eq!(
-            hasher
-                .verify("correct horse".into(), Some(standard.clone()))
-                .await
-                .unwrap(),
+            check("correct horse", Some(standard.clone())).await,
             Verified::Yes
         );
-        assert_eq!(
-            hasher
-                .verify("correct horsE".into(), Some(standard))
-                .await
-                .unwrap(),
-            Verified::No
-        );
+        assert_eq!(check("correct horsE", Some(standard)).await, Verified::No);
         let ours = hasher.hash("correct horse".into()).await.unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
