@@ -18,11 +18,23 @@ on_both_stores!(
 async fn me_returns_the_caller(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (id, token) = app.user("meme").await;
-    let (status, body) = read(app.get("/api/v1/user/", Some(&token)).await).await;
+    let res = app.get("/api/v1/user/", Some(&token)).await;
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let (status, body) = read(res).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["id"], id);
     assert_eq!(body["data"]["email"], "meme@example.com");
     assert!(!body.to_string().contains("argon2"));
+    // RFC 3339 in UTC with milliseconds, as the template's clients parse it.
+    for field in ["created_at", "updated_at", "last_login_at"] {
+        let at = body["data"][field].as_str().unwrap();
+        assert_eq!(
+            (at.len(), &at[10..11], &at[19..20], &at[23..]),
+            (24, "T", ".", "Z"),
+            "{at}"
+        );
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+    }
 }
 
 async fn update_profile_fields(backend: Backend) {

@@ -103,7 +103,7 @@ pub async fn list_users(
     let page = admin::list_users(&ctx, query).await?;
     Ok(Reply::ok(
         "Users retrieved successfully",
-        UserListView::from(&page),
+        UserListView::from(page),
     ))
 }
 
@@ -125,7 +125,7 @@ pub async fn get_user(
     let (user, role) = admin::get_user(&ctx, &user_id).await?;
     Ok(Reply::ok(
         "User retrieved successfully",
-        UserView::new(&user, &role),
+        UserView::new(user, &role),
     ))
 }
 
@@ -183,7 +183,7 @@ pub async fn update_user(
     let (user, role) = admin::update_user(&ctx, &actor, &user_id, update).await?;
     Ok(Reply::ok(
         "User updated successfully",
-        UserView::new(&user, &role),
+        UserView::new(user, &role),
     ))
 }
 

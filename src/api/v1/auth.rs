@@ -93,7 +93,7 @@ pub async fn register(
     .await?;
     Ok(Reply::created(
         "User registered successfully",
-        UserView::new(&user, &role),
+        UserView::new(user, &role),
     ))
 }
 
@@ -156,7 +156,7 @@ pub async fn login(
     let (jar, token) = token_answer(&ctx, jar, tokens, in_body);
     let view = LoginView {
         token,
-        user: UserView::new(&user, &role),
+        user: UserView::new(user, &role),
     };
     Ok((jar, Reply::ok("Login successful", view)).into_response())
 }

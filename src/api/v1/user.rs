@@ -37,7 +37,7 @@ pub fn router() -> Router<AppContext> {
 pub async fn me(Auth(principal): Auth) -> Reply<UserView> {
     Reply::ok(
         "User retrieved successfully",
-        UserView::new(&principal.user, &principal.role),
+        UserView::new(principal.user, &principal.role),
     )
 }
 
@@ -97,7 +97,7 @@ pub async fn update_me(
         accounts::update_self(&ctx, &principal, update, body.current_password).await?;
     Ok(Reply::ok(
         "User updated successfully",
-        UserView::new(&user, &role),
+        UserView::new(user, &role),
     ))
 }
 
