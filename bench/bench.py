@@ -7,7 +7,7 @@ instance and a fresh server per scenario because it slows down as writes accumul
 release server with a clean environment, prepares users and tokens, counts the database round
 trips of one request of each scenario from /metrics, drives wrk over loopback, and reads the
 server's RSS. It also measures the raw Argon2id verify rate, the time from process start to
-/ready = 200, and the binary size; prints one table and the targets, and saves everything as JSON
+/ready = 200, the binary size and the container runtime layer it makes; prints one table and the targets, and saves everything as JSON
 under bench/results/.
 
 BENCH_MONGO_URL names a MongoDB elsewhere to use instead of SecantusDB (say, on another host, so
@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import gzip
 import http.client
+import io
 import json
 import os
 import platform
@@ -38,6 +40,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -454,6 +457,17 @@ def round_trips(server: Server, send) -> dict:
 # --- wrk ----------------------------------------------------------------------------------------
 
 
+def runtime_layer() -> dict:
+    """The layer the Dockerfile's runtime stage adds on top of debian:bookworm-slim is the
+    release binary (plus a few KiB for the user and the directories). No container engine is
+    needed to size it: a layer is a tar of those files, pushed gzip-compressed (level 6)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        tar.add(BIN, arcname="usr/local/bin/authkit")
+    return {"bytes": len(raw.getvalue()),
+            "gzip_bytes": len(gzip.compress(raw.getvalue(), compresslevel=6))}
+
+
 def wrk_cmd(server: Server, threads: int, conns: int, path: str, headers=()) -> list[str]:
     cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{DURATION}s", "--timeout", "5s",
            "--latency", "-s", str(LUA)]
@@ -802,6 +816,7 @@ def main() -> int:
         try:
             log("binary size")
             result["binary_bytes"] = BIN.stat().st_size
+            result["runtime_layer"] = runtime_layer()
             log("raw Argon2id verify rate (all cores)")
             result["argon2_runs"] = [argon2_rate()]
             log("start-up time to /ready (embedded)")
@@ -855,6 +870,10 @@ def main() -> int:
     print(f"start to /ready (embedded): {', '.join(f'{t:.0f}' for t in s['runs_ms'])} ms "
           f"(first run creates the database)")
     print(f"release binary: {result['binary_bytes'] / 1024 / 1024:.1f} MiB ({result['binary_bytes']} bytes)")
+    layer = result["runtime_layer"]
+    print(f"container runtime layer (the Dockerfile's COPY of the binary): "
+          f"{layer['bytes'] / 1024 / 1024:.1f} MiB, {layer['gzip_bytes'] / 1024 / 1024:.1f} MiB "
+          f"gzipped as a registry stores it; the user and directories layer under it is a few KiB")
     print(f"embedded server RSS after all scenarios: {final['rss_mib']:.1f} MiB (anonymous "
           f"{final['rss_anon_mib']:.1f}, file-backed {final['rss_file_mib']:.1f}; peak "
           f"{final['rss_peak_mib']:.1f} MiB; {final['threads']} threads); at rest "
