@@ -9,6 +9,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, Schema};
 
 use crate::context::AppContext;
 use crate::domain::permission::ADMIN_ALL;
@@ -20,7 +22,7 @@ use crate::service::sessions::{self, ClientInfo, Principal};
 /// malformed JSON -> 400, well-formed JSON of the wrong shape -> 422 naming the field.
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned + ToSchema, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
@@ -30,7 +32,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             ));
         }
         let bytes = read_body(req, state).await?;
-        parse_json(&bytes).map(JsonBody)
+        parse_json(&bytes, required_fields::<T>).map(JsonBody)
     }
 }
 
@@ -38,7 +40,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 /// `None`, as the OpenAPI document declares for optional bodies.
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+impl<T: DeserializeOwned + ToSchema, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
@@ -52,7 +54,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T>
                 "Expected request with `Content-Type: application/json`".into(),
             ));
         }
-        parse_json::<Option<T>>(&bytes).map(Self)
+        parse_json::<Option<T>>(&bytes, required_fields::<T>).map(Self)
     }
 }
 
@@ -83,7 +85,11 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, App
     })
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+/// `required` lists the body's required fields, for naming every missing one at once.
+fn parse_json<T: DeserializeOwned>(
+    bytes: &[u8],
+    required: fn() -> Vec<String>,
+) -> Result<T, AppError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -93,9 +99,48 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             Category::Syntax | Category::Eof | Category::Io => {
                 AppError::BadRequest(format!("Malformed JSON: {inner}"))
             }
-            Category::Data => AppError::validation(data_error(&path, &inner)),
+            Category::Data => {
+                let problem = data_error(&path, &inner);
+                match problem.kind {
+                    "missing" if path == "." => {
+                        AppError::Validation(missing_fields(bytes, &required(), problem))
+                    }
+                    _ => AppError::validation(problem),
+                }
+            }
         }
     })
+}
+
+/// The required fields of a body type, as its schema (the contract) lists them.
+fn required_fields<T: ToSchema>() -> Vec<String> {
+    match T::schema() {
+        RefOr::T(Schema::Object(object)) => object.required,
+        _ => Vec::new(),
+    }
+}
+
+/// serde stops at the first missing field; a client fixing its request wants all of them, as
+/// the template's validation lists them. `first` is the one serde found, kept if the object
+/// cannot be read again.
+fn missing_fields(bytes: &[u8], required: &[String], first: FieldError) -> Vec<FieldError> {
+    let Ok(serde_json::Value::Object(body)) = serde_json::from_slice(bytes) else {
+        return vec![first];
+    };
+    let missing: Vec<FieldError> = required
+        .iter()
+        .filter(|field| !body.contains_key(field.as_str()))
+        .map(|field| FieldError {
+            loc: vec!["body".into(), field.clone()],
+            msg: "Field required".into(),
+            kind: "missing",
+        })
+        .collect();
+    if missing.is_empty() {
+        vec![first]
+    } else {
+        missing
+    }
 }
 
 /// Turns serde's data error into the template's `{loc, msg, type}` form.

@@ -102,6 +102,20 @@ async fn register_rejects_bad_input(backend: Backend) {
             "{body} should blame {field}: {err}"
         );
     }
+    // Every missing field is named at once, not only the first.
+    let err = expect_error(
+        app.post(url, Some(json!({"email": "a@example.com"})), None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        err["details"],
+        json!([
+            {"loc": ["body", "username"], "msg": "Field required", "type": "missing"},
+            {"loc": ["body", "password"], "msg": "Field required", "type": "missing"},
+        ])
+    );
     // Not JSON at all, broken JSON, wrong content type.
     let res = app
         .client
