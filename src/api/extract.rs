@@ -275,7 +275,7 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
 mod tests {
     use super::*;
 
-    #[derive(serde::Deserialize)]
+    #[derive(serde::Deserialize, ToSchema)]
     struct Body {
         token: Option<String>,
     }
