@@ -600,6 +600,10 @@ fn user_set(changes: &UserChanges, now: DateTime<Utc>) -> Document {
     }
     if let Some(is_active) = changes.is_active {
         set.insert("is_active", is_active);
+        if is_active {
+            // Reactivating undoes a soft delete.
+            set.insert("deleted_at", Bson::Null);
+        }
     }
     if let Some(at) = changes.last_login_at {
         set.insert("last_login_at", bson_date(at));
@@ -1192,6 +1196,18 @@ mod tests {
             .expect("user");
         assert!(!deleted.is_active);
         assert_eq!(deleted.deleted_at, Some(later));
+
+        let reactivate = UserChanges {
+            is_active: Some(true),
+            ..UserChanges::default()
+        };
+        let back = store
+            .update_user(&carol.id, &reactivate, later)
+            .await
+            .expect("update")
+            .expect("user");
+        assert!(back.is_active);
+        assert_eq!(back.deleted_at, None);
         drop_db(store).await;
     }
 

@@ -628,6 +628,7 @@ impl Store for SqliteStore {
                     password_hash = coalesce(:password_hash, password_hash),
                     role_id = coalesce(:role_id, role_id),
                     is_active = coalesce(:is_active, is_active),
+                    deleted_at = CASE WHEN :is_active THEN NULL ELSE deleted_at END,
                     last_login_at = coalesce(:last_login_at, last_login_at),
                     updated_at = :now
                  WHERE id = :id
@@ -1292,6 +1293,19 @@ mod tests {
             .await
             .expect("list");
         assert_eq!(total, 5);
+
+        // Reactivating undoes the deletion.
+        let reactivate = UserChanges {
+            is_active: Some(true),
+            ..UserChanges::default()
+        };
+        let back = store
+            .update_user(&ids[3], &reactivate, t)
+            .await
+            .expect("update");
+        let back = back.expect("user");
+        assert!(back.is_active);
+        assert_eq!(back.deleted_at, None);
     }
 
     #[tokio::test]
