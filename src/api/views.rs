@@ -29,8 +29,8 @@ impl std::fmt::Display for Rfc3339Millis<'_> {
             return f.write_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true));
         }
         let mut text = *b"0000-00-00T00:00:00.000Z";
-        let mut put = |at: usize, width: usize, mut value: u32| {
-            for digit in text[at..at + width].iter_mut().rev() {
+        let mut put = |start: usize, width: usize, mut value: u32| {
+            for digit in text[start..start + width].iter_mut().rev() {
                 *digit = b'0' + (value % 10) as u8;
                 value /= 10;
             }
