@@ -17,7 +17,8 @@ fi
 cargo build --quiet
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-(cd "$WORK" && env -i PATH="$PATH" PORT="$PORT" "$OLDPWD/target/debug/authkit" >"$WORK/server.log" 2>&1) &
+# `exec`, so that $SERVER is the server itself and the trap stops it, not only a subshell.
+(cd "$WORK" && exec env -i PATH="$PATH" PORT="$PORT" "$OLDPWD/target/debug/authkit" >"$WORK/server.log" 2>&1) &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do
