@@ -453,10 +453,7 @@ fn read_user(c: &mut Columns<'_, '_>) -> rusqlite::Result<User> {
 }
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
-    read_session(&mut Columns::of(row))
-}
-
-fn read_session(c: &mut Columns<'_, '_>) -> rusqlite::Result<Session> {
+    let mut c = Columns::of(row);
     Ok(Session {
         id: c.take()?,
         user_id: c.take()?,
