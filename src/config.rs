@@ -58,6 +58,8 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     /// How long after a rotation the previous refresh token is answered instead of treated as theft.
     pub refresh_grace: Duration,
+    /// Absolute lifetime of a session from its login: refreshing never extends it past this.
+    pub session_max_lifetime: Duration,
     pub cookie_samesite: SameSite,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
@@ -79,9 +81,13 @@ pub struct Settings {
     pub register_limit: Option<Limit>,
     /// Refreshes per session.
     pub refresh_limit: Option<Limit>,
-    /// Login attempts per account (email or username as typed) before it is locked for the
-    /// window; backoff between attempts starts at half of `max`.
+    /// Failed password checks per account (login, current_password, later MFA) before it is
+    /// locked for the window; backoff between attempts starts at half of `max`.
     pub login_lockout: Option<Limit>,
+    /// Per-IP limits count an IPv6 client by its network of this many bits (IPv4 by address).
+    pub ipv6_limit_prefix: u8,
+    /// Password hashes that may wait for a hashing thread; more are refused with 503 at once.
+    pub password_hash_queue: usize,
 }
 
 // Hand-written so that the secret and the database credentials never reach a log line.
@@ -113,6 +119,7 @@ impl std::fmt::Debug for Settings {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_grace", &self.refresh_grace)
+            .field("session_max_lifetime", &self.session_max_lifetime)
             .field("cookie_samesite", &self.cookie_samesite)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -127,6 +134,8 @@ impl std::fmt::Debug for Settings {
             .field("register_limit", &self.register_limit)
             .field("refresh_limit", &self.refresh_limit)
             .field("login_lockout", &self.login_lockout)
+            .field("ipv6_limit_prefix", &self.ipv6_limit_prefix)
+            .field("password_hash_queue", &self.password_hash_queue)
             .finish_non_exhaustive()
     }
 }
@@ -269,6 +278,18 @@ impl Settings {
                 "must be longer than ACCESS_TOKEN_TTL",
             ));
         }
+        let session_max_lifetime = nonzero(
+            parse_duration(
+                &get,
+                "SESSION_MAX_LIFETIME",
+                Duration::from_secs(90 * 24 * 3600),
+            )?,
+            "SESSION_MAX_LIFETIME",
+        )?;
+        let ipv6_limit_prefix = parse_num::<u8>(&get, "RATE_LIMIT_IPV6_PREFIX", 64)?;
+        if !(1..=128).contains(&ipv6_limit_prefix) {
+            return Err(bad("RATE_LIMIT_IPV6_PREFIX", "must be between 1 and 128"));
+        }
         if refresh_grace > Duration::from_secs(300) {
             return Err(bad("REFRESH_GRACE_PERIOD", "must be at most 5 minutes"));
         }
@@ -311,6 +332,7 @@ impl Settings {
             access_token_ttl,
             refresh_token_ttl,
             refresh_grace,
+            session_max_lifetime,
             cookie_samesite,
             jwt_issuer: get("JWT_ISSUER"),
             jwt_audience: get("JWT_AUDIENCE"),
@@ -345,6 +367,11 @@ impl Settings {
             register_limit: parse_limit(&get, "RATE_LIMIT_REGISTER", "10/5m")?,
             refresh_limit: parse_limit(&get, "RATE_LIMIT_REFRESH", "30/5m")?,
             login_lockout: parse_limit(&get, "LOGIN_LOCKOUT", "10/15m")?,
+            ipv6_limit_prefix,
+            password_hash_queue: positive(
+                parse_num(&get, "PASSWORD_HASH_QUEUE", 256)?,
+                "PASSWORD_HASH_QUEUE",
+            )?,
         })
     }
 

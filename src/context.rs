@@ -41,7 +41,7 @@ impl AppContext {
         );
         let roles = RoleCache::load(store.as_ref()).await?;
         Ok(Self(Arc::new(Inner {
-            passwords: PasswordHasher::new(settings.workers),
+            passwords: PasswordHasher::new(settings.workers, settings.password_hash_queue),
             settings,
             store,
             tokens,

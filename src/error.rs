@@ -98,7 +98,10 @@ impl From<StoreError> for AppError {
 
 impl From<PasswordError> for AppError {
     fn from(e: PasswordError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            PasswordError::QueueFull => Self::Busy,
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 

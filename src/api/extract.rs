@@ -174,6 +174,21 @@ fn data_error(path: &str, err: &serde_json::Error) -> FieldError {
     FieldError { loc, msg, kind }
 }
 
+/// A path parameter. axum's own `Path` answers a bad percent-encoding (say `%FF`, not UTF-8) in
+/// plain text; this one answers 400 in the envelope.
+pub struct PathParam<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParam<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
+    }
+}
+
 /// Query parameters; an undecodable query string is a 422.
 pub struct QueryParams<T>(pub T);
 

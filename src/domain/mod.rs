@@ -3,7 +3,7 @@
 pub mod permission;
 pub mod validate;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 /// Which account field a login identifier names. Usernames cannot contain '@' (see
 /// [`validate::username`]) and email addresses must, so the identifier alone decides, and a login
@@ -25,6 +25,10 @@ impl LoginField {
     }
 }
 
+/// What a hand-written `Debug` prints instead of a secret (a password, a hash, a token or its
+/// jti), so that formatting a value in a log line or a panic message never leaks one.
+pub const REDACTED: &str = "<redacted>";
+
 /// A role as stored and as the template serialises it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Role {
@@ -38,7 +42,7 @@ pub struct Role {
 
 /// An account. `username_lower` / `email_lower` are what the stores' unique indexes hold,
 /// so uniqueness is case-insensitive and enforced by the database, never by find-then-insert.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -47,10 +51,36 @@ pub struct User {
     pub password_hash: String,
     pub role_id: String,
     pub is_active: bool,
+    /// Bumped by every change that must end the user's sessions: a new password, deactivation,
+    /// deletion. A session records the epoch it was opened in and is usable only while that is
+    /// still the user's epoch, so ending every session is part of the same single-document write
+    /// as the change itself: there is no second write that could fail, time out or be cancelled
+    /// and leave the old sessions alive, and a login that checked the old password while the
+    /// change was landing opens a session that is already dead.
+    pub session_epoch: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field("password_hash", &REDACTED)
+            .field("role_id", &self.role_id)
+            .field("is_active", &self.is_active)
+            .field("session_epoch", &self.session_epoch)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("last_login_at", &self.last_login_at)
+            .field("deleted_at", &self.deleted_at)
+            .finish()
+    }
 }
 
 impl User {
@@ -63,7 +93,7 @@ impl User {
 }
 
 /// A partial update of a user; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct UserChanges {
     pub username: Option<String>,
     pub email: Option<String>,
@@ -72,7 +102,27 @@ pub struct UserChanges {
     pub password_hash: Option<String>,
     pub role_id: Option<String>,
     pub is_active: Option<bool>,
+    /// Ends every session of the user (bumps `session_epoch`) in the same write.
+    pub end_sessions: bool,
     pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for UserChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserChanges")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| REDACTED),
+            )
+            .field("role_id", &self.role_id)
+            .field("is_active", &self.is_active)
+            .field("end_sessions", &self.end_sessions)
+            .field("last_login_at", &self.last_login_at)
+            .finish()
+    }
 }
 
 impl UserChanges {
@@ -83,6 +133,7 @@ impl UserChanges {
             && self.password_hash.is_none()
             && self.role_id.is_none()
             && self.is_active.is_none()
+            && !self.end_sessions
             && self.last_login_at.is_none()
     }
 }
@@ -98,7 +149,7 @@ pub struct UserFilter {
 /// A login session: one per successful login, identified in tokens by `sid`.
 /// `refresh_jti` is the only refresh token that may rotate it; `previous_jti` and `rotated_at`
 /// let a concurrent refresh of the token just rotated be answered within the grace window.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Session {
     pub id: String,
     pub user_id: String,
@@ -108,6 +159,8 @@ pub struct Session {
     pub device: String,
     pub ip_address: String,
     pub user_agent: String,
+    /// The user's `session_epoch` when the session was opened (or last carried over).
+    pub epoch: i64,
     pub created_at: DateTime<Utc>,
     pub last_activity: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -116,9 +169,34 @@ pub struct Session {
     pub revoke_reason: Option<String>,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("refresh_jti", &REDACTED)
+            .field(
+                "previous_jti",
+                &self.previous_jti.as_ref().map(|_| REDACTED),
+            )
+            .field("rotated_at", &self.rotated_at)
+            .field("device", &self.device)
+            .field("ip_address", &self.ip_address)
+            .field("user_agent", &self.user_agent)
+            .field("epoch", &self.epoch)
+            .field("created_at", &self.created_at)
+            .field("last_activity", &self.last_activity)
+            .field("expires_at", &self.expires_at)
+            .field("is_active", &self.is_active)
+            .field("revoked_at", &self.revoked_at)
+            .field("revoke_reason", &self.revoke_reason)
+            .finish()
+    }
+}
+
 impl Session {
-    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
-        SessionState::from(self).is_usable(now)
+    pub fn is_usable(&self, now: DateTime<Utc>, owner: &User, max_lifetime: Duration) -> bool {
+        SessionState::from(self).is_usable(now, owner, max_lifetime)
     }
 }
 
@@ -127,15 +205,23 @@ impl Session {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SessionState {
     pub is_active: bool,
+    pub epoch: i64,
+    pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub last_activity: DateTime<Utc>,
 }
 
 impl SessionState {
-    /// Usable right now: not revoked and not past its expiry. The stores' TTL sweep is lazy,
-    /// so validity is always decided here, at read time.
-    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
-        self.is_active && self.expires_at > now
+    /// Usable right now by `owner` (the session's user): not revoked, not past its expiry nor
+    /// its absolute lifetime, not ended by a change to the account since it was opened, and the
+    /// account active. The stores' TTL sweep is lazy, so validity is always decided here, at
+    /// read time.
+    pub fn is_usable(&self, now: DateTime<Utc>, owner: &User, max_lifetime: Duration) -> bool {
+        self.is_active
+            && self.expires_at > now
+            && self.created_at + max_lifetime > now
+            && self.epoch >= owner.session_epoch
+            && owner.is_active
     }
 }
 
@@ -143,6 +229,8 @@ impl From<&Session> for SessionState {
     fn from(s: &Session) -> Self {
         Self {
             is_active: s.is_active,
+            epoch: s.epoch,
+            created_at: s.created_at,
             expires_at: s.expires_at,
             last_activity: s.last_activity,
         }

@@ -37,7 +37,7 @@ pub enum TokenType {
 }
 
 /// The claims of both token types; `jti` is present on refresh tokens only.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub uid: String,
     pub sid: String,
@@ -51,6 +51,21 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+}
+
+impl std::fmt::Debug for Claims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claims")
+            .field("uid", &self.uid)
+            .field("sid", &self.sid)
+            .field("token_type", &self.token_type)
+            .field("jti", &self.jti.as_ref().map(|_| crate::domain::REDACTED))
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .field("iss", &self.iss)
+            .field("aud", &self.aud)
+            .finish()
+    }
 }
 
 /// The header fields that matter; any others (`typ`, `kid`) are ignored.

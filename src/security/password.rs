@@ -25,10 +25,14 @@ pub enum PasswordError {
     Hash(String),
     #[error("password hashing task failed")]
     Join,
+    /// Every hashing thread is busy and the queue is full: answered with 503 at once, so a
+    /// flood of logins cannot pile up unbounded work (and memory) behind the hashing threads.
+    #[error("too many passwords waiting to be hashed")]
+    QueueFull,
 }
 
 /// The outcome of checking a password against a stored hash.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum Verified {
     No,
     Yes,
@@ -36,23 +40,40 @@ pub enum Verified {
     YesRehashed(String),
 }
 
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::No => f.write_str("No"),
+            Self::Yes => f.write_str("Yes"),
+            Self::YesRehashed(_) => f.write_str("YesRehashed(<redacted>)"),
+        }
+    }
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 impl PasswordHasher {
-    /// A hasher running `concurrency` hashes at once (normally the number of cores).
-    pub fn new(concurrency: usize) -> Self {
-        Self::with_params(concurrency, M_COST_KIB, T_COST, P_COST)
+    /// A hasher running `concurrency` hashes at once (normally the number of cores), with at
+    /// most `queue` more waiting for a thread.
+    pub fn new(concurrency: usize, queue: usize) -> Self {
+        Self::with_params(concurrency, queue, M_COST_KIB, T_COST, P_COST)
     }
 
-    pub fn with_params(concurrency: usize, m_cost: u32, t_cost: u32, p_cost: u32) -> Self {
+    pub fn with_params(
+        concurrency: usize,
+        queue: usize,
+        m_cost: u32,
+        t_cost: u32,
+        p_cost: u32,
+    ) -> Self {
         let params = Params::new(m_cost, t_cost, p_cost, None).expect("valid Argon2 parameters");
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::sync_channel::<Job>(queue);
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..concurrency.max(1) {
             let queue = queue.clone();
@@ -107,7 +128,10 @@ impl PasswordHasher {
                 let _ = done.send(job());
             }
         });
-        self.jobs.send(job).map_err(|_| PasswordError::Join)?;
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => PasswordError::QueueFull,
+            mpsc::TrySendError::Disconnected(_) => PasswordError::Join,
+        })?;
         result.await.map_err(|_| PasswordError::Join)
     }
 }
@@ -302,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let hasher = PasswordHasher::new(2);
+        let hasher = PasswordHasher::new(2, 16);
         let hash = hasher.hash("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         let check = |password, stored| verify(&hasher, password, stored);
@@ -322,7 +346,7 @@ mod tests {
             .hash_password(b"correct horse", &random_salt().unwrap())
             .unwrap()
             .to_string();
-        let hasher = PasswordHasher::new(1);
+        let hasher = PasswordHasher::new(1, 16);
         let check = |password, stored| verify(&hasher, password, stored);
         assert_eq!(
             check("correct horse", Some(standard.clone())).await,
@@ -346,7 +370,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_whose_caller_has_gone_is_skipped() {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let hasher = PasswordHasher::with_params(1, 8, 1, 1);
+        let hasher = PasswordHasher::with_params(1, 16, 8, 1, 1);
         // Occupy the only hashing thread until released.
         let (started, is_started) = tokio::sync::oneshot::channel();
         let (release, wait) = mpsc::channel::<()>();
@@ -382,10 +406,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let hasher = PasswordHasher::with_params(1, 1, 8, 1, 1);
+        let (started, is_started) = tokio::sync::oneshot::channel();
+        let (release, wait) = mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                hasher
+                    .run(move || {
+                        let _ = started.send(());
+                        let _ = wait.recv();
+                    })
+                    .await
+            }
+        });
+        is_started.await.unwrap();
+        // The thread is busy; one job fits in the queue, the next is refused without waiting.
+        let queued = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash("queued one".into()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let refused = hasher.hash("one too many".into()).await;
+        assert!(
+            matches!(refused, Err(PasswordError::QueueFull)),
+            "{refused:?}"
+        );
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        assert!(queued.await.unwrap().is_ok(), "the queued job still ran");
+    }
+
+    #[tokio::test]
     async fn weaker_parameters_are_upgraded_on_verify() {
-        let old = PasswordHasher::with_params(1, 8_192, 1, 1);
+        let old = PasswordHasher::with_params(1, 16, 8_192, 1, 1);
         let hash = old.hash("correct horse".into()).await.unwrap();
-        let current = PasswordHasher::new(1);
+        let current = PasswordHasher::new(1, 16);
         match current
             .verify("correct horse".into(), Some(hash))
             .await

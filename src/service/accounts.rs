@@ -8,20 +8,32 @@ use chrono::Utc;
 use crate::context::AppContext;
 use crate::domain::permission::ROLE_USER;
 use crate::domain::validate::{self, FieldError, Problems};
-use crate::domain::{RevokeReason, Role, User, UserChanges, new_id};
+use crate::domain::{REDACTED, RevokeReason, Role, User, UserChanges, new_id};
 use crate::error::{AppError, AppResult};
 use crate::security::password::Verified;
-use crate::service::limits;
+use crate::service;
+use crate::service::limits::{self, Account};
 use crate::service::sessions::Principal;
 
 /// What a client sends to register. `role` exists only to refuse anything but USER.
-#[derive(Debug)]
 pub struct Registration {
     pub username: String,
     pub email: String,
     pub full_name: Option<String>,
     pub password: String,
     pub role: Option<String>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field("password", &REDACTED)
+            .field("role", &self.role)
+            .finish()
+    }
 }
 
 /// Creates an account with the USER role. Duplicates (case-insensitive) are refused by the
@@ -81,19 +93,31 @@ async fn create_user(
         updated_at: now,
         last_login_at: None,
         deleted_at: None,
+        session_epoch: 0,
     };
     ctx.store.insert_user(&user).await?;
     Ok((user, role))
 }
 
 /// Fields a user or an admin may change on an account; `None` keeps the value.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ProfileUpdate {
     pub username: Option<String>,
     pub email: Option<String>,
     /// `Some(None)` or an empty string clears the full name.
     pub full_name: Option<Option<String>>,
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ProfileUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileUpdate")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .finish()
+    }
 }
 
 impl ProfileUpdate {
@@ -151,53 +175,73 @@ pub async fn update_self(
                 "missing",
             )));
         };
-        match ctx
-            .passwords
-            .verify(current, Some(user.password_hash.clone()))
-            .await?
-        {
-            Verified::No => {
-                return Err(AppError::BadRequest("Current password is incorrect".into()));
-            }
-            Verified::Yes | Verified::YesRehashed(_) => {}
-        }
+        check_current_password(ctx, user, current).await?;
     }
-    let changes = update.into_changes(ctx).await?;
+    let mut changes = update.into_changes(ctx).await?;
     if changes.is_empty() {
         return Ok((user.clone(), principal.role.clone()));
     }
-    let now = Utc::now();
-    let updated = ctx
-        .store
-        .update_user(&user.id, &changes, now)
-        .await?
-        .ok_or_else(AppError::invalid_token)?;
-    if changes_password {
-        ctx.store
-            .revoke_user_sessions(
-                &user.id,
-                Some(&principal.session_id),
+    // A new password ends every other session in the same write (see `User::session_epoch`).
+    changes.end_sessions = changes_password;
+    let (ctx, user_id, session_id) = (ctx.clone(), user.id.clone(), principal.session_id.clone());
+    let updated = service::to_completion(async move {
+        let updated = ctx
+            .store
+            .update_user(&user_id, &changes, None, Utc::now())
+            .await?
+            .ok_or_else(AppError::invalid_token)?;
+        if changes.end_sessions {
+            // The session that made the change lives on in the new epoch. Should this write
+            // fail, that session has ended too: the safe side.
+            let carried = ctx
+                .store
+                .carry_session_over(&session_id, &user_id, updated.session_epoch)
+                .await;
+            if let Err(e) = carried {
+                tracing::warn!(error = %e, "could not keep the current session after a password change");
+            }
+            service::record_ended_sessions(
+                &ctx,
+                &user_id,
+                Some(&session_id),
                 RevokeReason::PasswordChanged,
-                now,
             )
-            .await?;
-    }
+            .await;
+        }
+        Ok(updated)
+    })
+    .await?;
     Ok((updated, principal.role.clone()))
 }
 
-/// Soft-deletes the caller's account and revokes all of its sessions.
+/// Checks the caller's current password, drawing on the account's failure budget like a login:
+/// a stolen access token must not give an attacker unlimited guesses.
+async fn check_current_password(ctx: &AppContext, user: &User, password: String) -> AppResult<()> {
+    let account = Account::Id(&user.id);
+    limits::password_attempt(ctx, account).await?;
+    match ctx
+        .passwords
+        .verify(password, Some(user.password_hash.clone()))
+        .await?
+    {
+        Verified::No => Err(AppError::BadRequest("Current password is incorrect".into())),
+        Verified::Yes | Verified::YesRehashed(_) => limits::password_accepted(ctx, account).await,
+    }
+}
+
+/// Soft-deletes the caller's account, which ends all of its sessions in the same write.
 pub async fn delete_self(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
-    let now = Utc::now();
-    ctx.store.soft_delete_user(&principal.user.id, now).await?;
-    Ok(ctx
-        .store
-        .revoke_user_sessions(
-            &principal.user.id,
-            None,
-            RevokeReason::AccountDeactivated,
-            now,
+    let (ctx, user_id) = (ctx.clone(), principal.user.id.clone());
+    service::to_completion(async move {
+        ctx.store
+            .soft_delete_user(&user_id, None, Utc::now())
+            .await?;
+        Ok(
+            service::record_ended_sessions(&ctx, &user_id, None, RevokeReason::AccountDeactivated)
+                .await,
         )
-        .await?)
+    })
+    .await
 }
 
 /// Creates a SUPER_ADMIN, or promotes the existing account with this email or username.
@@ -239,7 +283,7 @@ pub async fn create_or_promote_admin(
         };
         let user = ctx
             .store
-            .update_user(&user.id, &changes, Utc::now())
+            .update_user(&user.id, &changes, None, Utc::now())
             .await?
             .ok_or_else(|| AppError::Internal("user vanished during promotion".into()))?;
         return Ok(AdminOutcome::Promoted(user));

@@ -10,12 +10,17 @@ use crate::domain::permission::{EVERYTHING, is_privileged};
 use crate::domain::validate::FieldError;
 use crate::domain::{RevokeReason, Role, Session, User, UserFilter};
 use crate::error::{AppError, AppResult};
+use crate::service;
 use crate::service::accounts::ProfileUpdate;
 use crate::service::sessions::Principal;
 
 pub const MAX_PAGE_SIZE: u64 = 100;
 /// Far beyond any real listing; keeps `skip` within what every database accepts.
 pub const MAX_PAGE: u64 = 1_000_000;
+/// Longest admin search text. A prefix this long already names one account; a longer one (or a
+/// control character, NUL included) could only be a probe, and some become regular expressions
+/// a database refuses.
+pub const MAX_SEARCH_CHARS: usize = 100;
 
 /// One page of the user listing.
 pub struct UserPage {
@@ -54,6 +59,14 @@ pub async fn list_users(ctx: &AppContext, query: ListQuery) -> AppResult<UserPag
     }
     if !(1..=MAX_PAGE_SIZE).contains(&query.size) {
         return Err(query_problem("size", "must be between 1 and 100"));
+    }
+    if let Some(q) = &query.prefix {
+        if q.chars().count() > MAX_SEARCH_CHARS {
+            return Err(query_problem("q", "must be at most 100 characters"));
+        }
+        if q.chars().any(char::is_control) {
+            return Err(query_problem("q", "must not contain control characters"));
+        }
     }
     let role_id = match query
         .role
@@ -133,6 +146,14 @@ pub struct AdminUpdate {
     pub is_active: Option<bool>,
 }
 
+/// How often a write retries after the target's role changed between the permission check and
+/// the write (each retry checks again). Only a storm of role changes on one account exhausts it.
+const CHECKED_WRITE_ATTEMPTS: usize = 3;
+
+fn changed_meanwhile() -> AppError {
+    AppError::Conflict("The account changed meanwhile, try again".into())
+}
+
 /// Updates another account. A new password or a deactivation signs the user out everywhere.
 pub async fn update_user(
     ctx: &AppContext,
@@ -140,7 +161,7 @@ pub async fn update_user(
     user_id: &str,
     update: AdminUpdate,
 ) -> AppResult<(User, Arc<Role>)> {
-    let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+    let (mut user, _) = modifiable_target(ctx, actor, user_id).await?;
     let new_role = match update.role.as_deref() {
         None => None,
         Some(name) => {
@@ -166,12 +187,6 @@ pub async fn update_user(
     if changes.is_empty() {
         return get_user(ctx, user_id).await;
     }
-    let now = Utc::now();
-    let updated = ctx
-        .store
-        .update_user(&user.id, &changes, now)
-        .await?
-        .ok_or_else(|| AppError::NotFound("User not found".into()))?;
     let reason = if update.is_active == Some(false) {
         Some(RevokeReason::AccountDeactivated)
     } else if password_changed {
@@ -179,11 +194,38 @@ pub async fn update_user(
     } else {
         None
     };
-    if let Some(reason) = reason {
-        ctx.store
-            .revoke_user_sessions(&user.id, None, reason, now)
-            .await?;
-    }
+    // A new password or a deactivation ends every session in the same write.
+    changes.end_sessions = reason.is_some();
+    let mut attempts = 0;
+    let updated = loop {
+        // The write applies only if the target still has the role the check above saw, so a
+        // promotion landing in between cannot let a plain admin modify a new administrator.
+        let (task_ctx, changes, id, seen_role) = (
+            ctx.clone(),
+            changes.clone(),
+            user.id.clone(),
+            user.role_id.clone(),
+        );
+        let written = service::to_completion(async move {
+            let updated = task_ctx
+                .store
+                .update_user(&id, &changes, Some(&seen_role), Utc::now())
+                .await?;
+            if let (Some(_), Some(reason)) = (&updated, reason) {
+                service::record_ended_sessions(&task_ctx, &id, None, reason).await;
+            }
+            Ok(updated)
+        })
+        .await?;
+        if let Some(updated) = written {
+            break updated;
+        }
+        attempts += 1;
+        if attempts == CHECKED_WRITE_ATTEMPTS {
+            return Err(changed_meanwhile());
+        }
+        (user, _) = modifiable_target(ctx, actor, user_id).await?;
+    };
     let role = ctx
         .roles
         .by_id(ctx.store.as_ref(), &updated.role_id)
@@ -191,23 +233,41 @@ pub async fn update_user(
     Ok((updated, role))
 }
 
-/// Soft-deletes another account and revokes its sessions; returns how many were revoked.
+/// Soft-deletes another account, which ends its sessions; returns how many were revoked.
 pub async fn delete_user(ctx: &AppContext, actor: &Principal, user_id: &str) -> AppResult<u64> {
-    let (user, _) = modifiable_target(ctx, actor, user_id).await?;
-    let now = Utc::now();
-    if !ctx.store.soft_delete_user(&user.id, now).await? {
-        return Err(AppError::BadRequest("User is already inactive".into()));
+    for _ in 0..CHECKED_WRITE_ATTEMPTS {
+        let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+        if !user.is_active {
+            return Err(AppError::BadRequest("User is already inactive".into()));
+        }
+        // As in `update_user`: the role the check saw is part of the write's filter.
+        let task_ctx = ctx.clone();
+        let deleted = service::to_completion(async move {
+            if !task_ctx
+                .store
+                .soft_delete_user(&user.id, Some(&user.role_id), Utc::now())
+                .await?
+            {
+                return Ok(None);
+            }
+            let reason = RevokeReason::AccountDeactivated;
+            Ok(Some(
+                service::record_ended_sessions(&task_ctx, &user.id, None, reason).await,
+            ))
+        })
+        .await?;
+        if let Some(revoked) = deleted {
+            return Ok(revoked);
+        }
+        // Deactivated or re-roled meanwhile: look again.
     }
-    Ok(ctx
-        .store
-        .revoke_user_sessions(&user.id, None, RevokeReason::AccountDeactivated, now)
-        .await?)
+    Err(changed_meanwhile())
 }
 
 /// Active sessions of any user.
 pub async fn list_user_sessions(ctx: &AppContext, user_id: &str) -> AppResult<Vec<Session>> {
     let (user, _) = get_user(ctx, user_id).await?;
-    Ok(ctx.store.list_active_sessions(&user.id, Utc::now()).await?)
+    service::sessions::list_usable(ctx, &user).await
 }
 
 /// Revokes every session of another user (same privilege rule as any modification).

@@ -1,10 +1,11 @@
 //! Abuse limits, counted in the store so that every server instance behind a load balancer
-//! shares them: login and registration per client IP, refresh per session, and login attempts
-//! per account with a growing backoff and then a temporary lock.
+//! shares them: login and registration per client IP (an IPv6 client by its network), refresh
+//! per session, and password checks per account with a growing backoff and then a temporary lock.
 //!
-//! Counters are fixed windows that start at the first event. An account is keyed by the login
-//! exactly as typed (lower-cased), whether or not such an account exists, so a lock reveals
-//! nothing about existence.
+//! Counters are fixed windows that start at the first event. An account's budget is keyed by its
+//! user id, so typing the login as username or as email draws on one budget; a login that names
+//! no account gets a budget of its own keyed by the login as typed (lower-cased), which backs off
+//! and locks exactly alike, so a lock reveals nothing about existence.
 
 use std::net::IpAddr;
 
@@ -14,6 +15,7 @@ use crate::config::Limit;
 use crate::context::AppContext;
 use crate::domain::Counter;
 use crate::error::{AppError, AppResult};
+use crate::security::client_ip;
 
 /// Counts one event against `limit` under `key`; refuses it with 429 when over.
 async fn count(
@@ -50,11 +52,15 @@ fn too_many(message: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> AppError
     }
 }
 
+fn ip_key(ctx: &AppContext, ip: IpAddr) -> String {
+    client_ip::limit_key(ip, ctx.settings.ipv6_limit_prefix)
+}
+
 pub async fn login_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
     count(
         ctx,
         "login_ip",
-        &ip.to_string(),
+        &ip_key(ctx, ip),
         ctx.settings.login_limit,
         "Too many login attempts, try again later",
     )
@@ -65,7 +71,7 @@ pub async fn register_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
     count(
         ctx,
         "register_ip",
-        &ip.to_string(),
+        &ip_key(ctx, ip),
         ctx.settings.register_limit,
         "Too many registrations, try again later",
     )
@@ -85,18 +91,33 @@ pub async fn refresh_of_session(ctx: &AppContext, session_id: &str) -> AppResult
 
 const ACCOUNT_LOCKED: &str = "Too many failed login attempts for this account, try again later";
 
-fn account_key(login_lower: &str) -> String {
-    format!("login_account:{login_lower}")
+/// Whose failure budget a password check draws on.
+#[derive(Debug, Clone, Copy)]
+pub enum Account<'a> {
+    /// An existing account, by user id: every way of naming it shares one budget.
+    Id(&'a str),
+    /// A login (lower-cased) that names no account.
+    UnknownLogin(&'a str),
 }
 
-/// Admits one login attempt on an account, or refuses it with 429 while the account is backing
-/// off or locked. Attempts are counted before the password is checked, so parallel guesses
-/// cannot slip past the lock; a successful login clears the count ([`login_succeeded`]).
-pub async fn login_attempt_on_account(ctx: &AppContext, login_lower: &str) -> AppResult<()> {
+impl Account<'_> {
+    fn key(self) -> String {
+        match self {
+            Self::Id(id) => format!("account:{id}"),
+            Self::UnknownLogin(login) => format!("account_login:{login}"),
+        }
+    }
+}
+
+/// Admits one password check on an account (a login, a `current_password`, later a second
+/// factor), or refuses it with 429 while the account is backing off or locked. Attempts are
+/// counted before the password is checked, so parallel guesses cannot slip past the lock; a
+/// correct password clears the count ([`password_accepted`]).
+pub async fn password_attempt(ctx: &AppContext, account: Account<'_>) -> AppResult<()> {
     let Some(limit) = ctx.settings.login_lockout else {
         return Ok(());
     };
-    let key = account_key(login_lower);
+    let key = account.key();
     let now = Utc::now();
     let previous = ctx.store.get_counter(&key, now).await?;
     if let Some(wait_until) = previous.and_then(|p| backoff_until(&p, limit))
@@ -135,9 +156,9 @@ fn backoff_until(previous: &Counter, limit: Limit) -> Option<DateTime<Utc>> {
 }
 
 /// A correct password resets the account's attempt count.
-pub async fn login_succeeded(ctx: &AppContext, login_lower: &str) -> AppResult<()> {
+pub async fn password_accepted(ctx: &AppContext, account: Account<'_>) -> AppResult<()> {
     if ctx.settings.login_lockout.is_some() {
-        ctx.store.delete_counter(&account_key(login_lower)).await?;
+        ctx.store.delete_counter(&account.key()).await?;
     }
     Ok(())
 }

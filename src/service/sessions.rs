@@ -8,13 +8,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::context::AppContext;
 use crate::domain::permission::has_permission;
-use crate::domain::{RevokeReason, Role, Session, User, new_id};
+use crate::domain::{REDACTED, RevokeReason, Role, Session, User, new_id};
 use crate::error::{AppError, AppResult};
 use crate::metrics::LoginOutcome;
 use crate::security::device;
 use crate::security::jwt::{Claims, TokenError, TokenType};
 use crate::security::password::Verified;
-use crate::service::limits;
+use crate::service::limits::{self, Account};
 
 /// `last_activity` is written at most this often per session, so reads stay reads.
 const ACTIVITY_WRITE_INTERVAL: Duration = Duration::seconds(60);
@@ -41,12 +41,23 @@ impl Principal {
 }
 
 /// A freshly issued pair of tokens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IssuedTokens {
     pub access_token: String,
     pub access_expires_in: u64,
     pub refresh_token: String,
     pub refresh_expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedTokens")
+            .field("access_token", &REDACTED)
+            .field("access_expires_in", &self.access_expires_in)
+            .field("refresh_token", &REDACTED)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .finish()
+    }
 }
 
 const INVALID_CREDENTIALS: &str = "Invalid credentials";
@@ -61,16 +72,27 @@ pub async fn login(
 ) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
     let login = login.trim().to_lowercase();
     let admitted = match limits::login_from_ip(ctx, client.ip).await {
-        Ok(()) => limits::login_attempt_on_account(ctx, &login).await,
+        Ok(()) => Ok(ctx.store.find_user_by_login(&login).await?),
         Err(e) => Err(e),
     };
-    if let Err(e) = admitted {
-        if matches!(e, AppError::TooManyRequests { .. }) {
-            ctx.metrics.login(LoginOutcome::RateLimited);
+    let admitted = match admitted {
+        Ok(user) => {
+            let account = user
+                .as_ref()
+                .map_or(Account::UnknownLogin(&login), |u| Account::Id(&u.id));
+            limits::password_attempt(ctx, account).await.map(|()| user)
         }
-        return Err(e);
-    }
-    let user = ctx.store.find_user_by_login(&login).await?;
+        Err(e) => Err(e),
+    };
+    let user = match admitted {
+        Ok(user) => user,
+        Err(e) => {
+            if matches!(e, AppError::TooManyRequests { .. }) {
+                ctx.metrics.login(LoginOutcome::RateLimited);
+            }
+            return Err(e);
+        }
+    };
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = ctx.passwords.verify(password, stored_hash).await?;
     let user = match (user, verified) {
@@ -91,7 +113,7 @@ pub async fn login(
         }
     };
     ctx.metrics.login(LoginOutcome::Success);
-    limits::login_succeeded(ctx, &login).await?;
+    limits::password_accepted(ctx, Account::Id(&user.id)).await?;
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
 
     let now = Utc::now();
@@ -104,6 +126,9 @@ pub async fn login(
         device: device::describe(&client.user_agent),
         ip_address: client.ip.to_string(),
         user_agent: device::truncate_user_agent(&client.user_agent),
+        // The epoch as read before the password was checked: if a password change or a
+        // deactivation landed meanwhile, this session is born ended.
+        epoch: user.session_epoch,
         created_at: now,
         last_activity: now,
         expires_at: now + refresh_ttl(ctx),
@@ -133,6 +158,10 @@ pub async fn login(
 
 fn refresh_ttl(ctx: &AppContext) -> Duration {
     Duration::from_std(ctx.settings.refresh_token_ttl).unwrap_or(Duration::days(30))
+}
+
+fn max_lifetime(ctx: &AppContext) -> Duration {
+    Duration::from_std(ctx.settings.session_max_lifetime).unwrap_or(Duration::days(90))
 }
 
 fn issue(
@@ -167,40 +196,43 @@ pub async fn refresh(ctx: &AppContext, refresh_token: &str) -> AppResult<IssuedT
     let now = Utc::now();
     let new_jti = new_id();
     let expires_at = now + refresh_ttl(ctx);
-    if ctx
+    if let Some(rotated) = ctx
         .store
         .rotate_refresh(&claims.sid, &claims.uid, jti, &new_jti, expires_at, now)
         .await?
     {
-        ensure_user_active(ctx, &claims.uid).await?;
-        return Ok(issue(
-            ctx,
-            &claims.uid,
-            &claims.sid,
-            &new_jti,
-            now,
-            expires_at,
-        ));
+        let owner = ctx.store.find_user(&claims.uid).await?;
+        if !owner.is_some_and(|u| rotated.is_usable(now, &u, max_lifetime(ctx))) {
+            return Err(AppError::invalid_token());
+        }
+        // Refreshing slides the expiry, but never past the session's absolute end.
+        let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
+        return Ok(issue(ctx, &claims.uid, &claims.sid, &new_jti, now, ends_at));
     }
 
-    let session = ctx
-        .store
-        .find_session(&claims.sid)
-        .await?
-        .filter(|s| s.user_id == claims.uid && s.is_usable(now))
+    let (session, owner) = tokio::try_join!(
+        ctx.store.find_session(&claims.sid),
+        ctx.store.find_user(&claims.uid)
+    )?;
+    let session = session
+        .zip(owner)
+        .filter(|(s, owner)| s.user_id == claims.uid && s.is_usable(now, owner, max_lifetime(ctx)))
+        .map(|(s, _)| s)
         .ok_or_else(AppError::invalid_token)?;
     let grace = Duration::from_std(ctx.settings.refresh_grace).unwrap_or_default();
     let within_grace = session.previous_jti.as_deref() == Some(jti)
         && session.rotated_at.is_some_and(|at| now - at <= grace);
     if within_grace {
-        ensure_user_active(ctx, &claims.uid).await?;
+        let ends_at = session
+            .expires_at
+            .min(session.created_at + max_lifetime(ctx));
         return Ok(issue(
             ctx,
             &claims.uid,
             &claims.sid,
             &session.refresh_jti,
             now,
-            session.expires_at,
+            ends_at,
         ));
     }
     tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; revoking the session");
@@ -208,14 +240,6 @@ pub async fn refresh(ctx: &AppContext, refresh_token: &str) -> AppResult<IssuedT
         .revoke_session(&session.id, None, RevokeReason::RefreshTokenReuse, now)
         .await?;
     Err(AppError::invalid_token())
-}
-
-async fn ensure_user_active(ctx: &AppContext, user_id: &str) -> AppResult<User> {
-    ctx.store
-        .find_user(user_id)
-        .await?
-        .filter(|u| u.is_active)
-        .ok_or_else(AppError::invalid_token)
 }
 
 fn verify(ctx: &AppContext, token: &str, expected: TokenType) -> AppResult<Claims> {
@@ -236,7 +260,7 @@ pub async fn authenticate(ctx: &AppContext, access_token: &str) -> AppResult<Pri
         .store
         .find_session_and_user(&claims.sid, &claims.uid)
         .await?
-        .filter(|(session, user)| session.is_usable(now) && user.is_active)
+        .filter(|(session, user)| session.is_usable(now, user, max_lifetime(ctx)))
         .ok_or_else(AppError::invalid_token)?;
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
 
@@ -303,10 +327,17 @@ pub async fn logout_all(ctx: &AppContext, principal: &Principal) -> AppResult<u6
 
 /// The caller's active sessions, most recent activity first.
 pub async fn list_own(ctx: &AppContext, principal: &Principal) -> AppResult<Vec<Session>> {
-    Ok(ctx
-        .store
-        .list_active_sessions(&principal.user.id, Utc::now())
-        .await?)
+    list_usable(ctx, &principal.user).await
+}
+
+/// The sessions of `user` that could be used right now, most recent activity first. The store
+/// lists those not revoked; a session ended by the account's epoch whose revocation record was
+/// not written (that write is only bookkeeping) is left out here.
+pub async fn list_usable(ctx: &AppContext, user: &User) -> AppResult<Vec<Session>> {
+    let now = Utc::now();
+    let mut sessions = ctx.store.list_active_sessions(&user.id, now).await?;
+    sessions.retain(|s| s.is_usable(now, user, max_lifetime(ctx)));
+    Ok(sessions)
 }
 
 /// Revokes one of the caller's own sessions; someone else's session id is answered like an unknown one.

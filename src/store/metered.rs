@@ -93,10 +93,11 @@ impl Store for MeteredStore {
         &self,
         id: &str,
         changes: &UserChanges,
+        if_role: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
-        self.observe("update_user", self.inner.update_user(id, changes, now))
-            .await
+        let call = self.inner.update_user(id, changes, if_role, now);
+        self.observe("update_user", call).await
     }
 
     async fn replace_password_hash(
@@ -112,9 +113,14 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn soft_delete_user(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        self.observe("soft_delete_user", self.inner.soft_delete_user(id, now))
-            .await
+    async fn soft_delete_user(
+        &self,
+        id: &str,
+        if_role: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let call = self.inner.soft_delete_user(id, if_role, now);
+        self.observe("soft_delete_user", call).await
     }
 
     async fn list_users(
@@ -157,11 +163,16 @@ impl Store for MeteredStore {
         new_jti: &str,
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<SessionState>> {
         let call =
             self.inner
                 .rotate_refresh(id, user_id, current_jti, new_jti, new_expires_at, now);
         self.observe("rotate_refresh", call).await
+    }
+
+    async fn carry_session_over(&self, id: &str, user_id: &str, epoch: i64) -> StoreResult<bool> {
+        let call = self.inner.carry_session_over(id, user_id, epoch);
+        self.observe("carry_session_over", call).await
     }
 
     async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {

@@ -68,12 +68,15 @@ pub trait Store: Send + Sync + 'static {
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
     /// Finds by lower-cased email or username, as [`crate::domain::LoginField::of`] tells.
     async fn find_user_by_login(&self, login_lower: &str) -> StoreResult<Option<User>>;
-    /// Applies the changes and returns the updated user, `None` if the id is unknown.
+    /// Applies the changes and returns the updated user; `None` if the id is unknown or, when
+    /// `if_role` is given, the user no longer has that role (the caller's permission check was
+    /// made against it, so the check and the write cannot be split by a concurrent promotion).
     /// Fails with `Duplicate` when a new username or email is taken.
     async fn update_user(
         &self,
         id: &str,
         changes: &UserChanges,
+        if_role: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>>;
     /// Atomically replaces the password hash if it is still `old_hash` (rehash on login).
@@ -83,9 +86,15 @@ pub trait Store: Send + Sync + 'static {
         old_hash: &str,
         new_hash: &str,
     ) -> StoreResult<()>;
-    /// Soft delete: sets `is_active = false` and `deleted_at`, only if the user is active.
-    /// Returns whether this call deactivated the user.
-    async fn soft_delete_user(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Soft delete: sets `is_active = false` and `deleted_at` and ends every session (bumps
+    /// `session_epoch`), only if the user is active and, when `if_role` is given, still has
+    /// that role. Returns whether this call deactivated the user.
+    async fn soft_delete_user(
+        &self,
+        id: &str,
+        if_role: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// One page of users, newest first, and the total count matching the filter.
     async fn list_users(
         &self,
@@ -118,7 +127,8 @@ pub trait Store: Send + Sync + 'static {
         Ok(state.zip(user))
     }
     /// Rotates the refresh token: only if the session is active, unexpired, belongs to `user_id`
-    /// and still has `current_jti`. Returns whether it rotated.
+    /// and still has `current_jti`. Returns the rotated session's state, `None` if it did not
+    /// rotate.
     async fn rotate_refresh(
         &self,
         id: &str,
@@ -127,7 +137,11 @@ pub trait Store: Send + Sync + 'static {
         new_jti: &str,
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Option<SessionState>>;
+    /// Moves an active session of `user_id` into `epoch`, so it outlives the change that ended
+    /// the user's other sessions (the session that changed its own password). Returns whether
+    /// the session was found.
+    async fn carry_session_over(&self, id: &str, user_id: &str, epoch: i64) -> StoreResult<bool>;
     /// Records activity (the caller throttles how often).
     async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Revokes one active session, optionally only if it belongs to `user_id`.

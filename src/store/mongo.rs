@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{
-    Counter, LoginField, RevokeReason, Role, Session, User, UserChanges, UserFilter,
+    Counter, LoginField, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
 };
 
 /// Used unless the URL sets its own `serverSelectionTimeoutMS` / `connectTimeoutMS`: a request
@@ -302,11 +302,20 @@ impl Store for MongoStore {
         &self,
         id: &str,
         changes: &UserChanges,
+        if_role: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
+        let mut filter = doc! { "_id": id };
+        if let Some(role_id) = if_role {
+            filter.insert("role_id", role_id);
+        }
+        let mut update = doc! { "$set": user_set(changes, now) };
+        if changes.end_sessions {
+            update.insert("$inc", doc! { "session_epoch": 1_i64 });
+        }
         let updated = self
             .users
-            .find_one_and_update(doc! { "_id": id }, doc! { "$set": user_set(changes, now) })
+            .find_one_and_update(filter, update)
             .return_document(ReturnDocument::After)
             .await
             .map_err(map_err)?;
@@ -330,13 +339,25 @@ impl Store for MongoStore {
         Ok(())
     }
 
-    async fn soft_delete_user(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn soft_delete_user(
+        &self,
+        id: &str,
+        if_role: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let now = bson_date(now);
+        let mut filter = doc! { "_id": id, "is_active": true };
+        if let Some(role_id) = if_role {
+            filter.insert("role_id", role_id);
+        }
         let result = self
             .users
             .update_one(
-                doc! { "_id": id, "is_active": true },
-                doc! { "$set": { "is_active": false, "deleted_at": now, "updated_at": now } },
+                filter,
+                doc! {
+                    "$set": { "is_active": false, "deleted_at": now, "updated_at": now },
+                    "$inc": { "session_epoch": 1_i64 },
+                },
             )
             .await
             .map_err(map_err)?;
@@ -400,9 +421,9 @@ impl Store for MongoStore {
         new_jti: &str,
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<SessionState>> {
         // One conditional update: of two concurrent refreshes with the same token, exactly one
-        // matches the filter; the loser sees `false`.
+        // matches the filter; the loser sees `None`.
         let now = bson_date(now);
         let filter = doc! {
             "_id": id,
@@ -418,12 +439,25 @@ impl Store for MongoStore {
             "last_activity": now,
             "expires_at": bson_date(new_expires_at),
         } };
-        let result = self
+        let rotated = self
             .sessions
-            .update_one(filter, update)
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::After)
             .await
             .map_err(map_err)?;
-        Ok(result.modified_count == 1)
+        Ok(rotated.map(|doc| SessionState::from(&Session::from(doc))))
+    }
+
+    async fn carry_session_over(&self, id: &str, user_id: &str, epoch: i64) -> StoreResult<bool> {
+        let result = self
+            .sessions
+            .update_one(
+                doc! { "_id": id, "user_id": user_id, "is_active": true },
+                doc! { "$set": { "epoch": epoch } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(result.matched_count == 1)
     }
 
     async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
@@ -833,6 +867,9 @@ struct UserDoc {
     password_hash: String,
     role_id: String,
     is_active: bool,
+    /// Absent on documents written before epochs existed: epoch 0, like their sessions.
+    #[serde(default)]
+    session_epoch: i64,
     created_at: bson::DateTime,
     updated_at: bson::DateTime,
     #[serde(default)]
@@ -853,6 +890,7 @@ impl From<&User> for UserDoc {
             password_hash: user.password_hash.clone(),
             role_id: user.role_id.clone(),
             is_active: user.is_active,
+            session_epoch: user.session_epoch,
             created_at: bson_date(user.created_at),
             updated_at: bson_date(user.updated_at),
             last_login_at: user.last_login_at.map(bson_date),
@@ -871,6 +909,7 @@ impl From<UserDoc> for User {
             password_hash: doc.password_hash,
             role_id: doc.role_id,
             is_active: doc.is_active,
+            session_epoch: doc.session_epoch,
             created_at: doc.created_at.to_chrono(),
             updated_at: doc.updated_at.to_chrono(),
             last_login_at: doc.last_login_at.map(bson::DateTime::to_chrono),
@@ -892,6 +931,8 @@ struct SessionDoc {
     device: String,
     ip_address: String,
     user_agent: String,
+    #[serde(default)]
+    epoch: i64,
     created_at: bson::DateTime,
     last_activity: bson::DateTime,
     expires_at: bson::DateTime,
@@ -913,6 +954,7 @@ impl From<&Session> for SessionDoc {
             device: s.device.clone(),
             ip_address: s.ip_address.clone(),
             user_agent: s.user_agent.clone(),
+            epoch: s.epoch,
             created_at: bson_date(s.created_at),
             last_activity: bson_date(s.last_activity),
             expires_at: bson_date(s.expires_at),
@@ -934,6 +976,7 @@ impl From<SessionDoc> for Session {
             device: doc.device,
             ip_address: doc.ip_address,
             user_agent: doc.user_agent,
+            epoch: doc.epoch,
             created_at: doc.created_at.to_chrono(),
             last_activity: doc.last_activity.to_chrono(),
             expires_at: doc.expires_at.to_chrono(),
@@ -986,6 +1029,7 @@ mod tests {
             updated_at: created_at,
             last_login_at: None,
             deleted_at: None,
+            session_epoch: 0,
         }
     }
 
@@ -999,6 +1043,7 @@ mod tests {
             device: "Firefox on Linux".into(),
             ip_address: "127.0.0.1".into(),
             user_agent: "test".into(),
+            epoch: 0,
             created_at: now,
             last_activity: now,
             expires_at: now + ttl,
@@ -1111,13 +1156,13 @@ mod tests {
             username: Some("aLiCe".into()),
             ..UserChanges::default()
         };
-        let result = store.update_user(&bob.id, &rename, now).await;
+        let result = store.update_user(&bob.id, &rename, None, now).await;
         assert_eq!(duplicate_of(result), "username");
         let re_email = UserChanges {
             email: Some("ALICE@example.COM".into()),
             ..UserChanges::default()
         };
-        let result = store.update_user(&bob.id, &re_email, now).await;
+        let result = store.update_user(&bob.id, &re_email, None, now).await;
         assert_eq!(duplicate_of(result), "email");
         drop_db(store).await;
     }
@@ -1139,7 +1184,7 @@ mod tests {
             ..UserChanges::default()
         };
         let updated = store
-            .update_user(&carol.id, &changes, later)
+            .update_user(&carol.id, &changes, None, later)
             .await
             .expect("update")
             .expect("known id");
@@ -1151,7 +1196,7 @@ mod tests {
         let by_new_name = store.find_user_by_login("caroline").await.expect("find");
         assert_eq!(by_new_name.map(|u| u.id), Some(carol.id.clone()));
         let unknown = store
-            .update_user("nope", &changes, later)
+            .update_user("nope", &changes, None, later)
             .await
             .expect("update");
         assert_eq!(unknown, None);
@@ -1179,13 +1224,13 @@ mod tests {
 
         assert!(
             store
-                .soft_delete_user(&carol.id, later)
+                .soft_delete_user(&carol.id, None, later)
                 .await
                 .expect("delete")
         );
         assert!(
             !store
-                .soft_delete_user(&carol.id, later)
+                .soft_delete_user(&carol.id, None, later)
                 .await
                 .expect("again")
         );
@@ -1202,7 +1247,7 @@ mod tests {
             ..UserChanges::default()
         };
         let back = store
-            .update_user(&carol.id, &reactivate, later)
+            .update_user(&carol.id, &reactivate, None, later)
             .await
             .expect("update")
             .expect("user");
@@ -1273,7 +1318,10 @@ mod tests {
             (names_of(page), total),
             (vec!["zed".to_string(), "axb".into()], 2)
         );
-        store.soft_delete_user(&ids[3], base).await.expect("delete");
+        store
+            .soft_delete_user(&ids[3], None, base)
+            .await
+            .expect("delete");
         let inactive = UserFilter {
             is_active: Some(false),
             ..UserFilter::default()
@@ -1340,16 +1388,17 @@ mod tests {
         let later = now + TimeDelta::seconds(1);
         let (old, new) = (s.refresh_jti.as_str(), "jti-2");
         let wrong_user = store.rotate_refresh(&s.id, "u2", old, new, later + day, later);
-        assert!(!wrong_user.await.expect("rotate"));
+        assert!(wrong_user.await.expect("rotate").is_none());
         assert!(
             store
                 .rotate_refresh(&s.id, "u1", old, new, later + day, later)
                 .await
                 .expect("rotate")
+                .is_some()
         );
         // The token just rotated can never rotate again.
         let replay = store.rotate_refresh(&s.id, "u1", old, "jti-3", later + day, later);
-        assert!(!replay.await.expect("rotate"));
+        assert!(replay.await.expect("rotate").is_none());
         let rotated = store
             .find_session(&s.id)
             .await
@@ -1362,7 +1411,7 @@ mod tests {
         // Past its expiry it cannot rotate even with the right token.
         let too_late = later + day + TimeDelta::seconds(1);
         let expired = store.rotate_refresh(&s.id, "u1", "jti-2", "jti-4", too_late + day, too_late);
-        assert!(!expired.await.expect("rotate"));
+        assert!(expired.await.expect("rotate").is_none());
 
         let older = session("u1", now - TimeDelta::seconds(10), day);
         let gone = session("u1", now - TimeDelta::days(2), day);

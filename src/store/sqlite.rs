@@ -25,8 +25,21 @@ use crate::domain::{
     Counter, LoginField, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
 };
 
-/// Bumped whenever the schema below changes; stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+/// The schema version of [`SCHEMA`]: databases at or below it get [`SCHEMA`] (idempotent).
+const BASE_VERSION: i64 = 2;
+
+/// Numbered schema changes after [`BASE_VERSION`], applied in order at open, each in the same
+/// transaction as the new `PRAGMA user_version`. Append only: a released step never changes.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    3,
+    // Sessions end with the account's epoch (see `User::session_epoch`); existing rows start in
+    // epoch 0 together, so every live session stays live.
+    "ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
+)];
+
+/// The version this build brings a database to.
+const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// Reader connections. Requests are short, so a handful covers far more concurrency than the
 /// blocking pool is likely to give us on a small machine.
@@ -103,14 +116,20 @@ macro_rules! role_columns {
 }
 macro_rules! user_columns {
     () => {
-        "id, username, email, full_name, password_hash, role_id, is_active, \
+        "id, username, email, full_name, password_hash, role_id, is_active, session_epoch, \
          created_at, updated_at, last_login_at, deleted_at"
     };
 }
 macro_rules! session_columns {
     () => {
         "id, user_id, refresh_jti, previous_jti, rotated_at, device, ip_address, user_agent, \
-         created_at, last_activity, expires_at, is_active, revoked_at, revoke_reason"
+         epoch, created_at, last_activity, expires_at, is_active, revoked_at, revoke_reason"
+    };
+}
+
+macro_rules! session_state_columns {
+    () => {
+        "is_active, epoch, created_at, expires_at, last_activity"
     };
 }
 
@@ -294,7 +313,13 @@ fn create_schema(conn: &mut Connection) -> anyhow::Result<()> {
              {SCHEMA_VERSION}; use a newer authkit"
         );
     }
-    tx.execute_batch(SCHEMA)?;
+    if version <= BASE_VERSION {
+        tx.execute_batch(SCHEMA)?;
+    }
+    for (step, sql) in MIGRATIONS.iter().filter(|(step, _)| *step > version) {
+        tx.execute_batch(sql)
+            .with_context(|| format!("schema migration {step}"))?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -445,6 +470,7 @@ fn read_user(c: &mut Columns<'_, '_>) -> rusqlite::Result<User> {
         password_hash: c.take()?,
         role_id: c.take()?,
         is_active: c.take()?,
+        session_epoch: c.take()?,
         created_at: c.timestamp()?,
         updated_at: c.timestamp()?,
         last_login_at: c.optional_timestamp()?,
@@ -463,12 +489,23 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         device: c.take()?,
         ip_address: c.take()?,
         user_agent: c.take()?,
+        epoch: c.take()?,
         created_at: c.timestamp()?,
         last_activity: c.timestamp()?,
         expires_at: c.timestamp()?,
         is_active: c.take()?,
         revoked_at: c.optional_timestamp()?,
         revoke_reason: c.take()?,
+    })
+}
+
+fn read_session_state(c: &mut Columns<'_, '_>) -> rusqlite::Result<SessionState> {
+    Ok(SessionState {
+        is_active: c.take()?,
+        epoch: c.take()?,
+        created_at: c.timestamp()?,
+        expires_at: c.timestamp()?,
+        last_activity: c.timestamp()?,
     })
 }
 
@@ -543,9 +580,9 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO users (id, username, username_lower, email, email_lower, full_name,
-                    password_hash, role_id, is_active, created_at, updated_at, last_login_at,
-                    deleted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    password_hash, role_id, is_active, session_epoch, created_at, updated_at,
+                    last_login_at, deleted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?14, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 user.id,
@@ -561,6 +598,7 @@ impl Store for SqliteStore {
                 millis(user.updated_at),
                 user.last_login_at.map(millis),
                 user.deleted_at.map(millis),
+                user.session_epoch,
             ])
             .map(drop)
         })
@@ -603,10 +641,12 @@ impl Store for SqliteStore {
         &self,
         id: &str,
         changes: &UserChanges,
+        if_role: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
         let id = id.to_owned();
-        if changes.is_empty() {
+        let if_role = if_role.map(str::to_owned);
+        if changes.is_empty() && if_role.is_none() {
             // Nothing to change, so nothing to stamp with a new `updated_at`.
             return self.read(move |conn| find_user_by_id(conn, &id)).await;
         }
@@ -626,9 +666,10 @@ impl Store for SqliteStore {
                     role_id = coalesce(:role_id, role_id),
                     is_active = coalesce(:is_active, is_active),
                     deleted_at = CASE WHEN :is_active THEN NULL ELSE deleted_at END,
+                    session_epoch = session_epoch + :end_sessions,
                     last_login_at = coalesce(:last_login_at, last_login_at),
                     updated_at = :now
-                 WHERE id = :id
+                 WHERE id = :id AND (:if_role IS NULL OR role_id = :if_role)
                  RETURNING ",
                 user_columns!()
             ))?
@@ -644,6 +685,8 @@ impl Store for SqliteStore {
                     ":password_hash": changes.password_hash,
                     ":role_id": changes.role_id,
                     ":is_active": changes.is_active,
+                    ":end_sessions": i64::from(changes.end_sessions),
+                    ":if_role": if_role,
                     ":last_login_at": changes.last_login_at.map(millis),
                     ":now": millis(now),
                 },
@@ -672,15 +715,22 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn soft_delete_user(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn soft_delete_user(
+        &self,
+        id: &str,
+        if_role: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let id = id.to_owned();
+        let if_role = if_role.map(str::to_owned);
         self.write(move |conn| {
             let changed = conn
                 .prepare_cached(
-                    "UPDATE users SET is_active = 0, deleted_at = ?2, updated_at = ?2
-                     WHERE id = ?1 AND is_active = 1",
+                    "UPDATE users SET is_active = 0, deleted_at = ?2, updated_at = ?2,
+                        session_epoch = session_epoch + 1
+                     WHERE id = ?1 AND is_active = 1 AND (?3 IS NULL OR role_id = ?3)",
                 )?
-                .execute(params![id, millis(now)])?;
+                .execute(params![id, millis(now), if_role])?;
             Ok(changed > 0)
         })
         .await
@@ -750,8 +800,8 @@ impl Store for SqliteStore {
             tx.prepare_cached(
                 "INSERT INTO sessions (id, user_id, refresh_jti, previous_jti, rotated_at, device,
                     ip_address, user_agent, created_at, last_activity, expires_at, is_active,
-                    revoked_at, revoke_reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    revoked_at, revoke_reason, epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
                 s.id,
@@ -768,6 +818,7 @@ impl Store for SqliteStore {
                 s.is_active,
                 s.revoked_at.map(millis),
                 s.revoke_reason,
+                s.epoch,
             ])?;
             tx.prepare_cached("UPDATE users SET last_login_at = ?2 WHERE id = ?1")?
                 .execute(params![s.user_id, millis(s.created_at)])?;
@@ -801,19 +852,16 @@ impl Store for SqliteStore {
             // WAL read lock is taken once. Each side is a primary-key lookup; joining the two
             // single-row results gives a row only when both exist, session columns first.
             conn.prepare_cached(concat!(
-                "SELECT * FROM (SELECT is_active, expires_at, last_activity FROM sessions
-                                WHERE id = ?1 AND user_id = ?2)
+                "SELECT * FROM (SELECT ",
+                session_state_columns!(),
+                " FROM sessions WHERE id = ?1 AND user_id = ?2)
                           JOIN (SELECT ",
                 user_columns!(),
                 " FROM users WHERE id = ?2)"
             ))?
             .query_row([session_id, user_id], |row| {
                 let mut c = Columns::of(row);
-                let state = SessionState {
-                    is_active: c.take()?,
-                    expires_at: c.timestamp()?,
-                    last_activity: c.timestamp()?,
-                };
+                let state = read_session_state(&mut c)?;
                 Ok((state, read_user(&mut c)?))
             })
             .optional()
@@ -829,27 +877,44 @@ impl Store for SqliteStore {
         new_jti: &str,
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<SessionState>> {
         let (id, user_id) = (id.to_owned(), user_id.to_owned());
         let (current_jti, new_jti) = (current_jti.to_owned(), new_jti.to_owned());
         self.write(move |conn| {
             // The WHERE clause is the whole check: of two refreshes racing with the same token,
             // exactly one finds `refresh_jti = current` still true.
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE sessions SET refresh_jti = :new_jti, previous_jti = :current_jti,
-                        rotated_at = :now, last_activity = :now, expires_at = :new_expires_at
-                     WHERE id = :id AND user_id = :user_id AND refresh_jti = :current_jti
-                       AND is_active = 1 AND expires_at > :now",
-                )?
-                .execute(named_params! {
+            conn.prepare_cached(concat!(
+                "UPDATE sessions SET refresh_jti = :new_jti, previous_jti = :current_jti,
+                    rotated_at = :now, last_activity = :now, expires_at = :new_expires_at
+                 WHERE id = :id AND user_id = :user_id AND refresh_jti = :current_jti
+                   AND is_active = 1 AND expires_at > :now
+                 RETURNING ",
+                session_state_columns!()
+            ))?
+            .query_row(
+                named_params! {
                     ":id": id,
                     ":user_id": user_id,
                     ":current_jti": current_jti,
                     ":new_jti": new_jti,
                     ":new_expires_at": millis(new_expires_at),
                     ":now": millis(now),
-                })?;
+                },
+                |row| read_session_state(&mut Columns::of(row)),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn carry_session_over(&self, id: &str, user_id: &str, epoch: i64) -> StoreResult<bool> {
+        let (id, user_id) = (id.to_owned(), user_id.to_owned());
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE sessions SET epoch = ?3 WHERE id = ?1 AND user_id = ?2 AND is_active = 1",
+                )?
+                .execute(params![id, user_id, epoch])?;
             Ok(changed > 0)
         })
         .await
@@ -1028,6 +1093,7 @@ mod tests {
             updated_at: created_at,
             last_login_at: None,
             deleted_at: None,
+            session_epoch: 0,
         }
     }
 
@@ -1041,6 +1107,7 @@ mod tests {
             device: "Firefox on Linux".to_owned(),
             ip_address: "127.0.0.1".to_owned(),
             user_agent: "test".to_owned(),
+            epoch: 0,
             created_at: now,
             last_activity: now,
             expires_at: now + TimeDelta::days(7),
@@ -1129,7 +1196,7 @@ mod tests {
             ..UserChanges::default()
         };
         let err = store
-            .update_user(&bob.id, &changes, t)
+            .update_user(&bob.id, &changes, None, t)
             .await
             .expect_err("rename");
         assert!(
@@ -1145,7 +1212,7 @@ mod tests {
             ..UserChanges::default()
         };
         let updated = store
-            .update_user(&bob.id, &changes, later)
+            .update_user(&bob.id, &changes, None, later)
             .await
             .expect("update")
             .expect("bob exists");
@@ -1157,7 +1224,7 @@ mod tests {
         assert_eq!(store.find_user_by_login("bob").await.expect("find"), None);
 
         let unknown = store
-            .update_user("nope", &changes, later)
+            .update_user("nope", &changes, None, later)
             .await
             .expect("update");
         assert_eq!(unknown, None);
@@ -1175,17 +1242,24 @@ mod tests {
         let rotate = |current: &'static str, new: &'static str| {
             store.rotate_refresh(&s.id, "user-1", current, new, new_expiry, later)
         };
-        assert!(rotate("jti-1", "jti-2").await.expect("rotate"));
-        assert!(
-            !rotate("jti-1", "jti-3")
-                .await
-                .expect("replay of the old token")
+        let state = rotate("jti-1", "jti-2").await.expect("rotate");
+        assert_eq!(
+            state.map(|s| s.created_at),
+            Some(t),
+            "the rotated session's state"
         );
         assert!(
-            !store
+            rotate("jti-1", "jti-3")
+                .await
+                .expect("replay of the old token")
+                .is_none()
+        );
+        assert!(
+            store
                 .rotate_refresh(&s.id, "user-2", "jti-2", "jti-3", new_expiry, later)
                 .await
                 .expect("someone else's session")
+                .is_none()
         );
 
         let rotated = store
@@ -1205,7 +1279,12 @@ mod tests {
                 .await
                 .expect("revoke")
         );
-        assert!(!rotate("jti-2", "jti-3").await.expect("rotate revoked"));
+        assert!(
+            rotate("jti-2", "jti-3")
+                .await
+                .expect("rotate revoked")
+                .is_none()
+        );
         let revoked = store
             .find_session(&s.id)
             .await
@@ -1271,10 +1350,15 @@ mod tests {
             .expect("list");
         assert_eq!(total, 1);
 
-        assert!(store.soft_delete_user(&ids[3], t).await.expect("delete"));
+        assert!(
+            store
+                .soft_delete_user(&ids[3], None, t)
+                .await
+                .expect("delete")
+        );
         assert!(
             !store
-                .soft_delete_user(&ids[3], t)
+                .soft_delete_user(&ids[3], None, t)
                 .await
                 .expect("delete twice")
         );
@@ -1297,7 +1381,7 @@ mod tests {
             ..UserChanges::default()
         };
         let back = store
-            .update_user(&ids[3], &reactivate, t)
+            .update_user(&ids[3], &reactivate, None, t)
             .await
             .expect("update");
         let back = back.expect("user");

@@ -242,7 +242,7 @@ impl TestApp {
             ..Default::default()
         };
         ctx.store
-            .update_user(&id, &changes, chrono::Utc::now())
+            .update_user(&id, &changes, None, chrono::Utc::now())
             .await
             .unwrap()
             .unwrap();

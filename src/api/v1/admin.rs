@@ -1,13 +1,13 @@
 //! `/api/v1/admin`: user management for holders of `admin:*` (API.md, "Routes").
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::envelope::{Envelope, Reply};
-use crate::api::extract::{Admin, JsonBody, QueryParams};
+use crate::api::extract::{Admin, JsonBody, PathParam, QueryParams};
 use crate::api::views::{RevokedView, SessionView, UserListView, UserView};
 use crate::context::AppContext;
 use crate::domain::validate::FieldError;
@@ -39,7 +39,8 @@ pub struct ListParams {
     /// Page size, 1-100.
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100, example = 10)]
     size: Option<String>,
-    /// Username or email prefix (case-insensitive).
+    /// Username or email prefix (case-insensitive); at most 100 characters, no control characters.
+    #[param(max_length = 100)]
     q: Option<String>,
     /// Role name, e.g. `USER`.
     role: Option<String>,
@@ -72,7 +73,7 @@ fn query_value<T: std::str::FromStr>(
         (status = 200, description = "One page of users", body = Envelope<UserListView>),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 422, description = "Bad page, size, role or is_active", body = ErrorBody),
+        (status = 422, description = "Bad page, size, q, role or is_active", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn list_users(
@@ -112,6 +113,7 @@ pub async fn list_users(
     params(("user_id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = Envelope<UserView>),
+        (status = 400, description = "A path parameter that is not valid UTF-8 once percent-decoded", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "Unknown id", body = ErrorBody),
@@ -120,7 +122,7 @@ pub async fn list_users(
 pub async fn get_user(
     State(ctx): State<AppContext>,
     _admin: Admin,
-    Path(user_id): Path<String>,
+    PathParam(user_id): PathParam<String>,
 ) -> AppResult<Reply<UserView>> {
     let (user, role) = admin::get_user(&ctx, &user_id).await?;
     Ok(Reply::ok(
@@ -167,7 +169,7 @@ pub struct AdminUpdateRequest {
 pub async fn update_user(
     State(ctx): State<AppContext>,
     Admin(actor): Admin,
-    Path(user_id): Path<String>,
+    PathParam(user_id): PathParam<String>,
     JsonBody(body): JsonBody<AdminUpdateRequest>,
 ) -> AppResult<Reply<UserView>> {
     let update = AdminUpdate {
@@ -201,7 +203,7 @@ pub async fn update_user(
 pub async fn delete_user(
     State(ctx): State<AppContext>,
     Admin(actor): Admin,
-    Path(user_id): Path<String>,
+    PathParam(user_id): PathParam<String>,
 ) -> AppResult<Reply<()>> {
     let revoked = admin::delete_user(&ctx, &actor, &user_id).await?;
     Ok(Reply::ok(
@@ -215,6 +217,7 @@ pub async fn delete_user(
     params(("user_id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "Active sessions", body = Envelope<Vec<SessionView>>),
+        (status = 400, description = "A path parameter that is not valid UTF-8 once percent-decoded", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "Unknown id", body = ErrorBody),
@@ -223,7 +226,7 @@ pub async fn delete_user(
 pub async fn user_sessions(
     State(ctx): State<AppContext>,
     _admin: Admin,
-    Path(user_id): Path<String>,
+    PathParam(user_id): PathParam<String>,
 ) -> AppResult<Reply<Vec<SessionView>>> {
     let list = admin::list_user_sessions(&ctx, &user_id).await?;
     Ok(Reply::ok(
@@ -246,7 +249,7 @@ pub async fn user_sessions(
 pub async fn revoke_user_sessions(
     State(ctx): State<AppContext>,
     Admin(actor): Admin,
-    Path(user_id): Path<String>,
+    PathParam(user_id): PathParam<String>,
 ) -> AppResult<Reply<RevokedView>> {
     let n = admin::revoke_user_sessions(&ctx, &actor, &user_id).await?;
     Ok(Reply::ok(

@@ -1,7 +1,7 @@
 //! `/api/v1/user`: the caller's own account and sessions (API.md, "Routes").
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum_extra::extract::cookie::CookieJar;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::api::cookies;
 use crate::api::envelope::{Envelope, Reply};
-use crate::api::extract::{Auth, JsonBody};
+use crate::api::extract::{Auth, JsonBody, PathParam};
 use crate::api::views::{SessionView, UserView};
 use crate::context::AppContext;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -141,6 +141,7 @@ pub async fn my_sessions(
     params(("session_id" = String, Path, description = "Session id")),
     responses(
         (status = 200, description = "Session revoked; `data` is null", body = Envelope<Option<String>>),
+        (status = 400, description = "A path parameter that is not valid UTF-8 once percent-decoded", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "No such active session of the caller", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -148,7 +149,7 @@ pub async fn my_sessions(
 pub async fn revoke_my_session(
     State(ctx): State<AppContext>,
     Auth(principal): Auth,
-    Path(session_id): Path<String>,
+    PathParam(session_id): PathParam<String>,
 ) -> AppResult<Reply<()>> {
     sessions::revoke_own(&ctx, &principal, &session_id).await?;
     Ok(Reply::ok("Session revoked successfully", ()))
