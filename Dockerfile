@@ -20,7 +20,10 @@ RUN groupadd --system --gid 10001 authkit \
 COPY --from=build /src/target/release/authkit /usr/local/bin/authkit
 WORKDIR /app
 USER authkit
-ENV HOST=0.0.0.0 \
+# Production unless told otherwise: Secure cookies, HSTS, /metrics closed, and SECRET_KEY
+# required (the server refuses to start without it, naming the variable).
+ENV ENVIRONMENT=production \
+    HOST=0.0.0.0 \
     PORT=8000 \
     DATA_DIR=/app/data \
     LOG_DIR=/app/logs \

@@ -27,19 +27,38 @@ pub fn app(ctx: AppContext) -> AppService {
     http::app(api::routes(ctx.clone()), &ctx)
 }
 
-/// Opens the configured store and builds the shared context.
+/// Opens the configured store, prepared (indexes, roles), and builds the shared context. For
+/// the operator commands, which need the database now: an unreachable one is an error.
 pub async fn context(settings: Settings) -> anyhow::Result<AppContext> {
+    let ctx = unprepared_context(settings).await?;
+    ctx.store.prepare().await?;
+    Ok(ctx)
+}
+
+async fn unprepared_context(settings: Settings) -> anyhow::Result<AppContext> {
     let metrics = Arc::new(Metrics::default());
     let store = store::open(&settings, metrics.clone()).await?;
     let secret = security::secret::resolve(&settings)?;
     AppContext::new(settings, store, metrics, &secret).await
 }
 
+/// How long to wait between attempts to prepare a database that did not answer at start.
+const PREPARE_RETRY_MIN: Duration = Duration::from_millis(500);
+const PREPARE_RETRY_MAX: Duration = Duration::from_secs(10);
+
 impl Application {
     /// Opens the store and binds `HOST:PORT` (port 0 picks a free port, as tests do).
+    ///
+    /// A database that does not answer yet is not an error: the server starts, `/health` says it
+    /// lives, `/ready` and everything that needs the database answer 503, and the store is
+    /// prepared in the background as soon as the database answers. No crash loop while an
+    /// operator's database and server start together.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let addr = SocketAddr::new(settings.host, settings.port);
-        let ctx = context(settings).await?;
+        let ctx = unprepared_context(settings).await?;
+        if let Err(e) = ctx.store.prepare().await {
+            tracing::warn!(error = %e, "the database is not ready; serving /health, answering 503 until it is");
+        }
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("HOST/PORT: cannot listen on {addr}: {e}"))?;
@@ -61,12 +80,27 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let preparer = tokio::spawn(prepare_when_reachable(self.ctx.clone()));
         let sweeper = tokio::spawn(sweep_expired_sessions(self.ctx.clone()));
         let header_read_timeout = self.ctx.settings.header_read_timeout;
         let result =
             http::serve::serve(self.listener, app(self.ctx), header_read_timeout, shutdown).await;
         sweeper.abort();
+        preparer.abort();
         result
+    }
+}
+
+/// Retries preparing the store, with a growing pause, until it succeeds (at once if it already has).
+async fn prepare_when_reachable(ctx: AppContext) {
+    let mut pause = PREPARE_RETRY_MIN;
+    while !ctx.store.is_prepared() {
+        tokio::time::sleep(pause).await;
+        match ctx.store.prepare().await {
+            Ok(()) => tracing::info!("the database answers: store prepared, serving"),
+            Err(e) => tracing::warn!(error = %e, "the database is still not ready"),
+        }
+        pause = (pause * 2).min(PREPARE_RETRY_MAX);
     }
 }
 

@@ -191,7 +191,13 @@ impl Settings {
         let secret_key = get("SECRET_KEY");
         if environment == Environment::Production {
             match &secret_key {
-                None => return Err(bad("SECRET_KEY", "required when ENVIRONMENT=production")),
+                None => {
+                    return Err(bad(
+                        "SECRET_KEY",
+                        "required when ENVIRONMENT=production (the container's default): set at \
+                         least 32 random bytes, e.g. SECRET_KEY=\"$(openssl rand -base64 48)\"",
+                    ));
+                }
                 Some(k) if k.len() < MIN_SECRET_LEN => {
                     return Err(bad(
                         "SECRET_KEY",

@@ -39,7 +39,8 @@ impl AppContext {
             settings.jwt_issuer.clone(),
             settings.jwt_audience.clone(),
         );
-        let roles = RoleCache::load(store.as_ref()).await?;
+        // Filled on first use: the database may not answer yet (see `Store::prepare`).
+        let roles = RoleCache::default();
         Ok(Self(Arc::new(Inner {
             passwords: PasswordHasher::new(settings.workers, settings.password_hash_queue),
             settings,

@@ -15,12 +15,6 @@ pub struct RoleCache {
 }
 
 impl RoleCache {
-    pub async fn load(store: &dyn Store) -> StoreResult<Self> {
-        let cache = Self::default();
-        cache.reload(store).await?;
-        Ok(cache)
-    }
-
     async fn reload(&self, store: &dyn Store) -> StoreResult<()> {
         let roles = store.list_roles().await?;
         let map = roles

@@ -1,8 +1,15 @@
-//! A [`Store`] that counts what passes through it: operations by name and failures by kind, for
-//! `/metrics` and the benchmarks' round-trip figures. It wraps either backend unchanged.
+//! The store as the services see it: either backend, counted (operations by name and failures
+//! by kind, for `/metrics` and the benchmarks' round-trip figures) and closed until prepared.
+//!
+//! Closed until prepared: a server may start before its database is reachable (operators start
+//! both together). Until [`Store::prepare`] has created the indexes and seeded the roles, every
+//! operation answers `Unavailable` (a 503) without reaching the backend, so no write can land
+//! before the unique indexes that guard it exist. This is the one wrapper every call already
+//! passes through, which is why the gate lives here: one atomic load per operation.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,11 +23,16 @@ use crate::metrics::Metrics;
 pub struct MeteredStore {
     inner: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    prepared: AtomicBool,
 }
 
 impl MeteredStore {
     pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
+        Self {
+            inner,
+            metrics,
+            prepared: AtomicBool::new(false),
+        }
     }
 
     async fn observe<T>(
@@ -29,7 +41,13 @@ impl MeteredStore {
         call: impl Future<Output = StoreResult<T>>,
     ) -> StoreResult<T> {
         self.metrics.store_operation(operation);
-        let result = call.await;
+        let result = if self.prepared.load(Ordering::Acquire) {
+            call.await
+        } else {
+            Err(StoreError::Unavailable(
+                "the database has not been reachable since the server started".into(),
+            ))
+        };
         if let Err(e) = &result {
             let kind = match e {
                 StoreError::Duplicate { .. } => "duplicate",
@@ -54,6 +72,20 @@ impl Store for MeteredStore {
 
     async fn shutdown(&self) {
         self.inner.shutdown().await;
+    }
+
+    async fn prepare(&self) -> StoreResult<()> {
+        if self.prepared.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.inner.prepare().await?;
+        super::seed_default_roles(self.inner.as_ref()).await?;
+        self.prepared.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn is_prepared(&self) -> bool {
+        self.prepared.load(Ordering::Acquire)
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -52,6 +52,17 @@ pub trait Store: Send + Sync + 'static {
     /// Closes connections cleanly before the process exits (MongoDB ends its server sessions).
     async fn shutdown(&self) {}
 
+    /// Makes the database ready for use: indexes (idempotent) and, through the serving wrapper,
+    /// the default roles. Needs the database to answer; called again until it succeeds.
+    async fn prepare(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Whether [`Store::prepare`] has succeeded (a backend on its own is always ready).
+    fn is_prepared(&self) -> bool {
+        true
+    }
+
     /// A cheap round trip proving the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -186,7 +197,9 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the configured backend: MongoDB when `MONGO_URL` is set, else SQLite under `DATA_DIR`.
-/// Creates indexes and seeds the default roles, both idempotently.
+/// Nothing here needs MongoDB to answer (its client connects lazily): the store comes back
+/// closed, and [`Store::prepare`] opens it once the database answers. A bad URL or an unusable
+/// SQLite file is still an error at once.
 pub async fn open(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Arc<dyn Store>> {
     let backend: Arc<dyn Store> = match &settings.mongo_url {
         Some(url) => Arc::new(mongo::MongoStore::connect(url, &settings.mongodb_name).await?),
@@ -194,11 +207,10 @@ pub async fn open(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<
             &settings.data_dir.join("authkit.db"),
         )?),
     };
-    let store: Arc<dyn Store> = Arc::new(metered::MeteredStore::new(backend, metrics));
-    seed_default_roles(store.as_ref()).await?;
-    Ok(store)
+    Ok(Arc::new(metered::MeteredStore::new(backend, metrics)))
 }
 
+/// Creates the indexes and seeds the default roles, both idempotently.
 async fn seed_default_roles(store: &dyn Store) -> StoreResult<()> {
     let now = Utc::now();
     for (name, description, permissions) in crate::domain::permission::DEFAULT_ROLES {

@@ -67,6 +67,8 @@ pub struct MongoStore {
     sessions: Collection<SessionDoc>,
     rate_limits: Collection<CounterDoc>,
     commands: Arc<CommandCounts>,
+    /// Host names only (no credentials), for error messages.
+    hosts: String,
 }
 
 /// Commands the driver sends, by name: each is one round trip to the server. Counted through
@@ -105,11 +107,9 @@ impl CommandCounts {
 }
 
 impl MongoStore {
-    /// Connects and creates the indexes (idempotently); that first round trip is also the proof
-    /// that the server answers.
-    ///
-    /// Fails after about the server selection timeout rather than waiting for the database:
-    /// the caller exits non-zero and whatever supervises it restarts it.
+    /// Builds the client from the URL. No round trip yet: the driver connects on first use, so
+    /// this succeeds while the database is still down; [`Store::prepare`] creates the indexes
+    /// once it answers.
     pub async fn connect(url: &str, db_name: &str) -> anyhow::Result<Self> {
         // The error of `parse` may echo the URL, which can hold a password: keep it out.
         let mut options = ClientOptions::parse(url).await.map_err(|e| {
@@ -148,25 +148,15 @@ impl MongoStore {
         }));
         let client = Client::with_options(options)?;
         let db = client.database(db_name);
-        let store = Self {
+        Ok(Self {
             users: db.collection("users"),
             roles: db.collection("roles"),
             sessions: db.collection("sessions"),
             rate_limits: db.collection("rate_limits"),
             commands,
+            hosts,
             db,
-        };
-        store.create_indexes().await.map_err(|e| {
-            if is_unavailable(&e) {
-                anyhow::anyhow!("MongoDB is unreachable at {hosts}: {}", e.kind.as_ref())
-            } else {
-                anyhow::anyhow!(
-                    "creating MongoDB indexes in {db_name:?} failed: {}",
-                    e.kind.as_ref()
-                )
-            }
-        })?;
-        Ok(store)
+        })
     }
 
     /// createIndexes is a no-op for an index that already exists with the same options, so this
@@ -221,6 +211,23 @@ impl Store for MongoStore {
         // Without this the client's drop spawns a task to end its server sessions, which fails
         // noisily once the runtime is going away.
         self.db.client().clone().shutdown().await;
+    }
+
+    async fn prepare(&self) -> StoreResult<()> {
+        self.create_indexes().await.map_err(|e| {
+            let cause = e.kind.as_ref();
+            if is_unavailable(&e) {
+                StoreError::Unavailable(format!(
+                    "MongoDB is unreachable at {}: {cause}",
+                    self.hosts
+                ))
+            } else {
+                StoreError::Other(format!(
+                    "creating MongoDB indexes in {:?} failed: {cause}",
+                    self.db.name()
+                ))
+            }
+        })
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -1001,9 +1008,12 @@ mod tests {
             return None;
         };
         let db_name = format!("authkit_unit_{}", uuid::Uuid::new_v4().simple());
-        match MongoStore::connect(&url, &db_name).await {
-            Ok(store) => Some(store),
-            Err(e) => panic!("TEST_MONGO_URL is set but MongoDB is unusable: {e:#}"),
+        let store = MongoStore::connect(&url, &db_name)
+            .await
+            .expect("a valid TEST_MONGO_URL");
+        match store.prepare().await {
+            Ok(()) => Some(store),
+            Err(e) => panic!("TEST_MONGO_URL is set but MongoDB is unusable: {e}"),
         }
     }
 
@@ -1115,11 +1125,15 @@ mod tests {
             .expect("free port")
             .port();
         let started = std::time::Instant::now();
-        let result = MongoStore::connect(&format!("mongodb://127.0.0.1:{port}"), "x").await;
+        let store = MongoStore::connect(&format!("mongodb://127.0.0.1:{port}"), "x")
+            .await
+            .expect("the client is built without a round trip");
+        let result = store.prepare().await;
         let Err(e) = result else {
-            panic!("connect to a closed port succeeded")
+            panic!("preparing against a closed port succeeded")
         };
-        assert!(e.to_string().contains("unreachable"), "{e:#}");
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+        assert!(e.to_string().contains("unreachable"), "{e}");
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{:?}",

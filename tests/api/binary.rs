@@ -16,7 +16,7 @@ use crate::on_both_stores;
 const BIN: &str = env!("CARGO_BIN_EXE_authkit");
 
 /// The binary with a clean environment: only PATH and what the test passes.
-fn command(dir: &Path, vars: &[(&str, String)]) -> Command {
+pub(crate) fn command(dir: &Path, vars: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .env_clear()
@@ -27,7 +27,7 @@ fn command(dir: &Path, vars: &[(&str, String)]) -> Command {
     cmd
 }
 
-fn store_vars(backend: &Backend) -> Vec<(&'static str, String)> {
+pub(crate) fn store_vars(backend: &Backend) -> Vec<(&'static str, String)> {
     match backend {
         Backend::Sqlite => vec![],
         Backend::Mongo(url) => vec![
@@ -40,13 +40,13 @@ fn store_vars(backend: &Backend) -> Vec<(&'static str, String)> {
     }
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
 }
 
 impl Server {
-    async fn start(dir: &Path, vars: &[(&str, String)]) -> Self {
+    pub(crate) async fn start(dir: &Path, vars: &[(&str, String)]) -> Self {
         let port = free_port();
         let mut all = vars.to_vec();
         all.push(("PORT", port.to_string()));
@@ -68,8 +68,22 @@ impl Server {
         panic!("server did not come up");
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Waits until `/ready` answers 200 (the store is prepared).
+    pub(crate) async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(res) = reqwest::get(self.url("/ready")).await
+                && res.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server did not become ready");
     }
 
     fn terminate(&self) {
@@ -313,6 +327,86 @@ fn bad_configuration_names_the_variable() {
             "the secret is not echoed: {stderr}"
         );
     }
+}
+
+/// The `ENV` settings of the Dockerfile's runtime stage, as the container starts with them.
+fn dockerfile_env() -> Vec<(String, String)> {
+    let dockerfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile"))
+        .expect("Dockerfile");
+    let runtime = dockerfile
+        .split("AS runtime")
+        .nth(1)
+        .expect("a runtime stage");
+    // Join continued lines, then read `ENV K=V K=V ...` instructions.
+    let joined = runtime.replace("\\\n", " ");
+    joined
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("ENV "))
+        .flat_map(|pairs| pairs.split_whitespace())
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_container_starts_in_production_and_needs_only_the_secret() {
+    let image_env = dockerfile_env();
+    assert!(
+        image_env.contains(&("ENVIRONMENT".into(), "production".into())),
+        "the image defaults to production: {image_env:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // The image's environment, with its paths moved into a temp dir and loopback for the test.
+    let vars: Vec<(&str, String)> = image_env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "DATA_DIR" => (k.as_str(), dir.path().join("data").display().to_string()),
+            "LOG_DIR" => (k.as_str(), dir.path().join("logs").display().to_string()),
+            "HOST" => (k.as_str(), "127.0.0.1".to_string()),
+            _ => (k.as_str(), v.clone()),
+        })
+        .collect();
+
+    let out = command(dir.path(), &vars).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "refuses to start without SECRET_KEY"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SECRET_KEY") && stderr.contains("required"),
+        "{stderr}"
+    );
+
+    let mut with_key = vars.clone();
+    with_key.push(("SECRET_KEY", "k".repeat(48)));
+    let server = Server::start(dir.path(), &with_key).await;
+    server.wait_ready().await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&json!({"username": "boxed", "email": "boxed@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": "boxed", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("Secure"), "production cookie: {cookie}");
+    assert!(res.headers().contains_key("strict-transport-security"));
+    let metrics = client.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        metrics.status(),
+        StatusCode::NOT_FOUND,
+        "/metrics is closed"
+    );
 }
 
 #[tokio::test]

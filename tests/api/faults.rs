@@ -349,3 +349,42 @@ async fn embedded_store_disk_full_is_a_clean_503() {
         "FAULT sqlite disk full: 20 registrations on a full disk -> {statuses:?}; recovered after freeing space"
     );
 }
+
+/// The server starts before its database: alive at once, not ready, every database route a 503
+/// in the envelope; when the database comes up it creates its indexes, seeds the roles and
+/// serves, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_before_the_database_and_serves_once_it_answers() {
+    let Some(cmd) = mongod_command() else { return };
+    let (data, port) = (tempfile::tempdir().unwrap(), crate::helpers::free_port());
+    let app = TestApp::spawn(Backend::Mongo(format!("mongodb://127.0.0.1:{port}"))).await;
+    assert_eq!(status_of(&app, "/health").await, StatusCode::OK);
+    assert_eq!(
+        status_of(&app, "/ready").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let register = || {
+        app.post(
+            "/api/v1/auth/register",
+            Some(serde_json::json!({
+                "username": "early", "email": "early@example.com", "password": crate::helpers::PASSWORD
+            })),
+            None,
+        )
+    };
+    crate::helpers::expect_error(register().await, StatusCode::SERVICE_UNAVAILABLE).await;
+
+    let _mongod = Mongod::start(&cmd, port, data.path());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status_of(&app, "/ready").await != StatusCode::OK {
+        assert!(
+            Instant::now() < deadline,
+            "/ready did not follow the database"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(register().await.status(), StatusCode::CREATED);
+    // The unique indexes exist: the same account again is a 409, not a second account.
+    crate::helpers::expect_error(register().await, StatusCode::CONFLICT).await;
+    app.login("early", crate::helpers::PASSWORD).await;
+}

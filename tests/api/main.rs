@@ -10,6 +10,7 @@ mod binary;
 mod concurrency;
 mod edge;
 mod faults;
+mod hardening;
 mod health;
 mod tokens;
 mod user;
