@@ -200,7 +200,7 @@ async fn sigterm_finishes_the_slow_request(backend: Backend) {
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 
-fn create_admin(
+pub(crate) fn create_admin(
     dir: &Path,
     vars: &[(&str, String)],
     email: &str,

@@ -12,5 +12,6 @@ mod edge;
 mod faults;
 mod hardening;
 mod health;
+mod instances;
 mod tokens;
 mod user;
