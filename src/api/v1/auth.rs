@@ -72,7 +72,7 @@ pub struct RegisterRequest {
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
         (status = 429, description = "Too many registrations from this IP; see Retry-After", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or too many passwords waiting to be hashed; see Retry-After", body = ErrorBody),
     ))]
 pub async fn register(
     State(ctx): State<AppContext>,
@@ -124,7 +124,7 @@ pub struct LoginRequest {
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many attempts from this IP or on this account; see Retry-After", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or too many passwords waiting to be hashed; see Retry-After", body = ErrorBody),
     ))]
 pub async fn login(
     State(ctx): State<AppContext>,

@@ -75,7 +75,8 @@ pub struct UpdateMeRequest {
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field or missing current_password", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords for this account (shared with login); see Retry-After", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or too many passwords waiting to be hashed; see Retry-After", body = ErrorBody),
     ))]
 pub async fn update_me(
     State(ctx): State<AppContext>,
