@@ -367,11 +367,13 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_job_whose_caller_has_gone_is_skipped() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let hasher = PasswordHasher::with_params(1, 16, 8, 1, 1);
-        // Occupy the only hashing thread until released.
+    /// Occupies the only hashing thread of `hasher` until the returned sender is used.
+    async fn occupy_the_only_thread(
+        hasher: &PasswordHasher,
+    ) -> (
+        mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), PasswordError>>,
+    ) {
         let (started, is_started) = tokio::sync::oneshot::channel();
         let (release, wait) = mpsc::channel::<()>();
         let busy = tokio::spawn({
@@ -386,6 +388,14 @@ mod tests {
             }
         });
         is_started.await.unwrap();
+        (release, busy)
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_is_skipped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hasher = PasswordHasher::with_params(1, 16, 8, 1, 1);
+        let (release, busy) = occupy_the_only_thread(&hasher).await;
 
         // Queue a job, then give up on it, as a request dropped on disconnect does.
         let ran = Arc::new(AtomicUsize::new(0));
@@ -408,20 +418,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
         let hasher = PasswordHasher::with_params(1, 1, 8, 1, 1);
-        let (started, is_started) = tokio::sync::oneshot::channel();
-        let (release, wait) = mpsc::channel::<()>();
-        let busy = tokio::spawn({
-            let hasher = hasher.clone();
-            async move {
-                hasher
-                    .run(move || {
-                        let _ = started.send(());
-                        let _ = wait.recv();
-                    })
-                    .await
-            }
-        });
-        is_started.await.unwrap();
+        let (release, busy) = occupy_the_only_thread(&hasher).await;
         // The thread is busy; one job fits in the queue, the next is refused without waiting.
         let queued = tokio::spawn({
             let hasher = hasher.clone();

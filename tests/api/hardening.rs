@@ -58,6 +58,23 @@ async fn other_device(app: &TestApp, login: &str, password: &str) -> String {
         .to_string()
 }
 
+/// Starts `n` logins of `login` at once, each from a client of its own.
+fn concurrent_logins(
+    app: &TestApp,
+    login: &str,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<reqwest::Response>> {
+    (0..n)
+        .map(|_| {
+            let request = app
+                .other_client()
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({"email": login, "password": PASSWORD}));
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect()
+}
+
 async fn me_status(app: &TestApp, token: &str) -> StatusCode {
     app.get("/api/v1/user/", Some(token)).await.status()
 }
@@ -351,19 +368,7 @@ async fn a_promotion_during_an_admin_write_is_respected(backend: Backend) {
     app.register("busybee").await;
 
     // Twelve logins queue about a quarter of a second of hashing on the one hashing thread.
-    let busy: Vec<_> = (0..12)
-        .map(|_| {
-            let client = app.other_client();
-            let url = app.url("/api/v1/auth/login");
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&json!({"email": "busybee", "password": PASSWORD}))
-                    .send()
-                    .await
-            })
-        })
-        .collect();
+    let busy = concurrent_logins(&app, "busybee", 12);
     tokio::time::sleep(Duration::from_millis(30)).await;
     let admin_write = {
         let client = app.other_client();
@@ -391,7 +396,7 @@ async fn a_promotion_during_an_admin_write_is_respected(backend: Backend) {
     let res = admin_write.await.unwrap();
     expect_error(res, StatusCode::FORBIDDEN).await;
     for login in busy {
-        let _ = login.await;
+        login.await.unwrap();
     }
     // The password is the one the account had.
     app.login("rising", PASSWORD).await;
@@ -440,20 +445,7 @@ async fn a_full_hashing_queue_answers_503_at_once(backend: Backend) {
     )
     .await;
     app.register("crowded").await;
-    let logins: Vec<_> = (0..12)
-        .map(|_| {
-            let client = app.other_client();
-            let url = app.url("/api/v1/auth/login");
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&json!({"email": "crowded", "password": PASSWORD}))
-                    .send()
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
+    let logins = concurrent_logins(&app, "crowded", 12);
     let mut by_status = std::collections::BTreeMap::<u16, u32>::new();
     for login in logins {
         let res = login.await.unwrap();
