@@ -71,20 +71,7 @@ pub async fn login(
     client: &ClientInfo,
 ) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
     let login = login.trim().to_lowercase();
-    let admitted = match limits::login_from_ip(ctx, client.ip).await {
-        Ok(()) => Ok(ctx.store.find_user_by_login(&login).await?),
-        Err(e) => Err(e),
-    };
-    let admitted = match admitted {
-        Ok(user) => {
-            let account = user
-                .as_ref()
-                .map_or(Account::UnknownLogin(&login), |u| Account::Id(&u.id));
-            limits::password_attempt(ctx, account).await.map(|()| user)
-        }
-        Err(e) => Err(e),
-    };
-    let user = match admitted {
+    let user = match admit_login(ctx, &login, client.ip).await {
         Ok(user) => user,
         Err(e) => {
             if matches!(e, AppError::TooManyRequests { .. }) {
@@ -154,6 +141,18 @@ pub async fn login(
         user,
         role,
     ))
+}
+
+/// The per-IP limit, then the failure budget of the account the login names (or of the login
+/// itself when it names none); returns that account. Both paths make the same store calls.
+async fn admit_login(ctx: &AppContext, login: &str, ip: IpAddr) -> AppResult<Option<User>> {
+    limits::login_from_ip(ctx, ip).await?;
+    let user = ctx.store.find_user_by_login(login).await?;
+    let account = user
+        .as_ref()
+        .map_or(Account::UnknownLogin(login), |u| Account::Id(&u.id));
+    limits::password_attempt(ctx, account).await?;
+    Ok(user)
 }
 
 fn refresh_ttl(ctx: &AppContext) -> Duration {
