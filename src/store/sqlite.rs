@@ -1390,6 +1390,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_database_of_the_previous_schema_is_migrated_in_place() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("old.db");
+        // The schema and a row as the previous release (schema version 2) wrote them.
+        {
+            let conn = Connection::open(&path).expect("create");
+            conn.execute_batch(SCHEMA).expect("old schema");
+            conn.pragma_update(None, "user_version", BASE_VERSION)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO users (id, username, username_lower, email, email_lower,
+                    password_hash, role_id, is_active, created_at, updated_at)
+                 VALUES ('u1', 'Old', 'old', 'old@example.com', 'old@example.com', 'h', 'r', 1,
+                    0, 0)",
+                [],
+            )
+            .expect("old row");
+        }
+        let store = SqliteStore::open(&path).expect("open migrates");
+        let user = store.find_user("u1").await.expect("read").expect("kept");
+        assert_eq!((user.username.as_str(), user.session_epoch), ("Old", 0));
+        let conn = Connection::open(&path).expect("reopen");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
     async fn reopening_keeps_data_and_schema() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("reopen.db");
