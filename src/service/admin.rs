@@ -1,6 +1,7 @@
 //! Admin management of other accounts. Every route here needs `admin:*`; on top of that, only a
 //! holder of `*` may touch an account whose role is privileged, or hand out a privileged role.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -150,8 +151,29 @@ pub struct AdminUpdate {
 /// the write (each retry checks again). Only a storm of role changes on one account exhausts it.
 const CHECKED_WRITE_ATTEMPTS: usize = 3;
 
-fn changed_meanwhile() -> AppError {
-    AppError::Conflict("The account changed meanwhile, try again".into())
+/// Runs `write` on the target as the privilege check ([`modifiable_target`]) just saw it. The
+/// write filters on the role it is handed and answers `None` when that missed: a promotion landed
+/// between the check and the write, so a plain admin must not have made it. The check then runs
+/// again on the fresh account. Each write runs to completion even if the request is dropped.
+async fn checked_write<T, Fut>(
+    ctx: &AppContext,
+    actor: &Principal,
+    user_id: &str,
+    write: impl Fn(AppContext, User) -> Fut,
+) -> AppResult<T>
+where
+    T: Send + 'static,
+    Fut: Future<Output = AppResult<Option<T>>> + Send + 'static,
+{
+    for _ in 0..CHECKED_WRITE_ATTEMPTS {
+        let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+        if let Some(done) = service::to_completion(write(ctx.clone(), user)).await? {
+            return Ok(done);
+        }
+    }
+    Err(AppError::Conflict(
+        "The account changed meanwhile, try again".into(),
+    ))
 }
 
 /// Updates another account. A new password or a deactivation signs the user out everywhere.
@@ -161,7 +183,9 @@ pub async fn update_user(
     user_id: &str,
     update: AdminUpdate,
 ) -> AppResult<(User, Arc<Role>)> {
-    let (mut user, _) = modifiable_target(ctx, actor, user_id).await?;
+    // Checked before the password is hashed, so a refusal costs no hash; checked again at the
+    // write (see `checked_write`).
+    modifiable_target(ctx, actor, user_id).await?;
     let new_role = match update.role.as_deref() {
         None => None,
         Some(name) => {
@@ -196,36 +220,20 @@ pub async fn update_user(
     };
     // A new password or a deactivation ends every session in the same write.
     changes.end_sessions = reason.is_some();
-    let mut attempts = 0;
-    let updated = loop {
-        // The write applies only if the target still has the role the check above saw, so a
-        // promotion landing in between cannot let a plain admin modify a new administrator.
-        let (task_ctx, changes, id, seen_role) = (
-            ctx.clone(),
-            changes.clone(),
-            user.id.clone(),
-            user.role_id.clone(),
-        );
-        let written = service::to_completion(async move {
-            let updated = task_ctx
+    let updated = checked_write(ctx, actor, user_id, |ctx, user| {
+        let changes = changes.clone();
+        async move {
+            let updated = ctx
                 .store
-                .update_user(&id, &changes, Some(&seen_role), Utc::now())
+                .update_user(&user.id, &changes, Some(&user.role_id), Utc::now())
                 .await?;
             if let (Some(_), Some(reason)) = (&updated, reason) {
-                service::record_ended_sessions(&task_ctx, &id, None, reason).await;
+                service::record_ended_sessions(&ctx, &user.id, None, reason).await;
             }
             Ok(updated)
-        })
-        .await?;
-        if let Some(updated) = written {
-            break updated;
         }
-        attempts += 1;
-        if attempts == CHECKED_WRITE_ATTEMPTS {
-            return Err(changed_meanwhile());
-        }
-        (user, _) = modifiable_target(ctx, actor, user_id).await?;
-    };
+    })
+    .await?;
     let role = ctx
         .roles
         .by_id(ctx.store.as_ref(), &updated.role_id)
@@ -235,33 +243,24 @@ pub async fn update_user(
 
 /// Soft-deletes another account, which ends its sessions; returns how many were revoked.
 pub async fn delete_user(ctx: &AppContext, actor: &Principal, user_id: &str) -> AppResult<u64> {
-    for _ in 0..CHECKED_WRITE_ATTEMPTS {
-        let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+    checked_write(ctx, actor, user_id, |ctx, user| async move {
         if !user.is_active {
             return Err(AppError::BadRequest("User is already inactive".into()));
         }
-        // As in `update_user`: the role the check saw is part of the write's filter.
-        let task_ctx = ctx.clone();
-        let deleted = service::to_completion(async move {
-            if !task_ctx
-                .store
-                .soft_delete_user(&user.id, Some(&user.role_id), Utc::now())
-                .await?
-            {
-                return Ok(None);
-            }
-            let reason = RevokeReason::AccountDeactivated;
-            Ok(Some(
-                service::record_ended_sessions(&task_ctx, &user.id, None, reason).await,
-            ))
-        })
-        .await?;
-        if let Some(revoked) = deleted {
-            return Ok(revoked);
+        // Misses if the user was deactivated or re-roled meanwhile: then the check runs again.
+        if !ctx
+            .store
+            .soft_delete_user(&user.id, Some(&user.role_id), Utc::now())
+            .await?
+        {
+            return Ok(None);
         }
-        // Deactivated or re-roled meanwhile: look again.
-    }
-    Err(changed_meanwhile())
+        let reason = RevokeReason::AccountDeactivated;
+        Ok(Some(
+            service::record_ended_sessions(&ctx, &user.id, None, reason).await,
+        ))
+    })
+    .await
 }
 
 /// Active sessions of any user.

@@ -277,3 +277,26 @@ impl Store for MeteredStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn closed_until_prepared_then_seeded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backend =
+            super::super::sqlite::SqliteStore::open(&dir.path().join("db")).expect("open");
+        let store = MeteredStore::new(Arc::new(backend), Arc::new(Metrics::default()));
+        assert!(!store.is_prepared());
+        let refused = store.list_roles().await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        store.prepare().await.expect("prepare");
+        assert!(store.is_prepared());
+        let roles = store.list_roles().await.expect("open now");
+        assert_eq!(roles.len(), 3, "the default roles are seeded");
+    }
+}

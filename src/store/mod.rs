@@ -7,6 +7,8 @@
 //! - rotation and revocation are single conditional updates (a filter on the current state);
 //! - an unreachable or failing database is [`StoreError::Unavailable`], which becomes a 503.
 
+#[cfg(test)]
+mod conformance;
 pub mod metered;
 pub mod mongo;
 pub mod sqlite;

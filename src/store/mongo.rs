@@ -1080,6 +1080,15 @@ mod tests {
     /// The field is found in the server's real replies: by index name for every write, and by
     /// `keyPattern` where the driver keeps the reply (findAndModify).
     #[tokio::test]
+    async fn conforms_to_the_shared_store_behaviours() {
+        let Some(store) = test_store().await else {
+            return;
+        };
+        crate::store::conformance::run_all(&store).await;
+        drop_db(store).await;
+    }
+
+    #[tokio::test]
     async fn duplicate_key_errors_name_the_field() {
         let Some(store) = test_store().await else {
             return;

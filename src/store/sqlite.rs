@@ -1390,6 +1390,12 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn conforms_to_the_shared_store_behaviours() {
+        let (_dir, store) = open_temp();
+        crate::store::conformance::run_all(&store).await;
+    }
+
+    #[tokio::test]
     async fn a_database_of_the_previous_schema_is_migrated_in_place() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("old.db");

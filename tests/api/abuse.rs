@@ -18,7 +18,7 @@ on_both_stores!(
     cors_allows_only_listed_origins,
 );
 
-async fn login(
+pub(crate) async fn login(
     app: &TestApp,
     login: &str,
     password: &str,
@@ -34,7 +34,7 @@ async fn login(
     req.send().await.unwrap()
 }
 
-fn retry_after(res: &reqwest::Response) -> u64 {
+pub(crate) fn retry_after(res: &reqwest::Response) -> u64 {
     res.headers()["retry-after"]
         .to_str()
         .unwrap()

@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::abuse::{login, retry_after};
 use crate::helpers::{Backend, PASSWORD, TestApp, expect_error, read};
 use crate::on_both_stores;
 
@@ -23,23 +24,6 @@ on_both_stores!(
     sessions_end_at_their_absolute_lifetime,
     a_full_hashing_queue_answers_503_at_once,
 );
-
-fn retry_after(res: &reqwest::Response) -> u64 {
-    res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .expect("Retry-After in seconds")
-}
-
-async fn login_as(app: &TestApp, login: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"email": login, "password": password}))
-        .send()
-        .await
-        .unwrap()
-}
 
 /// Logs in with a client of its own (another device); returns its access token.
 async fn other_device(app: &TestApp, login: &str, password: &str) -> String {
@@ -97,7 +81,7 @@ async fn current_password_guesses_draw_on_the_account_budget(backend: Backend) {
     expect_error(res, StatusCode::TOO_MANY_REQUESTS).await;
     // The budget is the account's: the login is held back too.
     expect_error(
-        login_as(&app, "guarded", PASSWORD).await,
+        login(&app, "guarded", PASSWORD, None).await,
         StatusCode::TOO_MANY_REQUESTS,
     )
     .await;
@@ -116,11 +100,11 @@ async fn one_budget_whether_typed_as_username_or_email(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("LOGIN_LOCKOUT", "2/30s")]).await;
     app.register("twonames").await;
     expect_error(
-        login_as(&app, "twonames", "wrong password").await,
+        login(&app, "twonames", "wrong password", None).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    let res = login_as(&app, "TwoNames@Example.com", "wrong password").await;
+    let res = login(&app, "TwoNames@Example.com", "wrong password", None).await;
     assert_eq!(
         retry_after(&res),
         1,
@@ -139,20 +123,14 @@ async fn ipv6_clients_are_limited_by_their_network(backend: Backend) {
         ],
     )
     .await;
-    let from = |ip: &'static str| {
-        app.client
-            .post(app.url("/api/v1/auth/login"))
-            .header("x-forwarded-for", ip)
-            .json(&json!({"email": "nobody", "password": "whatever pw"}))
-            .send()
-    };
+    let from = |ip: &'static str| login(&app, "nobody", "whatever pw", Some(ip));
     for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"] {
-        expect_error(from(ip).await.unwrap(), StatusCode::UNAUTHORIZED).await;
+        expect_error(from(ip).await, StatusCode::UNAUTHORIZED).await;
     }
-    let res = from("2001:db8:1:2:1234:5678:9abc:def0").await.unwrap();
+    let res = from("2001:db8:1:2:1234:5678:9abc:def0").await;
     expect_error(res, StatusCode::TOO_MANY_REQUESTS).await;
     // The neighbouring network has a budget of its own.
-    let res = from("2001:db8:1:3::1").await.unwrap();
+    let res = from("2001:db8:1:3::1").await;
     expect_error(res, StatusCode::UNAUTHORIZED).await;
 }
 
