@@ -54,6 +54,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_dir: PathBuf,
     pub cors_origins: Vec<String>,
+    /// Request headers a browser may send cross-origin besides the defaults (lower-cased).
+    pub cors_allow_headers: Vec<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     /// How long after a rotation the previous refresh token is answered instead of treated as theft.
@@ -116,6 +118,7 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("log_dir", &self.log_dir)
             .field("cors_origins", &self.cors_origins)
+            .field("cors_allow_headers", &self.cors_allow_headers)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_grace", &self.refresh_grace)
@@ -267,6 +270,20 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
         };
 
+        let cors_allow_headers = match get("CORS_ALLOW_HEADERS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    axum::http::HeaderName::from_bytes(h.as_bytes())
+                        .map(|name| name.as_str().to_string())
+                        .map_err(|_| bad("CORS_ALLOW_HEADERS", format!("not a header name: {h:?}")))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
         let access_token_ttl =
             parse_duration(&get, "ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
         let refresh_token_ttl = parse_duration(
@@ -335,6 +352,7 @@ impl Settings {
             log_format,
             log_dir: get("LOG_DIR").map_or_else(|| PathBuf::from("./logs"), PathBuf::from),
             cors_origins,
+            cors_allow_headers,
             access_token_ttl,
             refresh_token_ttl,
             refresh_grace,

@@ -2,6 +2,7 @@
 //! extract, call a service, wrap the answer.
 
 pub mod cookies;
+pub mod csrf;
 pub mod docs;
 pub mod envelope;
 pub mod extract;

@@ -68,8 +68,11 @@ pub fn app(routes: Router, ctx: &AppContext) -> AppService {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(axum::middleware::from_fn_with_state(
-            settings.request_timeout,
-            limits::timeout,
+            limits::RequestBounds {
+                timeout: settings.request_timeout,
+                max_body_bytes: settings.max_body_bytes,
+            },
+            limits::bound_request,
         ))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .service(routes.route_layer(axum::middleware::from_fn(request_log::remember_route)));
@@ -87,18 +90,31 @@ fn cors(settings: &Settings) -> Option<CorsLayer> {
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
+    let mut allow_headers = vec![
+        header::AUTHORIZATION,
+        header::CONTENT_TYPE,
+        HeaderName::from_static(request_log::REQUEST_ID_HEADER),
+        HeaderName::from_static(crate::api::v1::auth::TOKEN_TRANSPORT_HEADER),
+    ];
+    allow_headers.extend(
+        settings
+            .cors_allow_headers
+            .iter()
+            .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+    );
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
+            .allow_headers(allow_headers)
+            // Every header of an answer that a client is meant to read: without this a page's
+            // script sees `null` for them (say, how long a 429 asks it to wait).
+            .expose_headers([
                 HeaderName::from_static(request_log::REQUEST_ID_HEADER),
-                HeaderName::from_static(crate::api::v1::auth::TOKEN_TRANSPORT_HEADER),
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
             ])
-            .expose_headers([HeaderName::from_static(request_log::REQUEST_ID_HEADER)])
             .max_age(Duration::from_secs(600)),
     )
 }

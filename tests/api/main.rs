@@ -7,6 +7,7 @@ mod abuse;
 mod admin;
 mod auth;
 mod binary;
+mod browser_apps;
 mod concurrency;
 mod edge;
 mod faults;

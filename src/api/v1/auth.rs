@@ -10,10 +10,10 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::api::cookies;
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Auth, ClientIp, JsonBody, OptionalJsonBody, bearer_token};
 use crate::api::views::{LoginView, RefreshView, RevokedView, TokenView, UserView};
+use crate::api::{cookies, csrf};
 use crate::context::AppContext;
 use crate::domain::validate::FieldError;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -206,6 +206,7 @@ pub struct RefreshRequest {
         (status = 200, description = "New tokens; refresh cookie rotated", body = Envelope<RefreshView>),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid, expired, revoked or replayed refresh token", body = ErrorBody),
+        (status = 403, description = "The refresh cookie was sent from an origin that is neither this API's nor listed in CORS_ORIGINS (CSRF defence); nothing changed", body = ErrorBody),
         (status = 415, description = "A body that is not JSON", body = ErrorBody),
         (status = 422, description = "A JSON body of the wrong shape", body = ErrorBody),
         (status = 429, description = "Too many refreshes of this session; see Retry-After", body = ErrorBody),
@@ -213,6 +214,7 @@ pub struct RefreshRequest {
     ))]
 pub async fn refresh(
     State(ctx): State<AppContext>,
+    headers: HeaderMap,
     jar: CookieJar,
     OptionalJsonBody(body): OptionalJsonBody<RefreshRequest>,
 ) -> AppResult<Response> {
@@ -221,6 +223,9 @@ pub async fn refresh(
     let Some(token) = from_body.or_else(|| cookies::refresh_from(&jar)) else {
         return Err(AppError::Unauthorized("Refresh token missing".into()));
     };
+    if !in_body {
+        csrf::check_cookie_request(&headers, &ctx.settings)?;
+    }
     match sessions::refresh(&ctx, &token).await {
         Ok(tokens) => {
             let (jar, token) = token_answer(&ctx, jar, tokens, in_body);
@@ -240,6 +245,7 @@ pub async fn refresh(
     responses(
         (status = 200, description = "Session revoked, cookie cleared", body = Envelope<RevokedView>),
         (status = 401, description = "No usable token", body = ErrorBody),
+        (status = 403, description = "The refresh cookie was sent from an origin that is neither this API's nor listed in CORS_ORIGINS (CSRF defence); nothing changed", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn logout(State(ctx): State<AppContext>, parts: Parts) -> Response {
@@ -256,6 +262,10 @@ pub async fn logout(State(ctx): State<AppContext>, parts: Parts) -> Response {
     let result = match (by_bearer, cookie) {
         (Some(Ok(n)), _) => Ok(n),
         (Some(Err(AppError::Unauthorized(_))) | None, Some(token)) => {
+            // Refused before anything changes, the cookie included.
+            if let Err(e) = csrf::check_cookie_request(&parts.headers, &ctx.settings) {
+                return e.into_response();
+            }
             sessions::logout_with_refresh(&ctx, &token).await
         }
         (Some(Err(e)), _) => Err(e),
