@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# End-to-end check of /docs in a real browser: installs Debian's Chromium and playwright-core
-# (npm) if missing, starts the server on the embedded store in a temp dir, and drives Swagger UI
-# through register, login, Authorize, /user/, refresh and sessions (tests/browser/docs_flow.js).
+# End-to-end checks in a real browser: installs Debian's Chromium and playwright-core (npm) if
+# missing, starts the server on the embedded store in a temp dir, and drives
+# - Swagger UI through register, login, Authorize, /user/, refresh and sessions
+#   (tests/browser/docs_flow.js);
+# - a single-page app served on another localhost port, with CORS_ORIGINS naming it, through
+#   login, reload, two tabs, a 429, a sibling origin's forged requests and logout
+#   (tests/browser/spa_flow.js, against a second server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,14 +20,30 @@ fi
 
 cargo build --quiet
 WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-# `exec`, so that $SERVER is the server itself and the trap stops it, not only a subshell.
-(cd "$WORK" && exec env -i PATH="$PATH" PORT="$PORT" "$OLDPWD/target/debug/authkit" >"$WORK/server.log" 2>&1) &
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+PORT=$(free_port)
+SPA_API_PORT=$(free_port)
+SPA_PORT=$(free_port)
+SIBLING_PORT=$(free_port)
+# `exec`, so that each PID is the server itself and the trap stops it, not only a subshell.
+mkdir -p "$WORK/docs" "$WORK/spa"
+(cd "$WORK/docs" && exec env -i PATH="$PATH" PORT="$PORT" "$OLDPWD/target/debug/authkit" >"$WORK/docs.log" 2>&1) &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
-  sleep 0.1
+(cd "$WORK/spa" && exec env -i PATH="$PATH" PORT="$SPA_API_PORT" \
+  CORS_ORIGINS="http://localhost:$SPA_PORT,http://127.0.0.1:$SPA_PORT" LOGIN_LOCKOUT=2/30s \
+  "$OLDPWD/target/debug/authkit" >"$WORK/spa.log" 2>&1) &
+SPA_SERVER=$!
+trap 'kill $SERVER $SPA_SERVER 2>/dev/null || true; wait $SERVER $SPA_SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for port in "$PORT" "$SPA_API_PORT"; do
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
+    sleep 0.1
+  done
 done
+mkdir -p target
 echo "==> Swagger UI flow in headless Chromium"
 node tests/browser/docs_flow.js "http://127.0.0.1:$PORT"
+echo "==> single-page app flow in headless Chromium (app on :$SPA_PORT, API on :$SPA_API_PORT)"
+node tests/browser/spa_flow.js "http://localhost:$SPA_API_PORT" "$SPA_PORT" "$SIBLING_PORT"
