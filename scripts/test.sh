@@ -65,4 +65,11 @@ if [ -z "${TEST_MONGOD_CMD:-}" ]; then
 fi
 
 echo "==> cargo test (every API test runs on sqlite and on mongo)"
-cargo test "$@"
+TEST_LOG_FILE=$(mktemp)
+cargo test "$@" 2>&1 | tee "$TEST_LOG_FILE"
+# The store conformance suite: one behaviour per test, written once, run on each backend.
+for backend in sqlite mongo; do
+  passed=$(grep -cE "^test store::$backend::tests::conformance::[a-z_]+ \.\.\. ok$" "$TEST_LOG_FILE" || true)
+  echo "==> store conformance suite on $backend: $passed behaviours passed"
+done
+rm -f "$TEST_LOG_FILE"

@@ -72,6 +72,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts the role unless one with the same name exists (idempotent seeding).
     async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()>;
+    /// Every role, ordered by name.
     async fn list_roles(&self) -> StoreResult<Vec<Role>>;
 
     // --- users ---
