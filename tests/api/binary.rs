@@ -27,8 +27,34 @@ pub(crate) fn command(dir: &Path, vars: &[(&str, String)]) -> Command {
     cmd
 }
 
-pub(crate) fn store_vars(backend: &Backend) -> Vec<(&'static str, String)> {
-    match backend {
+/// The store settings of a test's server processes; on MongoDB a fresh database, dropped when
+/// this is.
+pub(crate) struct StoreVars(Vec<(&'static str, String)>);
+
+impl std::ops::Deref for StoreVars {
+    type Target = Vec<(&'static str, String)>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for StoreVars {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for StoreVars {
+    fn drop(&mut self) {
+        let get = |key| self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+        if let (Some(url), Some(name)) = (get("MONGO_URL"), get("MONGODB_NAME")) {
+            crate::helpers::drop_test_database(url, name);
+        }
+    }
+}
+
+pub(crate) fn store_vars(backend: &Backend) -> StoreVars {
+    StoreVars(match backend {
         Backend::Sqlite => vec![],
         Backend::Mongo(url) => vec![
             ("MONGO_URL", url.clone()),
@@ -37,7 +63,7 @@ pub(crate) fn store_vars(backend: &Backend) -> Vec<(&'static str, String)> {
                 format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..20]),
             ),
         ],
-    }
+    })
 }
 
 pub(crate) struct Server {
@@ -122,7 +148,8 @@ on_both_stores!(
 
 async fn runs_in_an_empty_directory(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &store_vars(&backend)).await;
+    let vars = store_vars(&backend);
+    let mut server = Server::start(dir.path(), &vars).await;
     let res = reqwest::get(server.url("/ready")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let port = [("PORT", server.port.to_string())];
@@ -170,7 +197,8 @@ async fn runs_in_an_empty_directory(backend: Backend) {
 /// checks the request still completes and the process exits 0.
 async fn sigterm_finishes_the_slow_request(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &store_vars(&backend)).await;
+    let vars = store_vars(&backend);
+    let mut server = Server::start(dir.path(), &vars).await;
     let port = server.port;
     let body = json!({"username": "slowpoke", "email": "slow@example.com", "password": PASSWORD})
         .to_string();

@@ -75,7 +75,36 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let (Some(url), Some(name)) = (self.vars.get("MONGO_URL"), self.vars.get("MONGODB_NAME"))
+        {
+            drop_test_database(url, name);
+        }
     }
+}
+
+/// Drops a test's MongoDB database, so that runs against a long-lived server (a real
+/// TEST_MONGO_URL) leave nothing behind. Synchronous, for `Drop`: it runs on a thread of its
+/// own with a runtime of its own. A database that is gone (the fault tests kill theirs) is
+/// given up on after the short server selection timeout.
+pub fn drop_test_database(url: &str, name: &str) {
+    let (url, name) = (url.to_string(), name.to_string());
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let Ok(mut options) = mongodb::options::ClientOptions::parse(&url).await else {
+                return;
+            };
+            options.server_selection_timeout = Some(std::time::Duration::from_secs(2));
+            if let Ok(client) = mongodb::Client::with_options(options) {
+                let _ = client.database(&name).drop().await;
+                client.shutdown().await;
+            }
+        });
+    });
+    let _ = dropped.join();
 }
 
 /// Server logs in the test output, only when `TEST_LOG` is set.
