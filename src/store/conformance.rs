@@ -2,6 +2,9 @@
 //! [`Store`] and run on both backends by [`conformance_tests!`] (see the bottom of `sqlite/mod.rs`
 //! and `mongo/mod.rs`), so the two can never drift. A backend's own module keeps only what is
 //! its own (SQLite's migrations, MongoDB's error mapping).
+//!
+//! Longer than the store's other files on purpose: it is the one specification of what a
+//! backend must do, and reads best as one list. A new collection adds its behaviours here.
 
 use chrono::{DateTime, Duration, Utc};
 

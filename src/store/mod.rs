@@ -1,5 +1,9 @@
-//! Persistence behind one trait, with two backends: MongoDB (production) and an embedded SQLite
-//! file (zero-configuration runs). Services only ever see [`Store`]; the backend is picked at start.
+//! Persistence with two backends: MongoDB (production) and an embedded SQLite file
+//! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
+//! [`SessionStore`], [`CounterStore`]), all of them together [`Store`], which is what services
+//! hold; the backend is picked at start. Each backend has one module per collection
+//! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
+//! and `conformance.rs` checks both against the same behaviours.
 //!
 //! Rules every backend keeps:
 //! - uniqueness of `username_lower`, `email_lower` and `sessions.refresh_jti` comes from unique
@@ -39,9 +43,177 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything the services need from a database.
+/// Declares a collection's store trait and, from the same list, its metered forwarding on
+/// [`metered::MeteredStore`]: a method added here is counted in /metrics (by its name) and gated
+/// until the store is prepared without a line written anywhere else. Every method is `async`,
+/// takes `&self` and returns a [`StoreResult`].
+macro_rules! store_trait {
+    (
+        $(#[$meta:meta])*
+        pub trait $trait:ident {
+            $(
+                $(#[$method_meta:meta])*
+                async fn $method:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[async_trait]
+        pub trait $trait: Send + Sync {
+            $(
+                $(#[$method_meta])*
+                async fn $method(&self $(, $arg: $ty)*) -> $ret;
+            )*
+        }
+
+        #[async_trait]
+        impl $trait for metered::MeteredStore {
+            $(
+                async fn $method(&self $(, $arg: $ty)*) -> $ret {
+                    self.observe(stringify!($method), self.inner.$method($($arg),*))
+                        .await
+                }
+            )*
+        }
+    };
+}
+
+store_trait! {
+    /// `roles`: few, seeded at start, cached by the services.
+    pub trait RoleStore {
+        /// Inserts the role unless one with the same name exists (idempotent seeding).
+        async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()>;
+        /// Every role, ordered by name.
+        async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+    }
+}
+
+store_trait! {
+    /// `users`: accounts, unique by lower-cased username and email.
+    pub trait UserStore {
+        /// Fails with `Duplicate` when the username or email is taken (case-insensitively).
+        async fn insert_user(&self, user: &User) -> StoreResult<()>;
+        async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
+        /// Finds by lower-cased email or username, as [`crate::domain::LoginField::of`] tells.
+        async fn find_user_by_login(&self, login_lower: &str) -> StoreResult<Option<User>>;
+        /// Applies the changes and returns the updated user; `None` if the id is unknown or, when
+        /// `if_role` is given, the user no longer has that role (the caller's permission check
+        /// was made against it, so the check and the write cannot be split by a concurrent
+        /// promotion). `end_sessions` bumps `session_epoch` in the same write. Fails with
+        /// `Duplicate` when a new username or email is taken.
+        async fn update_user(
+            &self,
+            id: &str,
+            changes: &UserChanges,
+            if_role: Option<&str>,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Option<User>>;
+        /// Atomically replaces the password hash if it is still `old_hash` (rehash on login).
+        async fn replace_password_hash(
+            &self,
+            id: &str,
+            old_hash: &str,
+            new_hash: &str,
+        ) -> StoreResult<()>;
+        /// Soft delete: sets `is_active = false` and `deleted_at` and ends every session (bumps
+        /// `session_epoch`), only if the user is active and, when `if_role` is given, still has
+        /// that role. Returns whether this call deactivated the user.
+        async fn soft_delete_user(
+            &self,
+            id: &str,
+            if_role: Option<&str>,
+            now: DateTime<Utc>,
+        ) -> StoreResult<bool>;
+        /// One page of users, newest first, and the total count matching the filter.
+        async fn list_users(
+            &self,
+            filter: &UserFilter,
+            skip: u64,
+            limit: u64,
+        ) -> StoreResult<(Vec<User>, u64)>;
+    }
+}
+
+store_trait! {
+    /// `sessions`: one per login, found by id, rotated and revoked by conditional writes.
+    pub trait SessionStore {
+        /// Inserts the session of a new login and records that login on its user
+        /// (`last_login_at = session.created_at`; `updated_at` is left alone): one transaction on
+        /// SQLite, two concurrent writes on MongoDB.
+        async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+        async fn find_session(&self, id: &str) -> StoreResult<Option<Session>>;
+        /// What authenticating an access token reads: the state of session `session_id` if it
+        /// belongs to `user_id`, and that user; `None` unless both exist. Every authenticated
+        /// request makes this call, so each backend answers it in as few round trips as it can.
+        async fn find_session_and_user(
+            &self,
+            session_id: &str,
+            user_id: &str,
+        ) -> StoreResult<Option<(SessionState, User)>>;
+        /// Rotates the refresh token: only if the session is active, unexpired, belongs to
+        /// `user_id` and still has `current_jti`. Returns the rotated session's state, `None` if
+        /// it did not rotate.
+        async fn rotate_refresh(
+            &self,
+            id: &str,
+            user_id: &str,
+            current_jti: &str,
+            new_jti: &str,
+            new_expires_at: DateTime<Utc>,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Option<SessionState>>;
+        /// Moves an active session of `user_id` into `epoch`, so it outlives the change that
+        /// ended the user's other sessions (the session that changed its own password). Returns
+        /// whether the session was found.
+        async fn carry_session_over(&self, id: &str, user_id: &str, epoch: i64) -> StoreResult<bool>;
+        /// Records activity (the caller throttles how often).
+        async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+        /// Revokes one active session, optionally only if it belongs to `user_id`.
+        /// Returns whether a session was revoked.
+        async fn revoke_session(
+            &self,
+            id: &str,
+            user_id: Option<&str>,
+            reason: RevokeReason,
+            now: DateTime<Utc>,
+        ) -> StoreResult<bool>;
+        /// Revokes every active session of a user except `keep`. Returns how many.
+        async fn revoke_user_sessions(
+            &self,
+            user_id: &str,
+            keep: Option<&str>,
+            reason: RevokeReason,
+            now: DateTime<Utc>,
+        ) -> StoreResult<u64>;
+        /// Active, unexpired sessions of a user, most recent activity first.
+        async fn list_active_sessions(
+            &self,
+            user_id: &str,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Vec<Session>>;
+    }
+}
+
+store_trait! {
+    /// `rate_limits`: counters shared by every server instance using the store.
+    pub trait CounterStore {
+        /// Atomically adds one to the counter `key` and returns it after the increment. An
+        /// absent or expired counter starts again at 1 and lives until `expires_at`.
+        async fn hit_counter(
+            &self,
+            key: &str,
+            expires_at: DateTime<Utc>,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Counter>;
+        /// The counter `key`, unless absent or expired.
+        async fn get_counter(&self, key: &str, now: DateTime<Utc>) -> StoreResult<Option<Counter>>;
+        async fn delete_counter(&self, key: &str) -> StoreResult<()>;
+    }
+}
+
+/// Everything the services need from a database: every collection, and the database itself.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: RoleStore + UserStore + SessionStore + CounterStore + 'static {
     /// "mongodb" or "sqlite", for logs.
     fn backend(&self) -> &'static str;
 
@@ -67,133 +239,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap round trip proving the database answers.
     async fn ping(&self) -> StoreResult<()>;
-
-    // --- roles ---
-
-    /// Inserts the role unless one with the same name exists (idempotent seeding).
-    async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()>;
-    /// Every role, ordered by name.
-    async fn list_roles(&self) -> StoreResult<Vec<Role>>;
-
-    // --- users ---
-
-    /// Fails with `Duplicate` when the username or email is taken (case-insensitively).
-    async fn insert_user(&self, user: &User) -> StoreResult<()>;
-    async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
-    /// Finds by lower-cased email or username, as [`crate::domain::LoginField::of`] tells.
-    async fn find_user_by_login(&self, login_lower: &str) -> StoreResult<Option<User>>;
-    /// Applies the changes and returns the updated user; `None` if the id is unknown or, when
-    /// `if_role` is given, the user no longer has that role (the caller's permission check was
-    /// made against it, so the check and the write cannot be split by a concurrent promotion).
-    /// Fails with `Duplicate` when a new username or email is taken.
-    async fn update_user(
-        &self,
-        id: &str,
-        changes: &UserChanges,
-        if_role: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<User>>;
-    /// Atomically replaces the password hash if it is still `old_hash` (rehash on login).
-    async fn replace_password_hash(
-        &self,
-        id: &str,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> StoreResult<()>;
-    /// Soft delete: sets `is_active = false` and `deleted_at` and ends every session (bumps
-    /// `session_epoch`), only if the user is active and, when `if_role` is given, still has
-    /// that role. Returns whether this call deactivated the user.
-    async fn soft_delete_user(
-        &self,
-        id: &str,
-        if_role: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
-    /// One page of users, newest first, and the total count matching the filter.
-    async fn list_users(
-        &self,
-        filter: &UserFilter,
-        skip: u64,
-        limit: u64,
-    ) -> StoreResult<(Vec<User>, u64)>;
-
-    // --- sessions ---
-
-    /// Inserts the session of a new login and records that login on its user
-    /// (`last_login_at = session.created_at`; `updated_at` is left alone): one transaction on
-    /// SQLite, two concurrent writes on MongoDB.
-    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
-    async fn find_session(&self, id: &str) -> StoreResult<Option<Session>>;
-    /// What authenticating an access token reads: the state of session `session_id` if it
-    /// belongs to `user_id`, and that user; `None` unless both exist. Every authenticated request
-    /// makes this call, so a backend that can answer it in one statement should; the default
-    /// runs the two lookups concurrently.
-    async fn find_session_and_user(
-        &self,
-        session_id: &str,
-        user_id: &str,
-    ) -> StoreResult<Option<(SessionState, User)>> {
-        let (session, user) =
-            tokio::try_join!(self.find_session(session_id), self.find_user(user_id))?;
-        let state = session
-            .filter(|s| s.user_id == user_id)
-            .map(|s| SessionState::from(&s));
-        Ok(state.zip(user))
-    }
-    /// Rotates the refresh token: only if the session is active, unexpired, belongs to `user_id`
-    /// and still has `current_jti`. Returns the rotated session's state, `None` if it did not
-    /// rotate.
-    async fn rotate_refresh(
-        &self,
-        id: &str,
-        user_id: &str,
-        current_jti: &str,
-        new_jti: &str,
-        new_expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<SessionState>>;
-    /// Moves an active session of `user_id` into `epoch`, so it outlives the change that ended
-    /// the user's other sessions (the session that changed its own password). Returns whether
-    /// the session was found.
-    async fn carry_session_over(&self, id: &str, user_id: &str, epoch: i64) -> StoreResult<bool>;
-    /// Records activity (the caller throttles how often).
-    async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Revokes one active session, optionally only if it belongs to `user_id`.
-    /// Returns whether a session was revoked.
-    async fn revoke_session(
-        &self,
-        id: &str,
-        user_id: Option<&str>,
-        reason: RevokeReason,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
-    /// Revokes every active session of a user except `keep`. Returns how many.
-    async fn revoke_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-        reason: RevokeReason,
-        now: DateTime<Utc>,
-    ) -> StoreResult<u64>;
-    /// Active, unexpired sessions of a user, most recent activity first.
-    async fn list_active_sessions(
-        &self,
-        user_id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<Session>>;
-    // --- rate-limit counters (shared by every server instance using the store) ---
-
-    /// Atomically adds one to the counter `key` and returns it after the increment. An absent or
-    /// expired counter starts again at 1 and lives until `expires_at`.
-    async fn hit_counter(
-        &self,
-        key: &str,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Counter>;
-    /// The counter `key`, unless absent or expired.
-    async fn get_counter(&self, key: &str, now: DateTime<Utc>) -> StoreResult<Option<Counter>>;
-    async fn delete_counter(&self, key: &str) -> StoreResult<()>;
 
     /// Deletes expired sessions and counters (MongoDB's TTL indexes do this themselves).
     async fn delete_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;

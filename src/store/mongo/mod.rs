@@ -1,0 +1,363 @@
+//! MongoDB backend (the production store).
+//!
+//! Collections `users`, `roles`, `sessions` and `rate_limits`. Every `_id` is the domain's string UUID, every
+//! timestamp a BSON DateTime (the TTL index on `sessions.expires_at` only works on dates).
+//! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
+//! [`StoreError::Duplicate`]. Rotation and revocation are single conditional updates.
+//!
+//! The document structs below are private: the rest of the crate only sees domain types.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bson::{Document, doc};
+use chrono::{DateTime, Utc};
+use mongodb::error::{
+    Error as MongoError, ErrorKind, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR,
+    WriteFailure,
+};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
+use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
+use mongodb::{Client, Collection, Database, IndexModel};
+use serde::Serialize;
+
+use super::{Store, StoreError, StoreResult};
+
+/// Used unless the URL sets its own `serverSelectionTimeoutMS` / `connectTimeoutMS`: a request
+/// should get a quick 503 when the database is gone, not hang for the driver's default 30 s.
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const APP_NAME: &str = "authkit";
+
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Server error codes meaning "this node cannot serve the operation right now": not a writable
+/// primary, recovering / shutting down (the driver's SDAM lists), plus timeouts and network
+/// failures reported by the server itself.
+const UNAVAILABLE_CODES: &[i32] = &[
+    6,     // HostUnreachable
+    7,     // HostNotFound
+    50,    // MaxTimeMSExpired
+    64,    // WriteConcernFailed (wtimeout)
+    89,    // NetworkTimeout
+    91,    // ShutdownInProgress
+    189,   // PrimarySteppedDown
+    262,   // ExceededTimeLimit
+    9001,  // SocketException
+    10058, // LegacyNotPrimary
+    10107, // NotWritablePrimary
+    11600, // InterruptedAtShutdown
+    11602, // InterruptedDueToReplStateChange
+    13435, // NotPrimaryNoSecondaryOk
+    13436, // NotPrimaryOrSecondary
+];
+
+// One module per collection, each implementing its trait for `MongoStore`.
+mod counters;
+mod roles;
+mod sessions;
+mod users;
+
+use counters::CounterDoc;
+use roles::RoleDoc;
+use sessions::SessionDoc;
+use users::UserDoc;
+
+pub struct MongoStore {
+    db: Database,
+    users: Collection<UserDoc>,
+    roles: Collection<RoleDoc>,
+    sessions: Collection<SessionDoc>,
+    rate_limits: Collection<CounterDoc>,
+    commands: Arc<CommandCounts>,
+    /// Host names only (no credentials), for error messages.
+    hosts: String,
+}
+
+/// Commands the driver sends, by name: each is one round trip to the server. Counted through
+/// the driver's command monitoring, so it includes retries and the count of a listing.
+#[derive(Default)]
+struct CommandCounts {
+    by_name: RwLock<HashMap<String, AtomicU64>>,
+}
+
+impl CommandCounts {
+    fn record(&self, name: &str) {
+        if let Some(n) = self
+            .by_name
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            n.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut map = self.by_name.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(name.to_string())
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Vec<(String, u64)> {
+        let map = self.by_name.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+impl MongoStore {
+    /// Builds the client from the URL. No round trip yet: the driver connects on first use, so
+    /// this succeeds while the database is still down; [`Store::prepare`] creates the indexes
+    /// once it answers.
+    pub async fn connect(url: &str, db_name: &str) -> anyhow::Result<Self> {
+        // The error of `parse` may echo the URL, which can hold a password: keep it out.
+        let mut options = ClientOptions::parse(url).await.map_err(|e| {
+            anyhow::anyhow!(
+                "MONGO_URL is invalid or its DNS lookup failed: {}",
+                e.kind.as_ref()
+            )
+        })?;
+        options
+            .server_selection_timeout
+            .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+        options.app_name.get_or_insert_with(|| APP_NAME.to_string());
+        // An acknowledged write must survive the loss of the primary: majority and journaled,
+        // unless the URL asks for something else (`w=...`, `journal=...`).
+        options.write_concern.get_or_insert_with(|| {
+            WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .build()
+        });
+        // Host names only (no credentials) for the error messages below.
+        let hosts = options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+
+        let commands = Arc::new(CommandCounts::default());
+        let recorder = commands.clone();
+        options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
+            if let CommandEvent::Started(started) = event {
+                recorder.record(&started.command_name);
+            }
+        }));
+        let client = Client::with_options(options)?;
+        let db = client.database(db_name);
+        Ok(Self {
+            users: db.collection("users"),
+            roles: db.collection("roles"),
+            sessions: db.collection("sessions"),
+            rate_limits: db.collection("rate_limits"),
+            commands,
+            hosts,
+            db,
+        })
+    }
+
+    /// createIndexes is a no-op for an index that already exists with the same options, so this
+    /// runs on every start. The TTL index makes MongoDB sweep expired sessions by itself (lazily,
+    /// about once a minute: validity is still checked against `expires_at` at read time).
+    async fn create_indexes(&self) -> mongodb::error::Result<()> {
+        self.users
+            .create_indexes([
+                unique_index("username_lower"),
+                unique_index("email_lower"),
+                index(doc! { "created_at": -1 }, IndexOptions::default()),
+            ])
+            .await?;
+        self.roles.create_index(unique_index("name")).await?;
+        let ttl = IndexOptions::builder().expire_after(Duration::ZERO).build();
+        self.sessions
+            .create_indexes([
+                unique_index("refresh_jti"),
+                index(doc! { "user_id": 1 }, IndexOptions::default()),
+                index(doc! { "expires_at": 1 }, ttl.clone()),
+            ])
+            .await?;
+        self.rate_limits
+            .create_index(index(doc! { "expires_at": 1 }, ttl))
+            .await?;
+        Ok(())
+    }
+}
+
+fn index(keys: Document, options: IndexOptions) -> IndexModel {
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+fn unique_index(field: &str) -> IndexModel {
+    index(
+        doc! { field: 1 },
+        IndexOptions::builder().unique(true).build(),
+    )
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn backend(&self) -> &'static str {
+        "mongodb"
+    }
+
+    fn command_counts(&self) -> Vec<(String, u64)> {
+        self.commands.snapshot()
+    }
+
+    async fn shutdown(&self) {
+        // Without this the client's drop spawns a task to end its server sessions, which fails
+        // noisily once the runtime is going away.
+        self.db.client().clone().shutdown().await;
+    }
+
+    async fn prepare(&self) -> StoreResult<()> {
+        self.create_indexes().await.map_err(|e| {
+            let cause = e.kind.as_ref();
+            if is_unavailable(&e) {
+                StoreError::Unavailable(format!(
+                    "MongoDB is unreachable at {}: {cause}",
+                    self.hosts
+                ))
+            } else {
+                StoreError::Other(format!(
+                    "creating MongoDB indexes in {:?} failed: {cause}",
+                    self.db.name()
+                ))
+            }
+        })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_expired(&self, _now: DateTime<Utc>) -> StoreResult<u64> {
+        // The TTL indexes on `expires_at` delete them server-side.
+        Ok(0)
+    }
+}
+
+// --- errors ---
+
+/// Maps a driver error onto the store's three cases.
+fn map_err(e: MongoError) -> StoreError {
+    if is_duplicate_key(&e) {
+        return match duplicate_field(&e) {
+            Some(field) => StoreError::Duplicate { field },
+            // A duplicate `_id` (UUID collision) or an index we do not know: a bug, not a 409.
+            None => StoreError::Other(e.kind.to_string()),
+        };
+    }
+    if is_unavailable(&e) {
+        StoreError::Unavailable(e.kind.to_string())
+    } else {
+        StoreError::Other(e.kind.to_string())
+    }
+}
+
+fn to_document<T: Serialize>(value: &T) -> StoreResult<Document> {
+    bson::to_document(value).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// The error and the errors it wraps (the driver keeps the first failure as the source when a
+/// retry fails differently).
+fn error_chain(e: &MongoError) -> impl Iterator<Item = &MongoError> {
+    std::iter::successors(Some(e), |e| {
+        std::error::Error::source(*e).and_then(|s| s.downcast_ref::<MongoError>())
+    })
+}
+
+/// The server's error code: a command error, a write error or a write-concern error.
+fn server_code(e: &MongoError) -> Option<i32> {
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => Some(c.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => Some(w.code),
+        _ => None,
+    }
+}
+
+fn is_duplicate_key(e: &MongoError) -> bool {
+    server_code(e) == Some(DUPLICATE_KEY)
+}
+
+/// The database cannot be reached or cannot take the operation right now (a 503, worth retrying
+/// later), as opposed to a bug or bad data.
+fn is_unavailable(e: &MongoError) -> bool {
+    if e.contains_label(RETRYABLE_WRITE_ERROR) || e.contains_label(TRANSIENT_TRANSACTION_ERROR) {
+        return true;
+    }
+    error_chain(e).any(|e| {
+        matches!(
+            e.kind.as_ref(),
+            ErrorKind::ServerSelection { .. }
+                | ErrorKind::Io(_)
+                | ErrorKind::ConnectionPoolCleared { .. }
+                | ErrorKind::DnsResolve { .. }
+                | ErrorKind::Shutdown
+        ) || server_code(e).is_some_and(|code| UNAVAILABLE_CODES.contains(&code))
+    })
+}
+
+/// Which unique field a duplicate-key error is about: from the server's `keyPattern` when the
+/// reply has one, else from the index named in the message.
+fn duplicate_field(e: &MongoError) -> Option<&'static str> {
+    key_pattern_field(e).or_else(|| index_name_field(e))
+}
+
+/// "E11000 duplicate key error collection: authkit.users index: email_lower_1 dup key: {...}":
+/// the index name is the key plus its direction.
+fn index_name_field(e: &MongoError) -> Option<&'static str> {
+    let message = match e.kind.as_ref() {
+        ErrorKind::Command(c) => &c.message,
+        ErrorKind::Write(WriteFailure::WriteError(w)) => &w.message,
+        _ => return None,
+    };
+    let index = message.split("index: ").nth(1)?.split_whitespace().next()?;
+    let key = index
+        .rsplit_once('_')
+        .map_or(index, |(key, _direction)| key);
+    field_for_key(key)
+}
+
+/// Command errors (findAndModify) keep the server's reply, whose `keyPattern` names the key.
+/// The driver keeps no reply for insert/update write errors, hence the message fallback.
+fn key_pattern_field(e: &MongoError) -> Option<&'static str> {
+    let reply = e.server_response()?.to_document().ok()?;
+    let pattern = reply.get_document("keyPattern").ok()?;
+    pattern.keys().find_map(|key| field_for_key(key))
+}
+
+fn field_for_key(key: &str) -> Option<&'static str> {
+    match key {
+        "username_lower" => Some("username"),
+        "email_lower" => Some("email"),
+        "refresh_jti" => Some("refresh_jti"),
+        _ => None,
+    }
+}
+
+// --- documents ---
+
+fn bson_date(at: DateTime<Utc>) -> bson::DateTime {
+    bson::DateTime::from_chrono(at)
+}
+
+// BSON dates hold milliseconds: finer precision of the domain's timestamps is dropped.
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! MongoDB `roles`: a unique index on `name`, so seeding is an idempotent upsert.
+
+use async_trait::async_trait;
+use bson::doc;
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::domain::Role;
+use crate::store::RoleStore;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct RoleDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    name: String,
+    description: String,
+    permissions: Vec<String>,
+    is_active: bool,
+    created_at: bson::DateTime,
+}
+
+impl From<&Role> for RoleDoc {
+    fn from(role: &Role) -> Self {
+        Self {
+            id: role.id.clone(),
+            name: role.name.clone(),
+            description: role.description.clone(),
+            permissions: role.permissions.clone(),
+            is_active: role.is_active,
+            created_at: bson_date(role.created_at),
+        }
+    }
+}
+
+impl From<RoleDoc> for Role {
+    fn from(doc: RoleDoc) -> Self {
+        Self {
+            id: doc.id,
+            name: doc.name,
+            description: doc.description,
+            permissions: doc.permissions,
+            is_active: doc.is_active,
+            created_at: doc.created_at.to_chrono(),
+        }
+    }
+}
+
+#[async_trait]
+impl RoleStore for MongoStore {
+    async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()> {
+        let mut on_insert = to_document(&RoleDoc::from(role))?;
+        // The upsert takes `name` from the filter.
+        on_insert.remove("name");
+        let result = self
+            .roles
+            .update_one(
+                doc! { "name": &role.name },
+                doc! { "$setOnInsert": on_insert },
+            )
+            .upsert(true)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Two instances seeding at once: the other one inserted it, which is what we wanted.
+            Err(e) if is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+        let docs: Vec<RoleDoc> = self
+            .roles
+            .find(doc! {})
+            .sort(doc! { "name": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        Ok(docs.into_iter().map(Role::from).collect())
+    }
+}

@@ -1,0 +1,105 @@
+//! The SQLite schema: the base tables, then numbered migrations applied in order at open.
+//!
+//! To change the schema, append a step to [`MIGRATIONS`] (never edit a released one). A database
+//! of any earlier version, created by an older build, is brought up to date in place when it is
+//! opened; `tests.rs` proves it with a database built as the previous release left it.
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The schema version of [`SCHEMA`]: databases at or below it get [`SCHEMA`] (idempotent).
+pub(super) const BASE_VERSION: i64 = 2;
+
+/// Numbered schema changes after [`BASE_VERSION`], applied in order at open, each in the same
+/// transaction as the new `PRAGMA user_version`. Append only: a released step never changes.
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(
+    3,
+    // Sessions end with the account's epoch (see `User::session_epoch`); existing rows start in
+    // epoch 0 together, so every live session stays live.
+    "ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
+)];
+
+/// The version this build brings a database to.
+pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+// Tables are STRICT so that a mis-typed bind (say, a timestamp as text) fails loudly instead of
+// being stored. No foreign keys are declared: MongoDB has none, and both backends must accept
+// the same writes.
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS roles (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    is_active   INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS users (
+    id             TEXT PRIMARY KEY NOT NULL,
+    username       TEXT NOT NULL,
+    username_lower TEXT NOT NULL UNIQUE,
+    email          TEXT NOT NULL,
+    email_lower    TEXT NOT NULL UNIQUE,
+    full_name      TEXT,
+    password_hash  TEXT NOT NULL,
+    role_id        TEXT NOT NULL,
+    is_active      INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    last_login_at  INTEGER,
+    deleted_at     INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS users_created_at ON users (created_at);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id            TEXT PRIMARY KEY NOT NULL,
+    user_id       TEXT NOT NULL,
+    refresh_jti   TEXT NOT NULL UNIQUE,
+    previous_jti  TEXT,
+    rotated_at    INTEGER,
+    device        TEXT NOT NULL,
+    ip_address    TEXT NOT NULL,
+    user_agent    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    is_active     INTEGER NOT NULL,
+    revoked_at    INTEGER,
+    revoke_reason TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);
+CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
+
+CREATE TABLE IF NOT EXISTS rate_limits (
+    key         TEXT PRIMARY KEY NOT NULL,
+    count       INTEGER NOT NULL,
+    last_hit_at INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS rate_limits_expires_at ON rate_limits (expires_at);
+";
+
+pub(super) fn create_schema(conn: &mut Connection) -> anyhow::Result<()> {
+    // IMMEDIATE takes the write lock up front, so two processes opening the same new file cannot
+    // interleave their schema checks and creation. Dropping `tx` on an error rolls back.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        bail!(
+            "the database has schema version {version}, newer than this build's \
+             {SCHEMA_VERSION}; use a newer authkit"
+        );
+    }
+    if version <= BASE_VERSION {
+        tx.execute_batch(SCHEMA)?;
+    }
+    for (step, sql) in MIGRATIONS.iter().filter(|(step, _)| *step > version) {
+        tx.execute_batch(sql)
+            .with_context(|| format!("schema migration {step}"))?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
