@@ -86,6 +86,10 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, App
 }
 
 /// `required` lists the body's required fields, for naming every missing one at once.
+///
+/// What went wrong is read from types, not from serde's wording: the error's category (syntax or
+/// data), its path (from `serde_path_to_error`), and the body's keys against the schema's
+/// required fields.
 fn parse_json<T: DeserializeOwned>(
     bytes: &[u8],
     required: fn() -> Vec<String>,
@@ -100,13 +104,14 @@ fn parse_json<T: DeserializeOwned>(
                 AppError::BadRequest(format!("Malformed JSON: {inner}"))
             }
             Category::Data => {
-                let problem = data_error(&path, &inner);
-                match problem.kind {
-                    "missing" if path == "." => {
-                        AppError::Validation(missing_fields(bytes, &required(), problem))
-                    }
-                    _ => AppError::validation(problem),
+                // Every required field the body lacks, as the template's validation lists
+                // them (serde stops at the first problem), and the problem serde met, unless
+                // it was only that.
+                let mut problems = missing_fields(bytes, &required());
+                if path != "." || problems.is_empty() {
+                    problems.push(value_problem(&path, &inner));
                 }
+                AppError::Validation(problems)
             }
         }
     })
@@ -120,14 +125,12 @@ fn required_fields<T: ToSchema>() -> Vec<String> {
     }
 }
 
-/// serde stops at the first missing field; a client fixing its request wants all of them, as
-/// the template's validation lists them. `first` is the one serde found, kept if the object
-/// cannot be read again.
-fn missing_fields(bytes: &[u8], required: &[String], first: FieldError) -> Vec<FieldError> {
+/// The required fields absent from a body that is a JSON object (none for any other body).
+fn missing_fields(bytes: &[u8], required: &[String]) -> Vec<FieldError> {
     let Ok(serde_json::Value::Object(body)) = serde_json::from_slice(bytes) else {
-        return vec![first];
+        return Vec::new();
     };
-    let missing: Vec<FieldError> = required
+    required
         .iter()
         .filter(|field| !body.contains_key(field.as_str()))
         .map(|field| FieldError {
@@ -135,43 +138,25 @@ fn missing_fields(bytes: &[u8], required: &[String], first: FieldError) -> Vec<F
             msg: "Field required".into(),
             kind: "missing",
         })
-        .collect();
-    if missing.is_empty() {
-        vec![first]
-    } else {
-        missing
-    }
+        .collect()
 }
 
-/// Turns serde's data error into the template's `{loc, msg, type}` form.
-fn data_error(path: &str, err: &serde_json::Error) -> FieldError {
-    let text = err.to_string();
-    // serde reports the line/column; the location is already in `loc`.
-    let msg = text.split(" at line ").next().unwrap_or(&text).to_string();
+/// A value of the wrong type or shape at `path` (`.` for the body itself), in the template's
+/// `{loc, msg, type}` form.
+fn value_problem(path: &str, err: &serde_json::Error) -> FieldError {
     let mut loc = vec!["body".to_string()];
-    if let Some(field) = msg
-        .strip_prefix("missing field `")
-        .and_then(|m| m.split('`').next())
-    {
-        if path != "." {
-            loc.extend(path.split('.').map(str::to_string));
-        }
-        loc.push(field.to_string());
-        return FieldError {
-            loc,
-            msg: "Field required".into(),
-            kind: "missing",
-        };
-    }
     if path != "." {
         loc.extend(path.split('.').map(str::to_string));
     }
-    let kind = if msg.starts_with("unknown field") {
-        "extra_forbidden"
-    } else {
-        "type_error"
-    };
-    FieldError { loc, msg, kind }
+    // The position is already in `loc`; if serde ever words it differently, it just stays.
+    let text = err.to_string();
+    let position = format!(" at line {} column {}", err.line(), err.column());
+    let msg = text.strip_suffix(&position).unwrap_or(&text).to_string();
+    FieldError {
+        loc,
+        msg,
+        kind: "type_error",
+    }
 }
 
 /// A path parameter. axum's own `Path` answers a bad percent-encoding (say `%FF`, not UTF-8) in
