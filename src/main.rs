@@ -36,7 +36,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tune_malloc();
+    // First thing, before any other thread exists (see the module).
+    authkit::malloc_tuning::apply();
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -94,22 +95,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     application.run_until_stopped(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Two glibc settings that keep the resident set small:
-/// - glibc gives each thread that allocates its own arena (up to 8 per core), and memory freed in
-///   one is not reusable by another; two arenas are enough for a server whose threads mostly wait.
-/// - Blocks of 4 MiB and more (in practice the 19 MiB Argon2 buffers) are mapped on their own,
-///   so freeing one returns it to the OS at once. By default glibc raises this threshold after the
-///   first such free, and the buffers then land in an arena, where a freed one can stay resident.
-///   The buffers are reused while logins come in, so they are mapped once, not per hash.
-fn tune_malloc() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: called first thing in main, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-    }
 }
 
 /// Completes on SIGINT or SIGTERM.

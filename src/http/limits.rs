@@ -2,6 +2,14 @@
 //! requests in flight. Over the cap, requests are shed at once with 503 rather than queued
 //! without bound, so an overloaded instance answers quickly and a load balancer can send the work
 //! elsewhere.
+//!
+//! Why these are written here rather than taken from tower (`TimeoutLayer`, `LoadShedLayer` over
+//! `ConcurrencyLimitLayer`), which the project already depends on: tower's answer a timeout or a
+//! shed request with an error (or tower-http's with an empty 408), where the contract wants a
+//! 503 in the JSON envelope with `Retry-After`, which needs a `HandleErrorLayer` and a boxed error
+//! per request; the probes must be exempt from shedding (an overloaded instance is alive); and a
+//! declared-too-large body must be read before its 413 (see `DRAIN_LIMIT`). Each is a few lines of
+//! one `from_fn` middleware on the existing stack.
 
 use std::sync::Arc;
 use std::time::Duration;

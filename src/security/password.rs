@@ -192,7 +192,7 @@ fn idle_argon2_memory() -> std::sync::MutexGuard<'static, Vec<Vec<Block>>> {
 }
 
 fn release_idle_argon2_memory() {
-    // Blocks this large are mapped on their own (see `tune_malloc` in main.rs), so dropping
+    // Blocks this large are mapped on their own (see `malloc_tuning`), so dropping
     // them returns the memory to the OS.
     drop(std::mem::take(&mut *idle_argon2_memory()));
 }
