@@ -3,6 +3,8 @@
 # PyPI, used only as a test tool) into a venv under .venv/, starts it on a free port unless
 # TEST_MONGO_URL already names a MongoDB, runs `cargo test`, and stops the server again.
 # The fault tests start and kill their own database process through TEST_MONGOD_CMD.
+# Then the fuzzing from the OpenAPI document (scripts/fuzz.sh) and the pages in headless Chromium
+# (scripts/browser-test.sh); TEST_CARGO_ONLY=1 stops after `cargo test`, for a quick local loop.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,3 +75,11 @@ for backend in sqlite mongo; do
   echo "==> store conformance suite on $backend: $passed behaviours passed"
 done
 rm -f "$TEST_LOG_FILE"
+
+if [ "${TEST_CARGO_ONLY:-}" = "1" ]; then
+  exit 0
+fi
+echo "==> scripts/fuzz.sh"
+scripts/fuzz.sh
+echo "==> scripts/browser-test.sh"
+scripts/browser-test.sh
