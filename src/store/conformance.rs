@@ -56,7 +56,8 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("valid time")
 }
 
-fn user(name: &str, email: &str, at: DateTime<Utc>) -> User {
+/// A user as the store tests make them (the backends' own tests too).
+pub(super) fn user(name: &str, email: &str, at: DateTime<Utc>) -> User {
     User {
         id: new_id(),
         username: name.into(),

@@ -3,8 +3,8 @@
 //! `CI=true`, where that is a failure; set but unreachable is always a failure.
 
 use super::*;
-use crate::domain::User;
 use crate::store::UserStore;
+use crate::store::conformance::user;
 
 async fn test_store() -> Option<MongoStore> {
     let url = match std::env::var("TEST_MONGO_URL") {
@@ -54,23 +54,6 @@ crate::conformance_tests!(conformance_store(), close);
 /// Whole milliseconds, so values survive the BSON round trip unchanged.
 fn now_ms() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("valid time")
-}
-
-fn user(username: &str, email: &str, created_at: DateTime<Utc>) -> User {
-    User {
-        id: crate::domain::new_id(),
-        username: username.into(),
-        email: email.into(),
-        full_name: Some("Full Name".into()),
-        password_hash: "hash-1".into(),
-        role_id: "role-user".into(),
-        is_active: true,
-        created_at,
-        updated_at: created_at,
-        last_login_at: None,
-        deleted_at: None,
-        session_epoch: 0,
-    }
 }
 
 /// The field is found in the server's real replies: by index name for every write, and by

@@ -1,6 +1,7 @@
 use super::schema::{BASE_VERSION, SCHEMA, SCHEMA_VERSION};
 use super::*;
-use crate::domain::{Role, User};
+use crate::domain::Role;
+use crate::store::conformance::user;
 use crate::store::{RoleStore, UserStore};
 
 /// Now, at the precision the store keeps, so round-tripped values compare equal.
@@ -36,23 +37,6 @@ async fn conformance_store() -> Option<TempStore> {
 async fn close(_store: TempStore) {}
 
 crate::conformance_tests!(conformance_store(), close);
-
-fn user(username: &str, email: &str, created_at: DateTime<Utc>) -> User {
-    User {
-        id: crate::domain::new_id(),
-        username: username.to_owned(),
-        email: email.to_owned(),
-        full_name: None,
-        password_hash: "hash".to_owned(),
-        role_id: "role-user".to_owned(),
-        is_active: true,
-        created_at,
-        updated_at: created_at,
-        last_login_at: None,
-        deleted_at: None,
-        session_epoch: 0,
-    }
-}
 
 #[tokio::test]
 async fn a_database_of_the_previous_schema_is_migrated_in_place() {
