@@ -29,6 +29,13 @@ impl From<CounterDoc> for Counter {
     }
 }
 
+/// Expired counters swept.
+pub(super) async fn create_indexes(
+    counters: &Collection<CounterDoc>,
+) -> mongodb::error::Result<()> {
+    counters.create_index(expiry_index()).await.map(drop)
+}
+
 #[async_trait]
 impl CounterStore for MongoStore {
     async fn hit_counter(

@@ -166,31 +166,24 @@ impl MongoStore {
         })
     }
 
-    /// createIndexes is a no-op for an index that already exists with the same options, so this
-    /// runs on every start. The TTL index makes MongoDB sweep expired sessions by itself (lazily,
-    /// about once a minute: validity is still checked against `expires_at` at read time).
+    /// Every collection's indexes, each declared in its own module. createIndexes is a no-op
+    /// for an index that already exists with the same options, so this runs on every start.
     async fn create_indexes(&self) -> mongodb::error::Result<()> {
-        self.users
-            .create_indexes([
-                unique_index("username_lower"),
-                unique_index("email_lower"),
-                index(doc! { "created_at": -1 }, IndexOptions::default()),
-            ])
-            .await?;
-        self.roles.create_index(unique_index("name")).await?;
-        let ttl = IndexOptions::builder().expire_after(Duration::ZERO).build();
-        self.sessions
-            .create_indexes([
-                unique_index("refresh_jti"),
-                index(doc! { "user_id": 1 }, IndexOptions::default()),
-                index(doc! { "expires_at": 1 }, ttl.clone()),
-            ])
-            .await?;
-        self.rate_limits
-            .create_index(index(doc! { "expires_at": 1 }, ttl))
-            .await?;
+        users::create_indexes(&self.users).await?;
+        roles::create_indexes(&self.roles).await?;
+        sessions::create_indexes(&self.sessions).await?;
+        counters::create_indexes(&self.rate_limits).await?;
         Ok(())
     }
+}
+
+/// A TTL index on `expires_at`: MongoDB deletes a document once that time has passed (lazily,
+/// about once a minute, so validity is still checked against `expires_at` at read time).
+fn expiry_index() -> IndexModel {
+    index(
+        doc! { "expires_at": 1 },
+        IndexOptions::builder().expire_after(Duration::ZERO).build(),
+    )
 }
 
 fn index(keys: Document, options: IndexOptions) -> IndexModel {

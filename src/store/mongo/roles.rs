@@ -46,6 +46,11 @@ impl From<RoleDoc> for Role {
     }
 }
 
+/// One role per name, so seeding is an idempotent upsert.
+pub(super) async fn create_indexes(roles: &Collection<RoleDoc>) -> mongodb::error::Result<()> {
+    roles.create_index(unique_index("name")).await.map(drop)
+}
+
 #[async_trait]
 impl RoleStore for MongoStore {
     async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()> {

@@ -89,6 +89,20 @@ pub(super) fn revoke_update(reason: RevokeReason, now: DateTime<Utc>) -> Documen
     } }
 }
 
+/// One session per refresh jti, a user's sessions found together, expired ones swept.
+pub(super) async fn create_indexes(
+    sessions: &Collection<SessionDoc>,
+) -> mongodb::error::Result<()> {
+    sessions
+        .create_indexes([
+            unique_index("refresh_jti"),
+            index(doc! { "user_id": 1 }, IndexOptions::default()),
+            expiry_index(),
+        ])
+        .await
+        .map(drop)
+}
+
 #[async_trait]
 impl SessionStore for MongoStore {
     async fn insert_session(&self, session: &Session) -> StoreResult<()> {

@@ -151,6 +151,18 @@ pub(super) fn escape_regex(text: &str) -> String {
     escaped
 }
 
+/// Uniqueness of usernames and emails, whatever their case, and the listing's order.
+pub(super) async fn create_indexes(users: &Collection<UserDoc>) -> mongodb::error::Result<()> {
+    users
+        .create_indexes([
+            unique_index("username_lower"),
+            unique_index("email_lower"),
+            index(doc! { "created_at": -1 }, IndexOptions::default()),
+        ])
+        .await
+        .map(drop)
+}
+
 #[async_trait]
 impl UserStore for MongoStore {
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
