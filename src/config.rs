@@ -62,6 +62,8 @@ pub struct Settings {
     pub refresh_grace: Duration,
     /// Absolute lifetime of a session from its login: refreshing never extends it past this.
     pub session_max_lifetime: Duration,
+    /// How long security events are kept (a TTL on each event).
+    pub audit_retention: Duration,
     pub cookie_samesite: SameSite,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
@@ -123,6 +125,7 @@ impl std::fmt::Debug for Settings {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_grace", &self.refresh_grace)
             .field("session_max_lifetime", &self.session_max_lifetime)
+            .field("audit_retention", &self.audit_retention)
             .field("cookie_samesite", &self.cookie_samesite)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -309,6 +312,10 @@ impl Settings {
             )?,
             "SESSION_MAX_LIFETIME",
         )?;
+        let audit_retention = nonzero(
+            parse_duration(&get, "AUDIT_RETENTION", Duration::from_secs(90 * 24 * 3600))?,
+            "AUDIT_RETENTION",
+        )?;
         let ipv6_limit_prefix = parse_num::<u8>(&get, "RATE_LIMIT_IPV6_PREFIX", 64)?;
         if !(1..=128).contains(&ipv6_limit_prefix) {
             return Err(bad("RATE_LIMIT_IPV6_PREFIX", "must be between 1 and 128"));
@@ -357,6 +364,7 @@ impl Settings {
             refresh_token_ttl,
             refresh_grace,
             session_max_lifetime,
+            audit_retention,
             cookie_samesite,
             jwt_issuer: get("JWT_ISSUER"),
             jwt_audience: get("JWT_AUDIENCE"),

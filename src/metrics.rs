@@ -105,6 +105,7 @@ pub struct Metrics {
     rate_limited: Family<&'static str, AtomicU64>,
     store_operations: Family<&'static str, AtomicU64>,
     store_errors: Family<(&'static str, &'static str), AtomicU64>,
+    audit_write_failures: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -115,6 +116,7 @@ impl Default for Metrics {
             rate_limited: Family::new(),
             store_operations: Family::new(),
             store_errors: Family::new(),
+            audit_write_failures: AtomicU64::new(0),
         }
     }
 }
@@ -157,6 +159,11 @@ impl Metrics {
         self.store_errors
             .get(&(operation, kind))
             .fetch_add(1, Relaxed);
+    }
+
+    /// A security event that could not be stored (it still reached the log).
+    pub fn audit_write_failure(&self) {
+        self.audit_write_failures.fetch_add(1, Relaxed);
     }
 
     /// Total store operations so far (each is one call into the database).
@@ -257,6 +264,13 @@ impl Metrics {
                 v.load(Relaxed)
             );
         }
+        out.push_str("# HELP authkit_audit_write_failures_total Security events that could not be stored (each still reached the log).\n");
+        out.push_str("# TYPE authkit_audit_write_failures_total counter\n");
+        let _ = writeln!(
+            out,
+            "authkit_audit_write_failures_total {}",
+            self.audit_write_failures.load(Relaxed)
+        );
         if !extra.is_empty() {
             out.push_str("# HELP authkit_mongodb_commands_total Commands sent to MongoDB (round trips), by command.\n");
             out.push_str("# TYPE authkit_mongodb_commands_total counter\n");

@@ -15,7 +15,7 @@ use utoipa::openapi::{RefOr, Schema};
 use crate::context::AppContext;
 use crate::domain::permission::ADMIN_ALL;
 use crate::domain::validate::FieldError;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::service::sessions::{self, ClientInfo, Principal};
 
 /// A JSON request body. Wrong content type -> 415, unreadable or oversized body -> 400/413,
@@ -193,6 +193,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+/// One query parameter parsed as `T`, `default` when absent or empty; otherwise a 422 naming the
+/// parameter and what it should be.
+pub fn query_value<T: std::str::FromStr>(
+    param: &str,
+    value: Option<&str>,
+    default: T,
+    expected: &str,
+) -> AppResult<T> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            AppError::validation(FieldError {
+                loc: vec!["query".into(), param.into()],
+                msg: format!("Input should be {expected}"),
+                kind: "parsing",
+            })
+        }),
+    }
+}
+
 /// The client's address as resolved by the request layer (trusted proxies honoured).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
@@ -212,16 +232,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
-        let user_agent = parts
-            .headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        Ok(ClientInfo { ip, user_agent })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(client_info(parts))
     }
+}
+
+/// The client's address (trusted proxies honoured) and user agent.
+pub fn client_info(parts: &Parts) -> ClientInfo {
+    let ip = parts
+        .extensions
+        .get::<ClientIp>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
+    let user_agent = parts
+        .headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    ClientInfo { ip, user_agent }
 }
 
 /// The Bearer token of the request, if any.
@@ -243,7 +271,9 @@ impl FromRequestParts<AppContext> for Auth {
     async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, AppError> {
         let token = bearer_token(parts)
             .ok_or_else(|| AppError::Unauthorized("Not authenticated".into()))?;
-        sessions::authenticate(ctx, token).await.map(Auth)
+        sessions::authenticate(ctx, token, client_info(parts))
+            .await
+            .map(Auth)
     }
 }
 

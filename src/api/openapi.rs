@@ -27,10 +27,12 @@ The refresh cookie is sent by the browser automatically to `/api/v1/auth/refresh
         v1::user::me, v1::user::update_me, v1::user::delete_me, v1::user::my_sessions, v1::user::revoke_my_session,
         v1::admin::list_users, v1::admin::get_user, v1::admin::update_user, v1::admin::delete_user,
         v1::admin::user_sessions, v1::admin::revoke_user_sessions,
+        v1::security_events::own_events, v1::security_events::all_events,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, views::UserView, views::RoleView, views::SessionView, views::TokenView,
         views::LoginView, views::RefreshView, views::RevokedView, views::UserListView, views::PaginationView,
+        views::EventView, views::EventListView,
         envelope::Envelope<views::UserView>,
     )),
     modifiers(&SecuritySchemes),

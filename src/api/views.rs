@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
+use crate::domain::event::SecurityEvent;
 use crate::domain::{Role, Session, User};
 use crate::service::admin::UserPage;
 
@@ -254,4 +255,49 @@ mod tests {
         let json = rfc3339(&leap_second, serde_json::value::Serializer).unwrap();
         assert_eq!(json, "2016-12-31T23:59:60.500Z");
     }
+}
+
+/// A security event as the API shows it: no session id and no raw user agent (the device says
+/// enough), and `detail` holds only names and counts.
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    pub id: String,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2025-12-27T19:04:57.690Z")]
+    pub at: DateTime<Utc>,
+    /// One of the event types listed in the API description.
+    #[serde(rename = "type")]
+    #[schema(example = "login.succeeded")]
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub actor_id: Option<String>,
+    #[schema(example = "203.0.113.7")]
+    pub ip_address: Option<String>,
+    #[schema(example = "Chrome 120 | Windows 10 | pc")]
+    pub device: Option<String>,
+    /// Non-secret facts: `reason`, `fields` (names of changed fields), `revoked` (a count).
+    #[schema(value_type = Object, example = json!({"fields": ["role"]}))]
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<SecurityEvent> for EventView {
+    fn from(e: SecurityEvent) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            kind: e.kind,
+            user_id: e.user_id,
+            actor_id: e.actor_id,
+            ip_address: e.ip,
+            device: e.device,
+            detail: e.detail,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventListView {
+    pub events: Vec<EventView>,
+    /// Pass as `before` for the next (older) page; `null` on the last page.
+    pub next: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! Domain types shared by the services and the stores. They carry no HTTP or driver types.
 
+pub mod event;
 pub mod permission;
 pub mod validate;
 

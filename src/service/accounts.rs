@@ -1,19 +1,20 @@
 //! Registration and self-service on one's own account.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
 
 use crate::context::AppContext;
+use crate::domain::event::EventType;
 use crate::domain::permission::ROLE_USER;
 use crate::domain::validate::{self, FieldError, Problems};
 use crate::domain::{REDACTED, RevokeReason, Role, User, UserChanges, new_id};
 use crate::error::{AppError, AppResult};
 use crate::security::password::Verified;
 use crate::service;
+use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account};
-use crate::service::sessions::Principal;
+use crate::service::sessions::{self as login_sessions, ClientInfo, Principal};
 
 /// What a client sends to register. `role` exists only to refuse anything but USER.
 pub struct Registration {
@@ -41,10 +42,15 @@ impl std::fmt::Debug for Registration {
 pub async fn register(
     ctx: &AppContext,
     input: Registration,
-    from: IpAddr,
+    client: &ClientInfo,
 ) -> AppResult<(User, Arc<Role>)> {
-    limits::register_from_ip(ctx, from).await?;
-    create_user(ctx, input, ROLE_USER).await
+    limits::register_from_ip(ctx, client.ip).await?;
+    let (user, role) = create_user(ctx, input, ROLE_USER).await?;
+    let registered = NewEvent::new(EventType::UserRegistered)
+        .own(&user.id)
+        .from(client);
+    audit::record(ctx, registered).await;
+    Ok((user, role))
 }
 
 async fn create_user(
@@ -121,6 +127,19 @@ impl std::fmt::Debug for ProfileUpdate {
 }
 
 impl ProfileUpdate {
+    /// The names of the fields present (for security events: names, never values).
+    pub(crate) fn field_names(&self) -> Vec<&'static str> {
+        [
+            ("username", self.username.is_some()),
+            ("email", self.email.is_some()),
+            ("full_name", self.full_name.is_some()),
+            ("password", self.password.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect()
+    }
+
     /// Checks the fields present and turns them into store changes (hashing a new password).
     pub(crate) async fn into_changes(self, ctx: &AppContext) -> AppResult<UserChanges> {
         let mut problems = Problems::default();
@@ -162,6 +181,7 @@ pub async fn update_self(
     current_password: Option<String>,
 ) -> AppResult<(User, Arc<Role>)> {
     let user = &principal.user;
+    let principal_role = principal.role.clone();
     let changes_email = update
         .email
         .as_deref()
@@ -175,15 +195,17 @@ pub async fn update_self(
                 "missing",
             )));
         };
-        check_current_password(ctx, user, current).await?;
+        check_current_password(ctx, principal, current).await?;
     }
+    let changed_fields = update.field_names();
     let mut changes = update.into_changes(ctx).await?;
     if changes.is_empty() {
         return Ok((user.clone(), principal.role.clone()));
     }
     // A new password ends every other session in the same write (see `User::session_epoch`).
     changes.end_sessions = changes_password;
-    let (ctx, user_id, session_id) = (ctx.clone(), user.id.clone(), principal.session_id.clone());
+    let (ctx, principal) = (ctx.clone(), principal.clone());
+    let (user_id, session_id) = (principal.user.id.clone(), principal.session_id.clone());
     let updated = service::to_completion(async move {
         let updated = ctx
             .store
@@ -200,46 +222,82 @@ pub async fn update_self(
             if let Err(e) = carried {
                 tracing::warn!(error = %e, "could not keep the current session after a password change");
             }
-            service::record_ended_sessions(
+            let revoked = service::record_ended_sessions(
                 &ctx,
                 &user_id,
                 Some(&session_id),
                 RevokeReason::PasswordChanged,
             )
             .await;
+            let changed = NewEvent::new(EventType::PasswordChanged)
+                .user(&user_id)
+                .by(&principal)
+                .count("revoked", revoked);
+            audit::record(&ctx, changed).await;
+        }
+        let profile_fields: Vec<_> = changed_fields
+            .into_iter()
+            .filter(|f| *f != "password")
+            .collect();
+        if !profile_fields.is_empty() {
+            let updated_event = NewEvent::new(EventType::UserUpdated)
+                .user(&user_id)
+                .by(&principal)
+                .fields(&profile_fields);
+            audit::record(&ctx, updated_event).await;
         }
         Ok(updated)
     })
     .await?;
-    Ok((updated, principal.role.clone()))
+    Ok((updated, principal_role))
 }
 
 /// Checks the caller's current password, drawing on the account's failure budget like a login:
 /// a stolen access token must not give an attacker unlimited guesses.
-async fn check_current_password(ctx: &AppContext, user: &User, password: String) -> AppResult<()> {
+async fn check_current_password(
+    ctx: &AppContext,
+    principal: &Principal,
+    password: String,
+) -> AppResult<()> {
+    let user = &principal.user;
     let account = Account::Id(&user.id);
-    limits::password_attempt(ctx, account).await?;
+    let attempt = limits::password_attempt(ctx, account).await?;
     match ctx
         .passwords
         .verify(password, Some(user.password_hash.clone()))
         .await?
     {
-        Verified::No => Err(AppError::BadRequest("Current password is incorrect".into())),
+        Verified::No => {
+            login_sessions::record_wrong_password(
+                ctx,
+                EventType::PasswordCheckFailed,
+                Some(&user.id),
+                &principal.client,
+                attempt,
+            )
+            .await;
+            Err(AppError::BadRequest("Current password is incorrect".into()))
+        }
         Verified::Yes | Verified::YesRehashed(_) => limits::password_accepted(ctx, account).await,
     }
 }
 
 /// Soft-deletes the caller's account, which ends all of its sessions in the same write.
 pub async fn delete_self(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
-    let (ctx, user_id) = (ctx.clone(), principal.user.id.clone());
+    let (ctx, principal) = (ctx.clone(), principal.clone());
     service::to_completion(async move {
+        let user_id = &principal.user.id;
         ctx.store
-            .soft_delete_user(&user_id, None, Utc::now())
+            .soft_delete_user(user_id, None, Utc::now())
             .await?;
-        Ok(
-            service::record_ended_sessions(&ctx, &user_id, None, RevokeReason::AccountDeactivated)
-                .await,
-        )
+        let reason = RevokeReason::AccountDeactivated;
+        let revoked = service::record_ended_sessions(&ctx, user_id, None, reason).await;
+        let deleted = NewEvent::new(EventType::UserDeleted)
+            .user(user_id)
+            .by(&principal)
+            .count("revoked", revoked);
+        audit::record(&ctx, deleted).await;
+        Ok(revoked)
     })
     .await
 }
@@ -286,6 +344,11 @@ pub async fn create_or_promote_admin(
             .update_user(&user.id, &changes, None, Utc::now())
             .await?
             .ok_or_else(|| AppError::Internal("user vanished during promotion".into()))?;
+        let promoted = NewEvent::new(EventType::AdminUserUpdated)
+            .user(&user.id)
+            .fields(&["role", "is_active"])
+            .reason("create_admin_command");
+        audit::record(ctx, promoted).await;
         return Ok(AdminOutcome::Promoted(user));
     }
     let registration = Registration {
@@ -296,6 +359,10 @@ pub async fn create_or_promote_admin(
         role: None,
     };
     let (user, _) = create_user(ctx, registration, &role.name).await?;
+    let created = NewEvent::new(EventType::UserRegistered)
+        .user(&user.id)
+        .reason("create_admin_command");
+    audit::record(ctx, created).await;
     Ok(AdminOutcome::Created(user))
 }
 

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::context::AppContext;
+use crate::domain::event::EventType;
 use crate::domain::permission::{EVERYTHING, is_privileged};
 use crate::domain::validate::FieldError;
 use crate::domain::{RevokeReason, Role, Session, User, UserFilter};
 use crate::error::{AppError, AppResult};
 use crate::service;
 use crate::service::accounts::ProfileUpdate;
+use crate::service::audit::{self, NewEvent};
 use crate::service::sessions::Principal;
 
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -205,6 +207,9 @@ pub async fn update_user(
         }
     };
     let password_changed = update.profile.password.is_some();
+    let mut fields = update.profile.field_names();
+    fields.extend(update.role.is_some().then_some("role"));
+    fields.extend(update.is_active.is_some().then_some("is_active"));
     let mut changes = update.profile.into_changes(ctx).await?;
     changes.role_id = new_role.map(|r| r.id.clone());
     changes.is_active = update.is_active;
@@ -221,16 +226,25 @@ pub async fn update_user(
     // A new password or a deactivation ends every session in the same write.
     changes.end_sessions = reason.is_some();
     let updated = checked_write(ctx, actor, user_id, |ctx, user| {
-        let changes = changes.clone();
+        let (changes, actor, fields) = (changes.clone(), actor.clone(), fields.clone());
         async move {
-            let updated = ctx
+            let Some(updated) = ctx
                 .store
                 .update_user(&user.id, &changes, Some(&user.role_id), Utc::now())
-                .await?;
-            if let (Some(_), Some(reason)) = (&updated, reason) {
-                service::record_ended_sessions(&ctx, &user.id, None, reason).await;
+                .await?
+            else {
+                return Ok(None);
+            };
+            let mut event = NewEvent::new(EventType::AdminUserUpdated)
+                .user(&user.id)
+                .by(&actor)
+                .fields(&fields);
+            if let Some(reason) = reason {
+                let revoked = service::record_ended_sessions(&ctx, &user.id, None, reason).await;
+                event = event.count("revoked", revoked);
             }
-            Ok(updated)
+            audit::record(&ctx, event).await;
+            Ok(Some(updated))
         }
     })
     .await?;
@@ -243,22 +257,29 @@ pub async fn update_user(
 
 /// Soft-deletes another account, which ends its sessions; returns how many were revoked.
 pub async fn delete_user(ctx: &AppContext, actor: &Principal, user_id: &str) -> AppResult<u64> {
-    checked_write(ctx, actor, user_id, |ctx, user| async move {
-        if !user.is_active {
-            return Err(AppError::BadRequest("User is already inactive".into()));
+    checked_write(ctx, actor, user_id, |ctx, user| {
+        let actor = actor.clone();
+        async move {
+            if !user.is_active {
+                return Err(AppError::BadRequest("User is already inactive".into()));
+            }
+            // Misses if the user was deactivated or re-roled meanwhile: then the check runs again.
+            if !ctx
+                .store
+                .soft_delete_user(&user.id, Some(&user.role_id), Utc::now())
+                .await?
+            {
+                return Ok(None);
+            }
+            let reason = RevokeReason::AccountDeactivated;
+            let revoked = service::record_ended_sessions(&ctx, &user.id, None, reason).await;
+            let deleted = NewEvent::new(EventType::AdminUserDeleted)
+                .user(&user.id)
+                .by(&actor)
+                .count("revoked", revoked);
+            audit::record(&ctx, deleted).await;
+            Ok(Some(revoked))
         }
-        // Misses if the user was deactivated or re-roled meanwhile: then the check runs again.
-        if !ctx
-            .store
-            .soft_delete_user(&user.id, Some(&user.role_id), Utc::now())
-            .await?
-        {
-            return Ok(None);
-        }
-        let reason = RevokeReason::AccountDeactivated;
-        Ok(Some(
-            service::record_ended_sessions(&ctx, &user.id, None, reason).await,
-        ))
     })
     .await
 }
@@ -276,8 +297,16 @@ pub async fn revoke_user_sessions(
     user_id: &str,
 ) -> AppResult<u64> {
     let (user, _) = modifiable_target(ctx, actor, user_id).await?;
-    Ok(ctx
+    let reason = RevokeReason::RevokedByAdmin;
+    let revoked = ctx
         .store
-        .revoke_user_sessions(&user.id, None, RevokeReason::RevokedByAdmin, Utc::now())
-        .await?)
+        .revoke_user_sessions(&user.id, None, reason, Utc::now())
+        .await?;
+    let event = NewEvent::new(EventType::AdminSessionsRevoked)
+        .user(&user.id)
+        .by(actor)
+        .count("revoked", revoked)
+        .reason(reason.as_str());
+    audit::record(ctx, event).await;
+    Ok(revoked)
 }

@@ -109,13 +109,21 @@ impl Account<'_> {
     }
 }
 
+/// An admitted password check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attempt {
+    /// This check used the last attempt of the account's budget: if the password is wrong, the
+    /// account is locked from now on (worth a `login.locked` event).
+    pub locks_on_failure: bool,
+}
+
 /// Admits one password check on an account (a login, a `current_password`, later a second
 /// factor), or refuses it with 429 while the account is backing off or locked. Attempts are
 /// counted before the password is checked, so parallel guesses cannot slip past the lock; a
 /// correct password clears the count ([`password_accepted`]).
-pub async fn password_attempt(ctx: &AppContext, account: Account<'_>) -> AppResult<()> {
+pub async fn password_attempt(ctx: &AppContext, account: Account<'_>) -> AppResult<Attempt> {
     let Some(limit) = ctx.settings.login_lockout else {
-        return Ok(());
+        return Ok(Attempt::default());
     };
     let key = account.key();
     let now = Utc::now();
@@ -135,7 +143,9 @@ pub async fn password_attempt(ctx: &AppContext, account: Account<'_>) -> AppResu
         tracing::info!(attempts = counter.count, "login locked for an account");
         return Err(too_many(ACCOUNT_LOCKED, counter.expires_at, now));
     }
-    Ok(())
+    Ok(Attempt {
+        locks_on_failure: counter.count == limit.max,
+    })
 }
 
 /// After `max / 2` attempts each further one waits 1, 2, 4, ... seconds after the previous;

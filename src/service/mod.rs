@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod limits;
 pub mod roles;
 pub mod sessions;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::context::AppContext;
+use crate::domain::event::EventType;
 use crate::domain::permission::has_permission;
 use crate::domain::{REDACTED, RevokeReason, Role, Session, User, new_id};
 use crate::error::{AppError, AppResult};
@@ -14,7 +15,8 @@ use crate::metrics::LoginOutcome;
 use crate::security::device;
 use crate::security::jwt::{Claims, TokenError, TokenType};
 use crate::security::password::Verified;
-use crate::service::limits::{self, Account};
+use crate::service::audit::{self, NewEvent};
+use crate::service::limits::{self, Account, Attempt};
 
 /// `last_activity` is written at most this often per session, so reads stay reads.
 const ACTIVITY_WRITE_INTERVAL: Duration = Duration::seconds(60);
@@ -26,12 +28,13 @@ pub struct ClientInfo {
     pub user_agent: String,
 }
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request, and where the request came from.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
     pub role: Arc<Role>,
     pub session_id: String,
+    pub client: ClientInfo,
 }
 
 impl Principal {
@@ -71,8 +74,8 @@ pub async fn login(
     client: &ClientInfo,
 ) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
     let login = login.trim().to_lowercase();
-    let user = match admit_login(ctx, &login, client.ip).await {
-        Ok(user) => user,
+    let (user, attempt) = match admit_login(ctx, &login, client.ip).await {
+        Ok(admitted) => admitted,
         Err(e) => {
             if matches!(e, AppError::TooManyRequests { .. }) {
                 ctx.metrics.login(LoginOutcome::RateLimited);
@@ -85,6 +88,11 @@ pub async fn login(
     let user = match (user, verified) {
         (Some(user), Verified::Yes | Verified::YesRehashed(_)) if !user.is_active => {
             ctx.metrics.login(LoginOutcome::Inactive);
+            let failed = NewEvent::new(EventType::LoginFailed)
+                .user(&user.id)
+                .from(client)
+                .reason("inactive");
+            audit::record(ctx, failed).await;
             return Err(AppError::Unauthorized("Account is inactive".into()));
         }
         (Some(user), Verified::YesRehashed(new_hash)) => {
@@ -94,8 +102,11 @@ pub async fn login(
             user
         }
         (Some(user), Verified::Yes) => user,
-        _ => {
+        (user, _) => {
             ctx.metrics.login(LoginOutcome::InvalidCredentials);
+            // Recorded alike for an unknown login (no user), so the work done is the same.
+            let user_id = user.as_ref().map(|u| u.id.as_str());
+            record_wrong_password(ctx, EventType::LoginFailed, user_id, client, attempt).await;
             return Err(AppError::Unauthorized(INVALID_CREDENTIALS.into()));
         }
     };
@@ -125,6 +136,11 @@ pub async fn login(
     };
     // Also records the login on the user (last_login_at).
     ctx.store.insert_session(&session).await?;
+    let succeeded = NewEvent::new(EventType::LoginSucceeded)
+        .own(&user.id)
+        .session(&session.id)
+        .from(client);
+    audit::record(ctx, succeeded).await;
     let user = User {
         last_login_at: Some(now),
         ..user
@@ -145,14 +161,40 @@ pub async fn login(
 
 /// The per-IP limit, then the failure budget of the account the login names (or of the login
 /// itself when it names none); returns that account. Both paths make the same store calls.
-async fn admit_login(ctx: &AppContext, login: &str, ip: IpAddr) -> AppResult<Option<User>> {
+async fn admit_login(
+    ctx: &AppContext,
+    login: &str,
+    ip: IpAddr,
+) -> AppResult<(Option<User>, Attempt)> {
     limits::login_from_ip(ctx, ip).await?;
     let user = ctx.store.find_user_by_login(login).await?;
     let account = user
         .as_ref()
         .map_or(Account::UnknownLogin(login), |u| Account::Id(&u.id));
-    limits::password_attempt(ctx, account).await?;
-    Ok(user)
+    let attempt = limits::password_attempt(ctx, account).await?;
+    Ok((user, attempt))
+}
+
+/// Records a wrong password (`kind` says where it was typed) and, when this failure used up the
+/// account's budget, the lock it causes.
+pub(crate) async fn record_wrong_password(
+    ctx: &AppContext,
+    kind: EventType,
+    user_id: Option<&str>,
+    client: &ClientInfo,
+    attempt: Attempt,
+) {
+    let event = |kind| {
+        let event = NewEvent::new(kind).from(client);
+        match user_id {
+            Some(id) => event.user(id),
+            None => event,
+        }
+    };
+    audit::record(ctx, event(kind).reason("invalid_credentials")).await;
+    if attempt.locks_on_failure {
+        audit::record(ctx, event(EventType::LoginLocked)).await;
+    }
 }
 
 fn refresh_ttl(ctx: &AppContext) -> Duration {
@@ -188,7 +230,11 @@ fn issue(
 /// - The jti rotated away less than the grace window ago is answered with tokens for the current
 ///   jti: several tabs refreshing at once are not punished.
 /// - Any older jti is a replayed, probably stolen token: the whole session is revoked.
-pub async fn refresh(ctx: &AppContext, refresh_token: &str) -> AppResult<IssuedTokens> {
+pub async fn refresh(
+    ctx: &AppContext,
+    refresh_token: &str,
+    client: &ClientInfo,
+) -> AppResult<IssuedTokens> {
     let claims = verify(ctx, refresh_token, TokenType::Refresh)?;
     let jti = claims.jti.as_deref().ok_or_else(AppError::invalid_token)?;
     limits::refresh_of_session(ctx, &claims.sid).await?;
@@ -238,6 +284,12 @@ pub async fn refresh(ctx: &AppContext, refresh_token: &str) -> AppResult<IssuedT
     ctx.store
         .revoke_session(&session.id, None, RevokeReason::RefreshTokenReuse, now)
         .await?;
+    let reuse = NewEvent::new(EventType::RefreshReuseDetected)
+        .user(&session.user_id)
+        .session(&session.id)
+        .from(client)
+        .reason(RevokeReason::RefreshTokenReuse.as_str());
+    audit::record(ctx, reuse).await;
     Err(AppError::invalid_token())
 }
 
@@ -252,7 +304,11 @@ fn verify(ctx: &AppContext, token: &str, expected: TokenType) -> AppResult<Claim
 
 /// Authenticates a Bearer access token: signature and expiry, then the session (active,
 /// unexpired, the token's user) and the user (exists, active), both read from the store.
-pub async fn authenticate(ctx: &AppContext, access_token: &str) -> AppResult<Principal> {
+pub async fn authenticate(
+    ctx: &AppContext,
+    access_token: &str,
+    client: ClientInfo,
+) -> AppResult<Principal> {
     let claims = verify(ctx, access_token, TokenType::Access)?;
     let now = Utc::now();
     let (session, user) = ctx
@@ -273,14 +329,19 @@ pub async fn authenticate(ctx: &AppContext, access_token: &str) -> AppResult<Pri
         user,
         role,
         session_id: claims.sid,
+        client,
     })
 }
 
 /// Revokes the session a refresh token belongs to (logout from a cookie). Returns how many
 /// sessions were revoked; a token of an unknown or already revoked session is refused.
-pub async fn logout_with_refresh(ctx: &AppContext, refresh_token: &str) -> AppResult<u64> {
+pub async fn logout_with_refresh(
+    ctx: &AppContext,
+    refresh_token: &str,
+    client: &ClientInfo,
+) -> AppResult<u64> {
     let claims = verify(ctx, refresh_token, TokenType::Refresh)?;
-    revoke_one(ctx, &claims.sid, &claims.uid, RevokeReason::Logout).await
+    revoke_one(ctx, &claims.sid, &claims.uid, client).await
 }
 
 /// Revokes the caller's current session.
@@ -289,31 +350,30 @@ pub async fn logout(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
         ctx,
         &principal.session_id,
         &principal.user.id,
-        RevokeReason::Logout,
+        &principal.client,
     )
     .await
 }
 
-async fn revoke_one(
-    ctx: &AppContext,
-    sid: &str,
-    uid: &str,
-    reason: RevokeReason,
-) -> AppResult<u64> {
-    if ctx
+async fn revoke_one(ctx: &AppContext, sid: &str, uid: &str, client: &ClientInfo) -> AppResult<u64> {
+    if !ctx
         .store
-        .revoke_session(sid, Some(uid), reason, Utc::now())
+        .revoke_session(sid, Some(uid), RevokeReason::Logout, Utc::now())
         .await?
     {
-        Ok(1)
-    } else {
-        Err(AppError::invalid_token())
+        return Err(AppError::invalid_token());
     }
+    let logout = NewEvent::new(EventType::Logout)
+        .own(uid)
+        .session(sid)
+        .from(client);
+    audit::record(ctx, logout).await;
+    Ok(1)
 }
 
 /// Revokes every session of the caller.
 pub async fn logout_all(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
-    Ok(ctx
+    let revoked = ctx
         .store
         .revoke_user_sessions(
             &principal.user.id,
@@ -321,7 +381,13 @@ pub async fn logout_all(ctx: &AppContext, principal: &Principal) -> AppResult<u6
             RevokeReason::LogoutAll,
             Utc::now(),
         )
-        .await?)
+        .await?;
+    let event = NewEvent::new(EventType::LogoutAll)
+        .user(&principal.user.id)
+        .by(principal)
+        .count("revoked", revoked);
+    audit::record(ctx, event).await;
+    Ok(revoked)
 }
 
 /// The caller's active sessions, most recent activity first.
@@ -345,18 +411,20 @@ pub async fn revoke_own(
     principal: &Principal,
     session_id: &str,
 ) -> AppResult<()> {
-    if ctx
+    let reason = RevokeReason::RevokedByUser;
+    if !ctx
         .store
-        .revoke_session(
-            session_id,
-            Some(&principal.user.id),
-            RevokeReason::RevokedByUser,
-            Utc::now(),
-        )
+        .revoke_session(session_id, Some(&principal.user.id), reason, Utc::now())
         .await?
     {
-        Ok(())
-    } else {
-        Err(AppError::NotFound("Session not found".into()))
+        return Err(AppError::NotFound("Session not found".into()));
     }
+    // The session is the one revoked, not the one acting.
+    let event = NewEvent::new(EventType::SessionRevoked)
+        .user(&principal.user.id)
+        .by(principal)
+        .session(session_id)
+        .reason(reason.as_str());
+    audit::record(ctx, event).await;
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Persistence with two backends: MongoDB (production) and an embedded SQLite file
 //! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
-//! [`SessionStore`], [`CounterStore`]), all of them together [`Store`], which is what services
+//! [`SessionStore`], [`CounterStore`], [`EventStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
 //! and `conformance.rs` checks both against the same behaviours.
@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
+use crate::domain::event::{EventFilter, SecurityEvent};
 use crate::domain::{
     Counter, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
 };
@@ -195,6 +196,22 @@ store_trait! {
 }
 
 store_trait! {
+    /// `security_events`: append-only, newest first by (`at`, `id`), deleted after `expires_at`.
+    pub trait EventStore {
+        async fn insert_event(&self, event: &SecurityEvent) -> StoreResult<()>;
+        /// Up to `limit` events matching `filter`, newest first, leaving out expired ones (the
+        /// TTL sweep is lazy). A page costs the same at any depth: `filter.before` is a keyset
+        /// position served from an index, not an offset.
+        async fn list_events(
+            &self,
+            filter: &EventFilter,
+            limit: u64,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Vec<SecurityEvent>>;
+    }
+}
+
+store_trait! {
     /// `rate_limits`: counters shared by every server instance using the store.
     pub trait CounterStore {
         /// Atomically adds one to the counter `key` and returns it after the increment. An
@@ -213,7 +230,9 @@ store_trait! {
 
 /// Everything the services need from a database: every collection, and the database itself.
 #[async_trait]
-pub trait Store: RoleStore + UserStore + SessionStore + CounterStore + 'static {
+pub trait Store:
+    RoleStore + UserStore + SessionStore + CounterStore + EventStore + 'static
+{
     /// "mongodb" or "sqlite", for logs.
     fn backend(&self) -> &'static str;
 
@@ -240,7 +259,7 @@ pub trait Store: RoleStore + UserStore + SessionStore + CounterStore + 'static {
     /// A cheap round trip proving the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Deletes expired sessions and counters (MongoDB's TTL indexes do this themselves).
+    /// Deletes expired sessions, counters and events (MongoDB's TTL indexes do this themselves).
     async fn delete_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 

@@ -7,11 +7,10 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::envelope::{Envelope, Reply};
-use crate::api::extract::{Admin, JsonBody, PathParam, QueryParams};
+use crate::api::extract::{Admin, JsonBody, PathParam, QueryParams, query_value};
 use crate::api::views::{RevokedView, SessionView, UserListView, UserView};
 use crate::context::AppContext;
-use crate::domain::validate::FieldError;
-use crate::error::{AppError, AppResult, ErrorBody};
+use crate::error::{AppResult, ErrorBody};
 use crate::service::accounts::ProfileUpdate;
 use crate::service::admin::{self, AdminUpdate, ListQuery};
 
@@ -46,24 +45,6 @@ pub struct ListParams {
     role: Option<String>,
     #[param(value_type = Option<bool>)]
     is_active: Option<String>,
-}
-
-fn query_value<T: std::str::FromStr>(
-    param: &str,
-    value: Option<&str>,
-    default: T,
-    expected: &str,
-) -> AppResult<T> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(default),
-        Some(v) => v.parse().map_err(|_| {
-            AppError::validation(FieldError {
-                loc: vec!["query".into(), param.into()],
-                msg: format!("Input should be {expected}"),
-                kind: "parsing",
-            })
-        }),
-    }
 }
 
 /// List users, newest first, with optional filters.

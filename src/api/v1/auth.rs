@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::api::envelope::{Envelope, Reply};
-use crate::api::extract::{Auth, ClientIp, JsonBody, OptionalJsonBody, bearer_token};
+use crate::api::extract::{Auth, JsonBody, OptionalJsonBody, bearer_token, client_info};
 use crate::api::views::{LoginView, RefreshView, RevokedView, TokenView, UserView};
 use crate::api::{cookies, csrf};
 use crate::context::AppContext;
@@ -76,7 +76,7 @@ pub struct RegisterRequest {
     ))]
 pub async fn register(
     State(ctx): State<AppContext>,
-    client_ip: ClientIp,
+    client: ClientInfo,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> AppResult<Reply<UserView>> {
     let (user, role) = accounts::register(
@@ -88,7 +88,7 @@ pub async fn register(
             password: body.password,
             role: body.role,
         },
-        client_ip.0,
+        &client,
     )
     .await?;
     Ok(Reply::created(
@@ -214,6 +214,7 @@ pub struct RefreshRequest {
     ))]
 pub async fn refresh(
     State(ctx): State<AppContext>,
+    client: ClientInfo,
     headers: HeaderMap,
     jar: CookieJar,
     OptionalJsonBody(body): OptionalJsonBody<RefreshRequest>,
@@ -226,7 +227,7 @@ pub async fn refresh(
     if !in_body {
         csrf::check_cookie_request(&headers, &ctx.settings)?;
     }
-    match sessions::refresh(&ctx, &token).await {
+    match sessions::refresh(&ctx, &token, &client).await {
         Ok(tokens) => {
             let (jar, token) = token_answer(&ctx, jar, tokens, in_body);
             Ok((jar, Reply::ok("Token refreshed", RefreshView { token })).into_response())
@@ -252,11 +253,14 @@ pub async fn logout(State(ctx): State<AppContext>, parts: Parts) -> Response {
     let jar = CookieJar::from_headers(&parts.headers);
     let cookie = cookies::refresh_from(&jar);
     // The Bearer token first; a browser whose access token expired still logs out with its cookie.
+    let client = client_info(&parts);
     let by_bearer = match bearer_token(&parts) {
-        Some(token) => Some(match sessions::authenticate(&ctx, token).await {
-            Ok(principal) => sessions::logout(&ctx, &principal).await,
-            Err(e) => Err(e),
-        }),
+        Some(token) => Some(
+            match sessions::authenticate(&ctx, token, client.clone()).await {
+                Ok(principal) => sessions::logout(&ctx, &principal).await,
+                Err(e) => Err(e),
+            },
+        ),
         None => None,
     };
     let result = match (by_bearer, cookie) {
@@ -266,7 +270,7 @@ pub async fn logout(State(ctx): State<AppContext>, parts: Parts) -> Response {
             if let Err(e) = csrf::check_cookie_request(&parts.headers, &ctx.settings) {
                 return e.into_response();
             }
-            sessions::logout_with_refresh(&ctx, &token).await
+            sessions::logout_with_refresh(&ctx, &token, &client).await
         }
         (Some(Err(e)), _) => Err(e),
         (None, None) => Err(AppError::Unauthorized("Not authenticated".into())),

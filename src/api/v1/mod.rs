@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod security_events;
 pub mod user;
 
 use axum::Router;
@@ -17,4 +18,5 @@ pub fn router() -> Router<AppContext> {
         .merge(auth::router())
         .merge(user::router())
         .merge(admin::router())
+        .merge(security_events::router())
 }

@@ -1,7 +1,8 @@
 //! MongoDB backend (the production store).
 //!
-//! Collections `users`, `roles`, `sessions` and `rate_limits`. Every `_id` is the domain's string UUID, every
-//! timestamp a BSON DateTime (the TTL index on `sessions.expires_at` only works on dates).
+//! Collections `users`, `roles`, `sessions`, `rate_limits` and `security_events`. Every `_id`
+//! is the domain's string UUID, every timestamp a BSON DateTime (the TTL indexes on
+//! `expires_at` only work on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
 //! [`StoreError::Duplicate`]. Rotation and revocation are single conditional updates.
 //!
@@ -58,11 +59,13 @@ const UNAVAILABLE_CODES: &[i32] = &[
 
 // One module per collection, each implementing its trait for `MongoStore`.
 mod counters;
+mod events;
 mod roles;
 mod sessions;
 mod users;
 
 use counters::CounterDoc;
+use events::EventDoc;
 use roles::RoleDoc;
 use sessions::SessionDoc;
 use users::UserDoc;
@@ -73,6 +76,7 @@ pub struct MongoStore {
     roles: Collection<RoleDoc>,
     sessions: Collection<SessionDoc>,
     rate_limits: Collection<CounterDoc>,
+    security_events: Collection<EventDoc>,
     commands: Arc<CommandCounts>,
     /// Host names only (no credentials), for error messages.
     hosts: String,
@@ -160,6 +164,7 @@ impl MongoStore {
             roles: db.collection("roles"),
             sessions: db.collection("sessions"),
             rate_limits: db.collection("rate_limits"),
+            security_events: db.collection("security_events"),
             commands,
             hosts,
             db,
@@ -173,6 +178,7 @@ impl MongoStore {
         roles::create_indexes(&self.roles).await?;
         sessions::create_indexes(&self.sessions).await?;
         counters::create_indexes(&self.rate_limits).await?;
+        events::create_indexes(&self.security_events).await?;
         Ok(())
     }
 }

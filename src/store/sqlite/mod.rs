@@ -56,6 +56,7 @@ macro_rules! session_state_columns {
 // One module per collection, each implementing its trait for `SqliteStore`. Declared after the
 // column macros above, which they use.
 mod counters;
+mod events;
 mod roles;
 mod schema;
 mod sessions;
@@ -362,7 +363,10 @@ impl Store for SqliteStore {
             let counters = conn
                 .prepare_cached("DELETE FROM rate_limits WHERE expires_at <= ?1")?
                 .execute([millis(now)])?;
-            Ok(count(sessions + counters))
+            let events = conn
+                .prepare_cached("DELETE FROM security_events WHERE expires_at <= ?1")?
+                .execute([millis(now)])?;
+            Ok(count(sessions + counters + events))
         })
         .await
     }

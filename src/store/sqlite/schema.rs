@@ -12,13 +12,37 @@ pub(super) const BASE_VERSION: i64 = 2;
 
 /// Numbered schema changes after [`BASE_VERSION`], applied in order at open, each in the same
 /// transaction as the new `PRAGMA user_version`. Append only: a released step never changes.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(
-    3,
-    // Sessions end with the account's epoch (see `User::session_epoch`); existing rows start in
-    // epoch 0 together, so every live session stays live.
-    "ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
-)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        3,
+        // Sessions end with the account's epoch (see `User::session_epoch`); existing rows start
+        // in epoch 0 together, so every live session stays live.
+        "ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
+    ),
+    (
+        4,
+        // The security event log. Each listing index ends in (at, id), the listing's order, so
+        // a page is one index range at any depth.
+        "CREATE TABLE security_events (
+             id         TEXT PRIMARY KEY NOT NULL,
+             at         INTEGER NOT NULL,
+             type       TEXT NOT NULL,
+             user_id    TEXT,
+             actor_id   TEXT,
+             session_id TEXT,
+             ip         TEXT,
+             device     TEXT,
+             user_agent TEXT,
+             detail     TEXT NOT NULL,
+             expires_at INTEGER NOT NULL
+         ) STRICT;
+         CREATE INDEX security_events_at ON security_events (at, id);
+         CREATE INDEX security_events_user ON security_events (user_id, at, id);
+         CREATE INDEX security_events_type ON security_events (type, at, id);
+         CREATE INDEX security_events_expires_at ON security_events (expires_at);",
+    ),
+];
 
 /// The version this build brings a database to.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
