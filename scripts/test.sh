@@ -29,7 +29,7 @@ start_test_mongo() {
   local port
   port=$(free_port)
   MONGO_LOG=$(mktemp)
-  "$SECANTUSD" --host 127.0.0.1 --port "$port" --storage-path :memory: --log-level WARNING >"$MONGO_LOG" 2>&1 &
+  "$SECANTUSD" --host 127.0.0.1 --port "$port" --storage-path :memory: --log-level WARNING --enable-test-commands >"$MONGO_LOG" 2>&1 &
   MONGO_PID=$!
   trap stop_test_mongo EXIT
   for _ in $(seq 1 150); do

@@ -75,11 +75,98 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // After a failed assertion the test has already failed: a second panic would abort.
+        if !std::thread::panicking() {
+            assert_no_secret_in_events(&self.vars);
+        }
         if let (Some(url), Some(name)) = (self.vars.get("MONGO_URL"), self.vars.get("MONGODB_NAME"))
         {
             drop_test_database(url, name);
         }
     }
+}
+
+/// Every password the API tests send (long enough not to match by chance).
+const TEST_PASSWORDS: &[&str] = &[
+    PASSWORD,
+    "wrong password",
+    "admin chose this",
+    "a brand new password",
+    "set by the deputy",
+    "not the password",
+    "a new password",
+    "not my password",
+];
+
+/// The secret scan: no event this test's server recorded holds a secret. Runs for every API
+/// test's server as it is dropped, so together they scan every event of the whole test run.
+/// Looked for: the test passwords, anything shaped like a JWT or an Argon2 hash, and the refresh
+/// jtis of every session an event names. The audit log line is written from the same event, so
+/// this covers it too. A store that cannot be opened (the fault tests kill theirs) is skipped.
+fn assert_no_secret_in_events(vars: &HashMap<String, String>) {
+    let vars = vars.clone();
+    let scanned = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+            let Ok(ctx) = authkit::app::context(settings).await else {
+                return Ok(());
+            };
+            let result = scan_events(&ctx).await;
+            ctx.store.shutdown().await;
+            result
+        })
+    });
+    if let Err(found) = scanned.join().expect("the secret scan ran") {
+        panic!("a security event holds a secret: {found}");
+    }
+}
+
+pub async fn scan_events(ctx: &authkit::context::AppContext) -> Result<(), String> {
+    use authkit::domain::event::{EventCursor, EventFilter};
+    let mut filter = EventFilter::default();
+    let mut events = Vec::new();
+    loop {
+        let Ok(page) = ctx
+            .store
+            .list_events(&filter, 500, chrono::Utc::now())
+            .await
+        else {
+            return Ok(());
+        };
+        let Some(last) = page.last() else { break };
+        filter.before = Some(EventCursor::after(last));
+        events.extend(page);
+    }
+    let mut secrets: Vec<String> = TEST_PASSWORDS.iter().map(|p| p.to_string()).collect();
+    secrets.extend(["eyJ".to_string(), "$argon2".to_string()]);
+    for session_id in events.iter().filter_map(|e| e.session_id.as_deref()) {
+        if let Ok(Some(session)) = ctx.store.find_session(session_id).await {
+            secrets.push(session.refresh_jti);
+            secrets.extend(session.previous_jti);
+        }
+    }
+    for event in &events {
+        let text = format!(
+            "{} {} {:?} {:?} {:?} {:?} {:?} {:?} {}",
+            event.id,
+            event.kind,
+            event.user_id,
+            event.actor_id,
+            event.session_id,
+            event.ip,
+            event.device,
+            event.user_agent,
+            serde_json::Value::Object(event.detail.clone()),
+        );
+        if let Some(secret) = secrets.iter().find(|s| text.contains(s.as_str())) {
+            return Err(format!("{secret:?} in {text}"));
+        }
+    }
+    Ok(())
 }
 
 /// Drops a test's MongoDB database, so that runs against a long-lived server (a real

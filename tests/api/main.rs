@@ -14,5 +14,6 @@ mod faults;
 mod hardening;
 mod health;
 mod instances;
+mod security_events;
 mod tokens;
 mod user;

@@ -4,7 +4,11 @@
 //! its own (SQLite's migrations, MongoDB's error mapping).
 //!
 //! Longer than the store's other files on purpose: it is the one specification of what a
-//! backend must do, and reads best as one list. A new collection adds its behaviours here.
+//! backend must do, and reads best as one list. A new collection adds its behaviours in a module
+//! of its own beside this one (`events.rs`) and lists them in [`conformance_tests!`].
+
+mod events;
+pub use events::*;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -33,6 +37,9 @@ macro_rules! conformance_tests {
             ending_sessions_is_part_of_the_account_write,
             writes_checked_against_a_role_miss_when_it_changed,
             a_session_carries_over_into_a_new_epoch,
+            events_page_newest_first_without_gaps_or_repeats,
+            events_filter_by_user_type_and_time,
+            expired_events_are_never_listed,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {
@@ -52,7 +59,7 @@ macro_rules! conformance_tests {
 }
 
 /// Now, in whole milliseconds: what both backends keep, so round-tripped values compare equal.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("valid time")
 }
 
