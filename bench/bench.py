@@ -34,6 +34,7 @@ import os
 import platform
 import re
 import resource
+import sqlite3
 import shutil
 import signal
 import socket
@@ -77,7 +78,11 @@ SCENARIOS = [
     ("refresh", "POST /api/v1/auth/refresh (rotation)", 2, 32),
     ("admin_users", "GET /api/v1/admin/users?page=1&size=10", 2, 64),
     ("hot_storm", "hot path during a login storm", 2, 64),
+    ("events_first", "GET /api/v1/admin/security-events, first page (100k events)", 2, 64),
+    ("events_last", "GET /api/v1/admin/security-events, last page by cursor (100k events)", 2, 64),
 ]
+EVENTS_SEEDED = 100_000  # security events written straight into the store for the events pages
+EVENTS_PAGE = 20  # the listing's default page size
 STORM = (1, 8)  # wrk threads and connections of the login storm beside the hot path
 # The hot-path target is a ratio of two scenarios, and this host's speed drifts within a run: on
 # the embedded store /health and the hot path run this many times, alternating, and the row of
@@ -373,7 +378,7 @@ class Prepared:
         self.server = server
         self.workdir = workdir
         self.run_id = uuid.uuid4().hex[:6]
-        self._hot = self._admin = self._users_file = None
+        self._hot = self._admin = self._users_file = self._last_page = None
 
     def hot_token(self) -> str:
         if self._hot is None:
@@ -401,6 +406,28 @@ class Prepared:
             self._users_file.write_text("".join(f"{n}\t{PASSWORD}\n" for n in names))
         return self._users_file
 
+    def events_last_page(self) -> str:
+        """Seeds EVENTS_SEEDED events (once per server), then walks the admin listing by its
+        cursor to the last page: the path of that page."""
+        if self._last_page is None:
+            seed_events(self.server, EVENTS_SEEDED)
+            auth = {"Authorization": f"Bearer {self.admin_token()}"}
+            base = "/api/v1/admin/security-events"
+            # Big strides, then pages of the listing's own size for the last stretch.
+            before, seen, limit = None, 0, 100
+            while True:
+                path = f"{base}?limit={limit}" + (f"&before={before}" if before else "")
+                page = self.server.ok("GET", path, headers=auth)["data"]
+                if page["next"] is None:
+                    break
+                before, seen = page["next"], seen + len(page["events"])
+                if seen >= EVENTS_SEEDED - 200:
+                    limit = EVENTS_PAGE
+            if limit != EVENTS_PAGE or before is None:
+                raise BenchError("the walk did not end on a page of the default size")
+            self._last_page = path
+        return self._last_page
+
     def refresh_tokens(self, count: int) -> list[str]:
         self.users_file()
         tokens = parallel(lambda i: login(self.server, f"benchlogin{i % LOGIN_USERS}")["refresh_token"],
@@ -408,6 +435,56 @@ class Prepared:
         if not all(tokens):
             raise BenchError("login did not return refresh tokens in the body")
         return tokens
+
+
+def event_rows(count: int):
+    """Security events as the server writes them: one per millisecond up to now, of three types
+    and a thousand users, all within the retention."""
+    now = int(time.time() * 1000)
+    keep = 90 * 24 * 3600 * 1000
+    kinds = ("login.succeeded", "login.failed", "logout")
+    for i in range(count):
+        at = now - (count - i)
+        user = f"00000000-0000-4000-8000-{i % 1000:012d}"
+        yield (str(uuid.uuid4()), at, kinds[i % 3], user, user, None, "203.0.113.7",
+               "Firefox 120 | Linux | pc", "Mozilla/5.0", '{"reason":"bench"}', at + keep)
+
+
+SEED_MONGO_SCRIPT = """
+import sys, json, datetime, pymongo
+url, db = sys.argv[1], sys.argv[2]
+events = pymongo.MongoClient(url)[db]["security_events"]
+ms = lambda v: datetime.datetime.fromtimestamp(v / 1000, datetime.timezone.utc)
+batch = []
+for line in sys.stdin:
+    r = json.loads(line)
+    batch.append({"_id": r[0], "at": ms(r[1]), "type": r[2], "user_id": r[3], "actor_id": r[4],
+                  "session_id": r[5], "ip": r[6], "device": r[7], "user_agent": r[8],
+                  "detail": json.loads(r[9]), "expires_at": ms(r[10])})
+    if len(batch) == 5000:
+        events.insert_many(batch, ordered=False)
+        batch = []
+if batch:
+    events.insert_many(batch, ordered=False)
+"""
+
+
+def seed_events(server: Server, count: int) -> None:
+    """Writes `count` security events straight into the server's store (the API has no way to
+    write them faster than by performing the acts)."""
+    log(f"  seeding {count} security events")
+    if server.env.get("MONGO_URL"):
+        lines = "".join(json.dumps(r) + "\n" for r in event_rows(count))
+        subprocess.run([str(VENV_PYTHON), "-c", SEED_MONGO_SCRIPT, server.env["MONGO_URL"],
+                        server.env["MONGODB_NAME"]], input=lines, text=True, check=True,
+                       timeout=1800)
+        return
+    db = sqlite3.connect(server.data_dir / "authkit.db", timeout=30)
+    with db:
+        db.executemany("INSERT INTO security_events (id, at, type, user_id, actor_id, session_id,"
+                       " ip, device, user_agent, detail, expires_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", event_rows(count))
+    db.close()
 
 
 # --- one request's round trips ------------------------------------------------------------------
@@ -529,6 +606,8 @@ ROUTES = {
     "health": "/health", "hot": "/api/v1/user/", "login": "/api/v1/auth/login",
     "register": "/api/v1/auth/register", "refresh": "/api/v1/auth/refresh",
     "admin_users": "/api/v1/admin/users", "hot_storm": "/api/v1/user/",
+    "events_first": "/api/v1/admin/security-events",
+    "events_last": "/api/v1/admin/security-events",
 }
 
 
@@ -550,6 +629,13 @@ def run_scenario(key: str, threads: int, conns: int, server: Server, prep: Prepa
         token = prep.admin_token()
         headers = [f"Authorization: Bearer {token}"]
         path = "/api/v1/admin/users?page=1&size=10"
+        server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})  # warm-up
+        single = lambda: server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})
+    elif key in ("events_first", "events_last"):
+        token = prep.admin_token()
+        headers = [f"Authorization: Bearer {token}"]
+        last = prep.events_last_page()
+        path = last if key == "events_last" else f"{ROUTES[key]}?limit={EVENTS_PAGE}"
         server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})  # warm-up
         single = lambda: server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})
     elif key == "login":
@@ -641,6 +727,10 @@ def bench_mongo(workdir: Path, run_id: str) -> list[dict]:
     log(f"MongoDB ({where}): a fresh database and server per scenario")
     rows = []
     for key, title, threads, conns in SCENARIOS:
+        if key.startswith("events") and not EXTERNAL_MONGO:
+            # SecantusDB sorts in Python rather than walking the index (1.4 s a page at 20k
+            # events, at any depth): a real MongoDB (BENCH_MONGO_URL) is needed for this one.
+            continue
         log(f"  {title}")
         db = f"authkit_bench_{run_id}_{key}"
         mongo = ExternalMongo(db) if EXTERNAL_MONGO else Mongo(workdir)
@@ -794,6 +884,13 @@ def targets(rows: list[dict], final: dict, argon: dict, startup: dict) -> list[d
         base, storm = by[(store, "hot")]["p99_ms"], by[(store, "hot_storm")]["p99_ms"]
         add(f"hot path p99 during the login storm ({store})",
             f"{storm:.2f} vs {base:.2f} ms", round(storm / base, 2), storm / base <= 3, "<= 3x")
+    for store in ("embedded", "mongodb"):
+        if (store, "events_last") not in by:
+            continue
+        first, last = by[(store, "events_first")]["rps"], by[(store, "events_last")]["rps"]
+        add(f"admin events: last page by cursor vs first page, cost per request ({store})",
+            f"{last:.0f} vs {first:.0f} req/s", round(first / last, 2), first / last <= 1.5,
+            "<= 1.5x")
     add("RSS after all scenarios (embedded server)", f"{final['rss_mib']:.1f} MiB "
         f"(peak {final['rss_peak_mib']:.1f})", round(final["rss_mib"] / 64, 2),
         final["rss_mib"] <= 64, "<= 64 MiB")

@@ -322,6 +322,29 @@ async fn create_admin_is_idempotent(backend: Backend) {
         PASSWORD,
     );
     assert!(String::from_utf8_lossy(&promoted.stdout).contains("Promoted"));
+
+    // Both operator acts are security events, made by no account (the command line).
+    let (_, body) = read(
+        client
+            .get(server.url("/api/v1/admin/security-events?limit=100"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let by_command = body["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"]["reason"] == "create_admin_command")
+        .map(|e| (e["type"].as_str().unwrap(), e["actor_id"].is_null()))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        by_command,
+        [("admin.user_updated", true), ("user.registered", true)],
+        "{body}"
+    );
 }
 
 #[test]

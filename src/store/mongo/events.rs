@@ -94,10 +94,13 @@ fn query(filter: &EventFilter, now: DateTime<Utc>) -> Document {
         all.push(doc! { "at": { "$lt": bson_date(until) } });
     }
     if let Some(before) = &filter.before {
+        // `at <= cursor` bounds the index scan; the `$or` only breaks ties within the cursor's
+        // millisecond, so it filters a handful of index entries instead of choosing the plan.
         let at = bson_date(before.at);
+        all.push(doc! { "at": { "$lte": at } });
         all.push(doc! { "$or": [
             { "at": { "$lt": at } },
-            { "at": at, "_id": { "$lt": &before.id } },
+            { "_id": { "$lt": &before.id } },
         ] });
     }
     doc! { "$and": all.into_iter().map(Bson::Document).collect::<Vec<_>>() }
