@@ -3,6 +3,9 @@
 # PyPI, used only as a test tool) into a venv under .venv/, starts it on a free port unless
 # TEST_MONGO_URL already names a MongoDB, runs `cargo test`, and stops the server again.
 # The fault tests start and kill their own database process through TEST_MONGOD_CMD.
+# The mail tests need a real SMTP server: aiosmtpd (PyPI, same venv) writing a Maildir the tests
+# read, started here as TEST_SMTP_URL / TEST_MAILDIR; the outbox tests start and stop their own
+# through TEST_SMTPD_CMD.
 # Then the fuzzing from the OpenAPI document (scripts/fuzz.sh) and the pages in headless Chromium
 # (scripts/browser-test.sh); TEST_CARGO_ONLY=1 stops after `cargo test`, for a quick local loop.
 # Usage: scripts/test.sh [extra cargo test args]
@@ -10,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECANTUS_VERSION="0.7.0b3"
+AIOSMTPD_VERSION="1.4.6"
 VENV="${VENV:-.venv}"
 SECANTUSD="$PWD/$VENV/bin/secantusd-py"
 
@@ -18,6 +22,52 @@ install_secantus() {
     echo "==> installing SecantusDB $SECANTUS_VERSION into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "SecantusDB==$SECANTUS_VERSION"
+  fi
+}
+
+install_aiosmtpd() {
+  if ! "$VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    echo "==> installing aiosmtpd $AIOSMTPD_VERSION into $VENV"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+  fi
+}
+
+wait_for_port() {
+  local port=$1 pid=$2
+  for _ in $(seq 1 150); do
+    if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)))"; then
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+
+start_test_smtp() {
+  local port
+  port=$(free_port)
+  SMTP_DIR=$(mktemp -d)
+  SMTP_LOG=$(mktemp)
+  "$VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$SMTP_DIR/mail" >"$SMTP_LOG" 2>&1 &
+  SMTP_PID=$!
+  if ! wait_for_port "$port" "$SMTP_PID"; then
+    echo "aiosmtpd did not start:" >&2
+    cat "$SMTP_LOG" >&2
+    exit 1
+  fi
+  export TEST_SMTP_URL="smtp://127.0.0.1:$port"
+  export TEST_MAILDIR="$SMTP_DIR/mail"
+  echo "==> aiosmtpd listening on $TEST_SMTP_URL, writing $TEST_MAILDIR (pid $SMTP_PID)"
+}
+
+stop_test_servers() {
+  stop_test_mongo
+  if [ -n "${SMTP_PID:-}" ]; then
+    kill "$SMTP_PID" 2>/dev/null || true
+    wait "$SMTP_PID" 2>/dev/null || true
+    rm -rf "$SMTP_DIR"
   fi
 }
 
@@ -31,7 +81,7 @@ start_test_mongo() {
   MONGO_LOG=$(mktemp)
   "$SECANTUSD" --host 127.0.0.1 --port "$port" --storage-path :memory: --log-level WARNING --enable-test-commands >"$MONGO_LOG" 2>&1 &
   MONGO_PID=$!
-  trap stop_test_mongo EXIT
+  trap stop_test_servers EXIT
   for _ in $(seq 1 150); do
     if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)))"; then
       export TEST_MONGO_URL="mongodb://127.0.0.1:$port"
@@ -61,6 +111,13 @@ if [ -n "${TEST_MONGO_URL:-}" ]; then
 else
   start_test_mongo
 fi
+install_aiosmtpd
+trap stop_test_servers EXIT
+if [ -z "${TEST_SMTP_URL:-}" ]; then
+  start_test_smtp
+fi
+# {port} and {dir} are filled in by the outbox tests.
+export TEST_SMTPD_CMD="$PWD/$VENV/bin/python -m aiosmtpd -n -l 127.0.0.1:{port} -c aiosmtpd.handlers.Mailbox {dir}"
 if [ -z "${TEST_MONGOD_CMD:-}" ]; then
   # {port} and {data} are filled in by the fault tests.
   export TEST_MONGOD_CMD="$SECANTUSD --host 127.0.0.1 --port {port} --storage-path {data} --sync-on-commit --log-level WARNING"

@@ -82,11 +82,16 @@ impl Application {
     ) -> std::io::Result<()> {
         let preparer = tokio::spawn(prepare_when_reachable(self.ctx.clone()));
         let sweeper = tokio::spawn(sweep_expired_sessions(self.ctx.clone()));
+        let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+        let mail_worker = tokio::spawn(crate::mail::worker::run(self.ctx.clone(), mail_stopped));
         let header_read_timeout = self.ctx.settings.header_read_timeout;
         let result =
             http::serve::serve(self.listener, app(self.ctx), header_read_timeout, shutdown).await;
         sweeper.abort();
         preparer.abort();
+        // A delivery under way finishes (bounded by the SMTP timeout) and is recorded.
+        let _ = stop_mail.send(true);
+        let _ = mail_worker.await;
         result
     }
 }

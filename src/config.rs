@@ -92,6 +92,52 @@ pub struct Settings {
     pub ipv6_limit_prefix: u8,
     /// Password hashes that may wait for a hashing thread; more are refused with 503 at once.
     pub password_hash_queue: usize,
+    pub mail: MailSettings,
+}
+
+/// Mail delivery and the links in mails.
+#[derive(Clone)]
+pub struct MailSettings {
+    /// `smtp://` or `smtps://`, with optional `user:password@`; unset: mail goes to the log in
+    /// development and is off in production.
+    pub smtp_url: Option<String>,
+    /// The From of every mail.
+    pub from: String,
+    /// Where the app's own pages live (`/reset-password`, `/verify-email`); unset: the pages this
+    /// server serves, at `public_url`.
+    pub app_url: Option<String>,
+    /// The URL this server is reached at, for links to its own pages.
+    pub public_url: String,
+    /// The product's name in mails and pages.
+    pub product_name: String,
+    /// Refuse logins of accounts whose address is not verified (403, after a correct password).
+    pub require_verified_email: bool,
+    /// Mails per address (forgot, resend, admin-triggered reset); over it, silently none.
+    pub address_limit: Option<Limit>,
+    /// Mail-sending requests per client IP; over it, silently none.
+    pub ip_limit: Option<Limit>,
+    /// How long a password reset link and code work.
+    pub reset_ttl: Duration,
+    /// How long a verification or address-change link and code work.
+    pub verify_ttl: Duration,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            // The URL may hold the SMTP password: only whether it is set.
+            .field("smtp", &self.smtp_url.as_ref().map(|_| "<configured>"))
+            .field("from", &self.from)
+            .field("app_url", &self.app_url)
+            .field("public_url", &self.public_url)
+            .field("product_name", &self.product_name)
+            .field("require_verified_email", &self.require_verified_email)
+            .field("address_limit", &self.address_limit)
+            .field("ip_limit", &self.ip_limit)
+            .field("reset_ttl", &self.reset_ttl)
+            .field("verify_ttl", &self.verify_ttl)
+            .finish()
+    }
 }
 
 // Hand-written so that the secret and the database credentials never reach a log line.
@@ -142,6 +188,7 @@ impl std::fmt::Debug for Settings {
             .field("login_lockout", &self.login_lockout)
             .field("ipv6_limit_prefix", &self.ipv6_limit_prefix)
             .field("password_hash_queue", &self.password_hash_queue)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -404,11 +451,74 @@ impl Settings {
                 parse_num(&get, "PASSWORD_HASH_QUEUE", 256)?,
                 "PASSWORD_HASH_QUEUE",
             )?,
+            mail: mail_settings(&get, port)?,
         })
     }
 
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
+    }
+}
+
+fn mail_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    port: u16,
+) -> Result<MailSettings, ConfigError> {
+    let smtp_url = get("SMTP_URL").filter(|u| !u.trim().is_empty());
+    if let Some(url) = &smtp_url
+        && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+    {
+        return Err(bad("SMTP_URL", "must start with smtp:// or smtps://"));
+    }
+    let url = |var: &'static str| -> Result<Option<String>, ConfigError> {
+        match get(var).filter(|u| !u.trim().is_empty()) {
+            None => Ok(None),
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Ok(Some(u.trim().trim_end_matches('/').to_string()))
+            }
+            Some(u) => Err(bad(
+                var,
+                format!("must start with http:// or https://, got {u:?}"),
+            )),
+        }
+    };
+    let from = get("MAIL_FROM").unwrap_or_else(|| "authkit <no-reply@localhost>".into());
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(bad(
+            "MAIL_FROM",
+            format!("not an address such as \"Name <no-reply@example.com>\": {from:?}"),
+        ));
+    }
+    Ok(MailSettings {
+        smtp_url,
+        from,
+        app_url: url("APP_URL")?,
+        public_url: url("PUBLIC_URL")?.unwrap_or_else(|| format!("http://localhost:{port}")),
+        product_name: get("PRODUCT_NAME").unwrap_or_else(|| "authkit".into()),
+        require_verified_email: parse_bool(get, "REQUIRE_VERIFIED_EMAIL", false)?,
+        address_limit: parse_limit(get, "RATE_LIMIT_MAIL_ADDRESS", "3/15m")?,
+        ip_limit: parse_limit(get, "RATE_LIMIT_MAIL_IP", "20/15m")?,
+        reset_ttl: nonzero(
+            parse_duration(get, "PASSWORD_RESET_TTL", Duration::from_secs(30 * 60))?,
+            "PASSWORD_RESET_TTL",
+        )?,
+        verify_ttl: nonzero(
+            parse_duration(get, "EMAIL_VERIFY_TTL", Duration::from_secs(24 * 3600))?,
+            "EMAIL_VERIFY_TTL",
+        )?,
+    })
+}
+
+fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(var).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(bad(var, format!("expected true or false, got {other:?}"))),
     }
 }
 

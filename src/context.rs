@@ -6,8 +6,10 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::security::jwt::TokenKeys;
+use crate::security::one_time::CodeHasher;
 use crate::security::password::PasswordHasher;
 use crate::service::roles::RoleCache;
 use crate::store::Store;
@@ -22,6 +24,8 @@ pub struct Inner {
     pub tokens: TokenKeys,
     pub roles: RoleCache,
     pub metrics: Arc<Metrics>,
+    pub mailer: Mailer,
+    pub codes: CodeHasher,
 }
 
 impl AppContext {
@@ -41,7 +45,10 @@ impl AppContext {
         );
         // Filled on first use: the database may not answer yet (see `Store::prepare`).
         let roles = RoleCache::default();
+        let mailer = Mailer::new(&settings)?;
         Ok(Self(Arc::new(Inner {
+            mailer,
+            codes: CodeHasher::new(secret),
             passwords: PasswordHasher::new(settings.workers, settings.password_hash_queue),
             settings,
             store,

@@ -48,6 +48,9 @@ pub enum AppError {
     /// The database is unreachable; the client may retry.
     #[error("Service temporarily unavailable")]
     Unavailable(String),
+    /// A feature this deployment has not configured (mail without SMTP_URL in production).
+    #[error("{0}")]
+    NotConfigured(String),
     /// A bug. The cause is logged, the client sees a generic message.
     #[error("Internal server error")]
     Internal(String),
@@ -67,7 +70,7 @@ impl AppError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RequestTimeout | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

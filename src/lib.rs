@@ -11,6 +11,7 @@ pub mod context;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod malloc_tuning;
 pub mod metrics;
 pub mod security;

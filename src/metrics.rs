@@ -106,6 +106,7 @@ pub struct Metrics {
     store_operations: Family<&'static str, AtomicU64>,
     store_errors: Family<(&'static str, &'static str), AtomicU64>,
     audit_write_failures: AtomicU64,
+    mail_deliveries: Family<&'static str, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -117,6 +118,7 @@ impl Default for Metrics {
             store_operations: Family::new(),
             store_errors: Family::new(),
             audit_write_failures: AtomicU64::new(0),
+            mail_deliveries: Family::new(),
         }
     }
 }
@@ -164,6 +166,11 @@ impl Metrics {
     /// A security event that could not be stored (it still reached the log).
     pub fn audit_write_failure(&self) {
         self.audit_write_failures.fetch_add(1, Relaxed);
+    }
+
+    /// How a mail delivery attempt ended: `sent`, `retried` or `failed`.
+    pub fn mail_delivery(&self, outcome: &'static str) {
+        self.mail_deliveries.get(&outcome).fetch_add(1, Relaxed);
     }
 
     /// Total store operations so far (each is one call into the database).
@@ -264,6 +271,13 @@ impl Metrics {
                 v.load(Relaxed)
             );
         }
+        counter(
+            &mut out,
+            "authkit_mail_deliveries_total",
+            "Mail delivery attempts by outcome (sent, retried, failed).",
+            "outcome",
+            &self.mail_deliveries,
+        );
         out.push_str("# HELP authkit_audit_write_failures_total Security events that could not be stored (each still reached the log).\n");
         out.push_str("# TYPE authkit_audit_write_failures_total counter\n");
         let _ = writeln!(

@@ -17,7 +17,7 @@ pub struct Envelope<T> {
     pub data: T,
 }
 
-/// A success answer: a status (200 or 201) and an enveloped payload.
+/// A success answer: a status (200, 201 or 202) and an enveloped payload.
 pub struct Reply<T> {
     status: StatusCode,
     envelope: Envelope<T>,
@@ -30,6 +30,11 @@ impl<T> Reply<T> {
 
     pub fn created(message: impl Into<String>, data: T) -> Self {
         Self::with_status(StatusCode::CREATED, message, data)
+    }
+
+    /// 202: the request is taken; what it causes happens later (a mail).
+    pub fn accepted(message: impl Into<String>, data: T) -> Self {
+        Self::with_status(StatusCode::ACCEPTED, message, data)
     }
 
     fn with_status(status: StatusCode, message: impl Into<String>, data: T) -> Self {

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod pages;
 pub mod v1;
 pub mod views;
 
@@ -27,6 +28,7 @@ pub fn routes(ctx: AppContext) -> Router {
         .route("/metrics", get(metrics::metrics))
         .merge(v1::router())
         .merge(docs::router())
+        .merge(pages::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)

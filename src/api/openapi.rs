@@ -28,6 +28,8 @@ The refresh cookie is sent by the browser automatically to `/api/v1/auth/refresh
         v1::admin::list_users, v1::admin::get_user, v1::admin::update_user, v1::admin::delete_user,
         v1::admin::user_sessions, v1::admin::revoke_user_sessions,
         v1::security_events::own_events, v1::security_events::all_events,
+        v1::email::forgot_password, v1::email::reset_password, v1::email::verify_email,
+        v1::email::resend_verification, v1::admin::send_password_reset,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, views::UserView, views::RoleView, views::SessionView, views::TokenView,

@@ -104,6 +104,11 @@ pub struct UserView {
     #[serde(serialize_with = "rfc3339_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The user proved they receive mail at `email`.
+    pub email_verified: bool,
+    /// A new address waiting for its confirmation; `email` changes once it confirms.
+    #[schema(example = json!(null))]
+    pub pending_email: Option<String>,
 }
 
 impl UserView {
@@ -119,6 +124,8 @@ impl UserView {
             created_at: user.created_at,
             updated_at: user.updated_at,
             last_login_at: user.last_login_at,
+            email_verified: user.email_verified,
+            pending_email: user.pending_email,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Domain types shared by the services and the stores. They carry no HTTP or driver types.
 
 pub mod event;
+pub mod mail;
 pub mod permission;
 pub mod validate;
 
@@ -63,6 +64,10 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The user proved they receive mail at `email`.
+    pub email_verified: bool,
+    /// A new address waiting for its confirmation (the change happens when it confirms).
+    pub pending_email: Option<String>,
 }
 
 impl std::fmt::Debug for User {
@@ -80,6 +85,8 @@ impl std::fmt::Debug for User {
             .field("updated_at", &self.updated_at)
             .field("last_login_at", &self.last_login_at)
             .field("deleted_at", &self.deleted_at)
+            .field("email_verified", &self.email_verified)
+            .field("pending_email", &self.pending_email)
             .finish()
     }
 }
@@ -106,6 +113,9 @@ pub struct UserChanges {
     /// Ends every session of the user (bumps `session_epoch`) in the same write.
     pub end_sessions: bool,
     pub last_login_at: Option<DateTime<Utc>>,
+    pub email_verified: Option<bool>,
+    /// `Some(None)` clears the pending address.
+    pub pending_email: Option<Option<String>>,
 }
 
 impl std::fmt::Debug for UserChanges {
@@ -122,6 +132,8 @@ impl std::fmt::Debug for UserChanges {
             .field("is_active", &self.is_active)
             .field("end_sessions", &self.end_sessions)
             .field("last_login_at", &self.last_login_at)
+            .field("email_verified", &self.email_verified)
+            .field("pending_email", &self.pending_email)
             .finish()
     }
 }
@@ -136,6 +148,8 @@ impl UserChanges {
             && self.is_active.is_none()
             && !self.end_sessions
             && self.last_login_at.is_none()
+            && self.email_verified.is_none()
+            && self.pending_email.is_none()
     }
 }
 

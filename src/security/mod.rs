@@ -1,8 +1,9 @@
-//! Security primitives: password hashing, JWTs, the signing secret, User-Agent parsing and
-//! client IP resolution. Nothing here knows about HTTP routing or the database.
+//! Security primitives: password hashing, JWTs, the signing secret, mailed one-time secrets,
+//! User-Agent parsing and client IP resolution. Nothing here knows about HTTP routing or the database.
 
 pub mod client_ip;
 pub mod device;
 pub mod jwt;
+pub mod one_time;
 pub mod password;
 pub mod secret;

@@ -15,6 +15,7 @@ use crate::service;
 use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account};
 use crate::service::sessions::{self as login_sessions, ClientInfo, Principal};
+use crate::service::verification;
 
 /// What a client sends to register. `role` exists only to refuse anything but USER.
 pub struct Registration {
@@ -45,11 +46,15 @@ pub async fn register(
     client: &ClientInfo,
 ) -> AppResult<(User, Arc<Role>)> {
     limits::register_from_ip(ctx, client.ip).await?;
-    let (user, role) = create_user(ctx, input, ROLE_USER).await?;
+    let (user, role) = create_user(ctx, input, ROLE_USER, false).await?;
     let registered = NewEvent::new(EventType::UserRegistered)
         .own(&user.id)
         .from(client);
     audit::record(ctx, registered).await;
+    // The account exists either way; the user can ask for the mail again.
+    if let Err(e) = verification::send_verification(ctx, &user, client).await {
+        tracing::warn!(error = %e, "the verification mail of a new account was not queued");
+    }
     Ok((user, role))
 }
 
@@ -57,6 +62,7 @@ async fn create_user(
     ctx: &AppContext,
     input: Registration,
     role_name: &str,
+    email_verified: bool,
 ) -> AppResult<(User, Arc<Role>)> {
     let mut problems = Problems::default();
     problems
@@ -100,6 +106,8 @@ async fn create_user(
         last_login_at: None,
         deleted_at: None,
         session_epoch: 0,
+        email_verified,
+        pending_email: None,
     };
     ctx.store.insert_user(&user).await?;
     Ok((user, role))
@@ -197,8 +205,30 @@ pub async fn update_self(
         };
         check_current_password(ctx, principal, current).await?;
     }
+    // With SMTP configured, a new address only becomes pending: it changes once it confirms.
+    let mut update = update;
+    let mut pending = None;
+    if changes_email && ctx.mailer.delivers() {
+        let requested = update.email.take().unwrap_or_default();
+        let new_email =
+            super::recovery::checked_email(&requested).map(|_| requested.trim().to_string())?;
+        pending = Some(new_email);
+    } else if !changes_email {
+        // The same address sent again is no change (and no `user.updated` event).
+        update.email = None;
+    }
     let changed_fields = update.field_names();
     let mut changes = update.into_changes(ctx).await?;
+    if changes.email.is_some() {
+        // Changed at once (mail is off): the new address has proved nothing yet.
+        changes.email_verified = Some(false);
+    }
+    if let Some(new_email) = pending {
+        let user = verification::request_change(ctx, principal, &new_email).await?;
+        if changes.is_empty() {
+            return Ok((user, principal.role.clone()));
+        }
+    }
     if changes.is_empty() {
         return Ok((user.clone(), principal.role.clone()));
     }
@@ -358,7 +388,8 @@ pub async fn create_or_promote_admin(
         password,
         role: None,
     };
-    let (user, _) = create_user(ctx, registration, &role.name).await?;
+    // The operator vouches for the address they typed.
+    let (user, _) = create_user(ctx, registration, &role.name, true).await?;
     let created = NewEvent::new(EventType::UserRegistered)
         .user(&user.id)
         .reason("create_admin_command");

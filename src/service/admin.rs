@@ -122,7 +122,7 @@ pub async fn get_user(ctx: &AppContext, user_id: &str) -> AppResult<(User, Arc<R
 }
 
 /// Loads the target of a modifying admin action and checks the actor may modify it.
-async fn modifiable_target(
+pub(crate) async fn modifiable_target(
     ctx: &AppContext,
     actor: &Principal,
     user_id: &str,
@@ -211,6 +211,10 @@ pub async fn update_user(
     fields.extend(update.role.is_some().then_some("role"));
     fields.extend(update.is_active.is_some().then_some("is_active"));
     let mut changes = update.profile.into_changes(ctx).await?;
+    // An address set by an admin has proved nothing yet.
+    if changes.email.is_some() {
+        changes.email_verified = Some(false);
+    }
     changes.role_id = new_role.map(|r| r.id.clone());
     changes.is_active = update.is_active;
     if changes.is_empty() {

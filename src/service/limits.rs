@@ -89,6 +89,27 @@ pub async fn refresh_of_session(ctx: &AppContext, session_id: &str) -> AppResult
     .await
 }
 
+/// Mail-sending requests (forgot, resend, an admin's reset) from one client IP. Callers answer
+/// alike whether or not a mail goes out, so going over it changes nothing a client can see.
+pub async fn mail_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
+    let limit = ctx.settings.mail.ip_limit;
+    count(ctx, "mail_ip", &ip_key(ctx, ip), limit, "Too many mails").await
+}
+
+/// Mails to one address, and at most one verification mail a minute to it.
+pub async fn mail_to_address(ctx: &AppContext, email_lower: &str, resend: bool) -> AppResult<()> {
+    let limit = ctx.settings.mail.address_limit;
+    count(ctx, "mail_address", email_lower, limit, "Too many mails").await?;
+    if resend {
+        let cooldown = Some(Limit {
+            max: 1,
+            window: std::time::Duration::from_secs(60),
+        });
+        count(ctx, "mail_resend", email_lower, cooldown, "Too many mails").await?;
+    }
+    Ok(())
+}
+
 const ACCOUNT_LOCKED: &str = "Too many failed login attempts for this account, try again later";
 
 /// Whose failure budget a password check draws on.

@@ -5,8 +5,11 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod limits;
+pub mod one_time;
+pub mod recovery;
 pub mod roles;
 pub mod sessions;
+pub mod verification;
 
 use std::future::Future;
 
@@ -90,6 +93,8 @@ mod debug_redaction {
             updated_at: now,
             last_login_at: None,
             deleted_at: None,
+            email_verified: false,
+            pending_email: None,
         };
         let profile = || ProfileUpdate {
             password: Some(PASSWORD.into()),

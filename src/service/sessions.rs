@@ -110,8 +110,17 @@ pub async fn login(
             return Err(AppError::Unauthorized(INVALID_CREDENTIALS.into()));
         }
     };
-    ctx.metrics.login(LoginOutcome::Success);
     limits::password_accepted(ctx, Account::Id(&user.id)).await?;
+    // After the password, so the answer tells a guesser nothing.
+    if ctx.settings.mail.require_verified_email && !user.email_verified {
+        let refused = NewEvent::new(EventType::LoginFailed)
+            .user(&user.id)
+            .from(client)
+            .reason("email_not_verified");
+        audit::record(ctx, refused).await;
+        return Err(AppError::Forbidden("email not verified".into()));
+    }
+    ctx.metrics.login(LoginOutcome::Success);
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
 
     let now = Utc::now();

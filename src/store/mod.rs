@@ -1,6 +1,6 @@
 //! Persistence with two backends: MongoDB (production) and an embedded SQLite file
 //! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
-//! [`SessionStore`], [`CounterStore`], [`EventStore`]), all of them together [`Store`], which is what services
+//! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
 //! and `conformance.rs` checks both against the same behaviours.
@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
 use crate::domain::event::{EventFilter, SecurityEvent};
+use crate::domain::mail::{MailOutcome, OneTimeToken, OutboxMail, TokenPurpose};
 use crate::domain::{
     Counter, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
 };
@@ -212,6 +213,58 @@ store_trait! {
 }
 
 store_trait! {
+    /// `one_time_tokens`: mailed secrets, stored hashed, one live token per user and purpose,
+    /// each consumed at most once by a single conditional update.
+    pub trait TokenStore {
+        /// Stores the token, replacing the user's previous token of the same purpose (which stops
+        /// working at once).
+        async fn put_token(&self, token: &OneTimeToken) -> StoreResult<()>;
+        /// Consumes the live token with this hash and one of `purposes`: unused, unexpired, with
+        /// fewer than [`crate::domain::mail::MAX_TOKEN_ATTEMPTS`] wrong codes. Of racing calls, one gets it.
+        async fn consume_token_by_hash(
+            &self,
+            token_hash: &str,
+            purposes: &[TokenPurpose],
+            now: DateTime<Utc>,
+        ) -> StoreResult<Option<OneTimeToken>>;
+        /// Live tokens of `purposes` mailed to `email_lower` (a `{email, code}` request).
+        async fn find_tokens_by_email(
+            &self,
+            email_lower: &str,
+            purposes: &[TokenPurpose],
+            now: DateTime<Utc>,
+        ) -> StoreResult<Vec<OneTimeToken>>;
+        /// Consumes the token `key` if it is live and its code hash is `code_hash`.
+        async fn consume_token_by_code(
+            &self,
+            key: &str,
+            code_hash: &str,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Option<OneTimeToken>>;
+        /// Counts a wrong code against the live token `key`.
+        async fn count_token_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    }
+}
+
+store_trait! {
+    /// `mail_outbox`: mail waiting to be sent, claimed by one sender at a time.
+    pub trait OutboxStore {
+        async fn enqueue_mail(&self, mail: &OutboxMail) -> StoreResult<()>;
+        /// Claims the mail due longest ago (pending, due, not leased): leases it until
+        /// `lease_until` and counts the attempt. Of racing claims, one gets each mail.
+        async fn claim_mail(
+            &self,
+            now: DateTime<Utc>,
+            lease_until: DateTime<Utc>,
+        ) -> StoreResult<Option<OutboxMail>>;
+        /// Records how the delivery of a claimed mail ended; ignored unless the claim (`mail.id`
+        /// and `mail.lease_until`) is still the current one. A sent or failed mail loses its
+        /// bodies.
+        async fn finish_mail(&self, mail: &OutboxMail, outcome: &MailOutcome) -> StoreResult<()>;
+    }
+}
+
+store_trait! {
     /// `rate_limits`: counters shared by every server instance using the store.
     pub trait CounterStore {
         /// Atomically adds one to the counter `key` and returns it after the increment. An
@@ -231,7 +284,14 @@ store_trait! {
 /// Everything the services need from a database: every collection, and the database itself.
 #[async_trait]
 pub trait Store:
-    RoleStore + UserStore + SessionStore + CounterStore + EventStore + 'static
+    RoleStore
+    + UserStore
+    + SessionStore
+    + CounterStore
+    + EventStore
+    + TokenStore
+    + OutboxStore
+    + 'static
 {
     /// "mongodb" or "sqlite", for logs.
     fn backend(&self) -> &'static str;
@@ -259,7 +319,7 @@ pub trait Store:
     /// A cheap round trip proving the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Deletes expired sessions, counters and events (MongoDB's TTL indexes do this themselves).
+    /// Deletes expired records of every collection (MongoDB's TTL indexes do this themselves).
     async fn delete_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 

@@ -25,6 +25,10 @@ pub fn router() -> Router<AppContext> {
             "/api/v1/admin/{user_id}/sessions",
             get(user_sessions).delete(revoke_user_sessions),
         )
+        .route(
+            "/api/v1/admin/{user_id}/password-reset",
+            axum::routing::post(send_password_reset),
+        )
 }
 
 /// Query of the user listing. Values arrive as text and are checked one by one, so each bad
@@ -239,4 +243,28 @@ pub async fn revoke_user_sessions(
             revoked_sessions: n,
         },
     ))
+}
+
+/// Send a user the password reset mail.
+///
+/// The same mail as `POST /api/v1/auth/password/forgot`, under the same per-address limit
+/// (silently: still 202, no mail). Like any change to another account, only a `*` holder may
+/// do it for an administrator.
+#[utoipa::path(post, path = "/api/v1/admin/{user_id}/password-reset", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 202, description = "Reset mail queued (unless over the address's limit)", body = Envelope<Option<String>>),
+        (status = 400, description = "Own id", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed for this account", body = ErrorBody),
+        (status = 404, description = "Unknown id", body = ErrorBody),
+        (status = 503, description = "Email delivery is not configured, or the database is unavailable", body = ErrorBody),
+    ))]
+pub async fn send_password_reset(
+    State(ctx): State<AppContext>,
+    Admin(actor): Admin,
+    PathParam(user_id): PathParam<String>,
+) -> AppResult<Reply<Option<String>>> {
+    crate::service::recovery::admin_forgot(&ctx, &actor, &user_id).await?;
+    Ok(Reply::accepted("Password reset mail queued", None))
 }

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod email;
 pub mod security_events;
 pub mod user;
 
@@ -16,6 +17,7 @@ use crate::context::AppContext;
 pub fn router() -> Router<AppContext> {
     Router::new()
         .merge(auth::router())
+        .merge(email::router())
         .merge(user::router())
         .merge(admin::router())
         .merge(security_events::router())

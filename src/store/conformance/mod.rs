@@ -5,10 +5,12 @@
 //!
 //! Longer than the store's other files on purpose: it is the one specification of what a
 //! backend must do, and reads best as one list. A new collection adds its behaviours in a module
-//! of its own beside this one (`events.rs`) and lists them in [`conformance_tests!`].
+//! of its own beside this one (`events.rs`, `mail.rs`) and lists them in [`conformance_tests!`].
 
 mod events;
+mod mail;
 pub use events::*;
+pub use mail::*;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -40,6 +42,9 @@ macro_rules! conformance_tests {
             events_page_newest_first_without_gaps_or_repeats,
             events_filter_by_user_type_and_time,
             expired_events_are_never_listed,
+            one_time_tokens_work_once_and_replace_older_ones,
+            one_time_tokens_race_count_failures_and_expire,
+            outbox_claims_are_exclusive_leased_and_retried,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {
@@ -78,6 +83,8 @@ pub(super) fn user(name: &str, email: &str, at: DateTime<Utc>) -> User {
         updated_at: at,
         last_login_at: None,
         deleted_at: None,
+        email_verified: false,
+        pending_email: None,
     }
 }
 

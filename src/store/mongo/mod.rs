@@ -1,6 +1,7 @@
 //! MongoDB backend (the production store).
 //!
-//! Collections `users`, `roles`, `sessions`, `rate_limits` and `security_events`. Every `_id`
+//! Collections `users`, `roles`, `sessions`, `rate_limits`, `security_events`,
+//! `one_time_tokens` and `mail_outbox`. Every `_id`
 //! is the domain's string UUID, every timestamp a BSON DateTime (the TTL indexes on
 //! `expires_at` only work on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
@@ -60,14 +61,18 @@ const UNAVAILABLE_CODES: &[i32] = &[
 // One module per collection, each implementing its trait for `MongoStore`.
 mod counters;
 mod events;
+mod outbox;
 mod roles;
 mod sessions;
+mod tokens;
 mod users;
 
 use counters::CounterDoc;
 use events::EventDoc;
+use outbox::MailDoc;
 use roles::RoleDoc;
 use sessions::SessionDoc;
+use tokens::TokenDoc;
 use users::UserDoc;
 
 pub struct MongoStore {
@@ -77,6 +82,8 @@ pub struct MongoStore {
     sessions: Collection<SessionDoc>,
     rate_limits: Collection<CounterDoc>,
     security_events: Collection<EventDoc>,
+    one_time_tokens: Collection<TokenDoc>,
+    mail_outbox: Collection<MailDoc>,
     commands: Arc<CommandCounts>,
     /// Host names only (no credentials), for error messages.
     hosts: String,
@@ -165,6 +172,8 @@ impl MongoStore {
             sessions: db.collection("sessions"),
             rate_limits: db.collection("rate_limits"),
             security_events: db.collection("security_events"),
+            one_time_tokens: db.collection("one_time_tokens"),
+            mail_outbox: db.collection("mail_outbox"),
             commands,
             hosts,
             db,
@@ -179,6 +188,8 @@ impl MongoStore {
         sessions::create_indexes(&self.sessions).await?;
         counters::create_indexes(&self.rate_limits).await?;
         events::create_indexes(&self.security_events).await?;
+        tokens::create_indexes(&self.one_time_tokens).await?;
+        outbox::create_indexes(&self.mail_outbox).await?;
         Ok(())
     }
 }

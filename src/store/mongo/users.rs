@@ -34,6 +34,11 @@ pub(super) struct UserDoc {
     last_login_at: Option<bson::DateTime>,
     #[serde(default)]
     deleted_at: Option<bson::DateTime>,
+    /// Absent on documents written before mail existed: not verified.
+    #[serde(default)]
+    email_verified: bool,
+    #[serde(default)]
+    pending_email: Option<String>,
 }
 
 impl From<&User> for UserDoc {
@@ -53,6 +58,8 @@ impl From<&User> for UserDoc {
             updated_at: bson_date(user.updated_at),
             last_login_at: user.last_login_at.map(bson_date),
             deleted_at: user.deleted_at.map(bson_date),
+            email_verified: user.email_verified,
+            pending_email: user.pending_email.clone(),
         }
     }
 }
@@ -72,6 +79,8 @@ impl From<UserDoc> for User {
             updated_at: doc.updated_at.to_chrono(),
             last_login_at: doc.last_login_at.map(bson::DateTime::to_chrono),
             deleted_at: doc.deleted_at.map(bson::DateTime::to_chrono),
+            email_verified: doc.email_verified,
+            pending_email: doc.pending_email,
         }
     }
 }
@@ -100,6 +109,15 @@ pub(super) fn user_set(changes: &UserChanges, now: DateTime<Utc>) -> Document {
     }
     if let Some(role_id) = &changes.role_id {
         set.insert("role_id", role_id);
+    }
+    if let Some(verified) = changes.email_verified {
+        set.insert("email_verified", verified);
+    }
+    if let Some(pending) = &changes.pending_email {
+        set.insert(
+            "pending_email",
+            pending.clone().map_or(Bson::Null, Bson::String),
+        );
     }
     if let Some(is_active) = changes.is_active {
         set.insert("is_active", is_active);

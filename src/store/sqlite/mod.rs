@@ -37,7 +37,7 @@ macro_rules! role_columns {
 macro_rules! user_columns {
     () => {
         "id, username, email, full_name, password_hash, role_id, is_active, session_epoch, \
-         created_at, updated_at, last_login_at, deleted_at"
+         created_at, updated_at, last_login_at, deleted_at, email_verified, pending_email"
     };
 }
 macro_rules! session_columns {
@@ -57,9 +57,11 @@ macro_rules! session_state_columns {
 // column macros above, which they use.
 mod counters;
 mod events;
+mod outbox;
 mod roles;
 mod schema;
 mod sessions;
+mod tokens;
 mod users;
 
 use schema::create_schema;
@@ -363,10 +365,13 @@ impl Store for SqliteStore {
             let counters = conn
                 .prepare_cached("DELETE FROM rate_limits WHERE expires_at <= ?1")?
                 .execute([millis(now)])?;
-            let events = conn
-                .prepare_cached("DELETE FROM security_events WHERE expires_at <= ?1")?
-                .execute([millis(now)])?;
-            Ok(count(sessions + counters + events))
+            let mut deleted = sessions + counters;
+            for table in ["security_events", "one_time_tokens", "mail_outbox"] {
+                deleted += conn
+                    .prepare_cached(&format!("DELETE FROM {table} WHERE expires_at <= ?1"))?
+                    .execute([millis(now)])?;
+            }
+            Ok(count(deleted))
         })
         .await
     }

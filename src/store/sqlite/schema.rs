@@ -42,6 +42,45 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          CREATE INDEX security_events_type ON security_events (type, at, id);
          CREATE INDEX security_events_expires_at ON security_events (expires_at);",
     ),
+    (
+        5,
+        // Mail: verified addresses, address changes waiting for their confirmation, one-time
+        // tokens (hashed; one per user and purpose, hence the key), and the outbox.
+        "ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE users ADD COLUMN pending_email TEXT;
+         CREATE TABLE one_time_tokens (
+             key         TEXT PRIMARY KEY NOT NULL,
+             user_id     TEXT NOT NULL,
+             purpose     TEXT NOT NULL,
+             email_lower TEXT NOT NULL,
+             token_hash  TEXT NOT NULL UNIQUE,
+             code_hash   TEXT NOT NULL,
+             new_email   TEXT,
+             attempts    INTEGER NOT NULL,
+             created_at  INTEGER NOT NULL,
+             expires_at  INTEGER NOT NULL,
+             used_at     INTEGER
+         ) STRICT;
+         CREATE INDEX one_time_tokens_email ON one_time_tokens (email_lower);
+         CREATE INDEX one_time_tokens_expires_at ON one_time_tokens (expires_at);
+         CREATE TABLE mail_outbox (
+             id              TEXT PRIMARY KEY NOT NULL,
+             recipient       TEXT NOT NULL,
+             subject         TEXT NOT NULL,
+             text_body       TEXT NOT NULL,
+             html_body       TEXT NOT NULL,
+             status          TEXT NOT NULL,
+             attempts        INTEGER NOT NULL,
+             next_attempt_at INTEGER NOT NULL,
+             lease_until     INTEGER NOT NULL,
+             last_error      TEXT,
+             created_at      INTEGER NOT NULL,
+             sent_at         INTEGER,
+             expires_at      INTEGER NOT NULL
+         ) STRICT;
+         CREATE INDEX mail_outbox_due ON mail_outbox (status, next_attempt_at);
+         CREATE INDEX mail_outbox_expires_at ON mail_outbox (expires_at);",
+    ),
 ];
 
 /// The version this build brings a database to.

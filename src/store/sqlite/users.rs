@@ -40,6 +40,8 @@ pub(super) fn read_user(c: &mut Columns<'_, '_>) -> rusqlite::Result<User> {
         updated_at: c.timestamp()?,
         last_login_at: c.optional_timestamp()?,
         deleted_at: c.optional_timestamp()?,
+        email_verified: c.take()?,
+        pending_email: c.take()?,
     })
 }
 
@@ -61,8 +63,8 @@ impl UserStore for SqliteStore {
             conn.prepare_cached(
                 "INSERT INTO users (id, username, username_lower, email, email_lower, full_name,
                     password_hash, role_id, is_active, session_epoch, created_at, updated_at,
-                    last_login_at, deleted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?14, ?10, ?11, ?12, ?13)",
+                    last_login_at, deleted_at, email_verified, pending_email)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?14, ?10, ?11, ?12, ?13, ?15, ?16)",
             )?
             .execute(params![
                 user.id,
@@ -79,6 +81,8 @@ impl UserStore for SqliteStore {
                 user.last_login_at.map(millis),
                 user.deleted_at.map(millis),
                 user.session_epoch,
+                user.email_verified,
+                user.pending_email,
             ])
             .map(drop)
         })
@@ -148,6 +152,9 @@ impl UserStore for SqliteStore {
                     deleted_at = CASE WHEN :is_active THEN NULL ELSE deleted_at END,
                     session_epoch = session_epoch + :end_sessions,
                     last_login_at = coalesce(:last_login_at, last_login_at),
+                    email_verified = coalesce(:email_verified, email_verified),
+                    pending_email = CASE WHEN :set_pending_email THEN :pending_email
+                                         ELSE pending_email END,
                     updated_at = :now
                  WHERE id = :id AND (:if_role IS NULL OR role_id = :if_role)
                  RETURNING ",
@@ -168,6 +175,9 @@ impl UserStore for SqliteStore {
                     ":end_sessions": i64::from(changes.end_sessions),
                     ":if_role": if_role,
                     ":last_login_at": changes.last_login_at.map(millis),
+                    ":email_verified": changes.email_verified,
+                    ":set_pending_email": changes.pending_email.is_some(),
+                    ":pending_email": changes.pending_email.flatten(),
                     ":now": millis(now),
                 },
                 user_from_row,

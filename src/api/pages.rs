@@ -1,0 +1,56 @@
+//! The small pages mails link to when `APP_URL` is not set: `/reset-password` (a form for the
+//! new password) and `/verify-email` (a button). Both only POST to the API when the user acts,
+//! never on load. Static files compiled into the binary, under a strict CSP: no inline script or
+//! style, nothing from elsewhere.
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+const RESET_HTML: &str = include_str!("../../assets/pages/reset-password.html");
+const VERIFY_HTML: &str = include_str!("../../assets/pages/verify-email.html");
+const SCRIPT: &str = include_str!("../../assets/pages/pages.js");
+const STYLE: &str = include_str!("../../assets/pages/pages.css");
+
+const PAGES_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                         connect-src 'self'; form-action 'none'; base-uri 'none'; \
+                         frame-ancestors 'none'";
+
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/reset-password", get(|| async { page(RESET_HTML) }))
+        .route("/verify-email", get(|| async { page(VERIFY_HTML) }))
+        .route(
+            "/pages/pages.js",
+            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/pages/pages.css",
+            get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+}
+
+fn page(html: &'static str) -> Response {
+    let mut response = asset(html, "text/html; charset=utf-8");
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGES_CSP),
+    );
+    // The token is in the page's address: never in a Referer, never in a cache.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

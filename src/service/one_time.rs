@@ -1,0 +1,130 @@
+//! Issuing and redeeming the one-time secrets that mails carry: a link token or, for apps
+//! without deep links, the address and a 6-digit code. Every refusal is the same 400, whether
+//! the secret never existed, was used, expired, was replaced or ran out of attempts.
+
+use chrono::{Duration, Utc};
+
+use crate::context::AppContext;
+use crate::domain::User;
+use crate::domain::mail::{OneTimeToken, TokenPurpose};
+use crate::error::{AppError, AppResult};
+use crate::security::one_time::{hash_link_token, is_code, new_code, new_link_token};
+
+/// What a mail carries.
+pub struct Issued {
+    pub link: String,
+    pub code: String,
+}
+
+/// How a client proves it got the mail.
+pub enum Proof {
+    Token(String),
+    Code { email: String, code: String },
+}
+
+/// The one answer to a proof that does not work.
+pub fn invalid() -> AppError {
+    AppError::BadRequest("Invalid or expired token or code".into())
+}
+
+/// How long each kind of secret lives (API.md: 30 minutes and 24 hours by default).
+fn lifetime(ctx: &AppContext, purpose: TokenPurpose) -> Duration {
+    let mail = &ctx.settings.mail;
+    let ttl = match purpose {
+        TokenPurpose::PasswordReset => mail.reset_ttl,
+        TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => mail.verify_ttl,
+    };
+    Duration::from_std(ttl).unwrap_or(Duration::minutes(30))
+}
+
+/// A new secret for `user` and `purpose`, mailed to `to`; it replaces the user's previous one of
+/// that purpose. `new_email` is the address being confirmed (`ChangeEmail`).
+pub async fn issue(
+    ctx: &AppContext,
+    user: &User,
+    purpose: TokenPurpose,
+    to: &str,
+    new_email: Option<&str>,
+) -> AppResult<Issued> {
+    let (token, token_hash) = new_link_token();
+    let code = new_code();
+    let now = Utc::now();
+    ctx.store
+        .put_token(&OneTimeToken {
+            user_id: user.id.clone(),
+            purpose,
+            email_lower: to.to_lowercase(),
+            token_hash,
+            code_hash: ctx.codes.hash(&user.id, purpose, &code),
+            new_email: new_email.map(str::to_string),
+            attempts: 0,
+            created_at: now,
+            expires_at: now + lifetime(ctx, purpose),
+            used_at: None,
+        })
+        .await?;
+    Ok(Issued {
+        link: link(ctx, purpose, &token),
+        code,
+    })
+}
+
+/// The page a mail links to: the app's (`APP_URL`) or this server's own.
+fn link(ctx: &AppContext, purpose: TokenPurpose, token: &str) -> String {
+    let mail = &ctx.settings.mail;
+    let base = mail.app_url.as_deref().unwrap_or(&mail.public_url);
+    let page = match purpose {
+        TokenPurpose::PasswordReset => "reset-password",
+        TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => "verify-email",
+    };
+    format!("{base}/{page}?token={token}")
+}
+
+/// Consumes the secret the proof names, if it is live and of one of `purposes`. A wrong code
+/// counts against every live token mailed to that address, and 5 of them kill a token.
+pub async fn redeem(
+    ctx: &AppContext,
+    proof: &Proof,
+    purposes: &[TokenPurpose],
+) -> AppResult<OneTimeToken> {
+    let now = Utc::now();
+    match proof {
+        Proof::Token(token) => {
+            let shaped = token.len() == 43
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !shaped {
+                return Err(invalid());
+            }
+            ctx.store
+                .consume_token_by_hash(&hash_link_token(token), purposes, now)
+                .await?
+                .ok_or_else(invalid)
+        }
+        Proof::Code { email, code } => {
+            if !is_code(code) {
+                return Err(invalid());
+            }
+            let email_lower = email.trim().to_lowercase();
+            let candidates = ctx
+                .store
+                .find_tokens_by_email(&email_lower, purposes, now)
+                .await?;
+            for candidate in &candidates {
+                let hash = ctx.codes.hash(&candidate.user_id, candidate.purpose, code);
+                if let Some(token) = ctx
+                    .store
+                    .consume_token_by_code(&candidate.key(), &hash, now)
+                    .await?
+                {
+                    return Ok(token);
+                }
+            }
+            for candidate in &candidates {
+                ctx.store.count_token_failure(&candidate.key(), now).await?;
+            }
+            Err(invalid())
+        }
+    }
+}
