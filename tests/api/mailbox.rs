@@ -9,7 +9,10 @@ use base64::Engine;
 /// The SMTP server the mail tests send through, and where its mail lands. Under `CI=true` a
 /// missing server fails the test; elsewhere the test is skipped with a note.
 pub fn smtp() -> Option<(String, Mailbox)> {
-    match (std::env::var("TEST_SMTP_URL"), std::env::var("TEST_MAILDIR")) {
+    match (
+        std::env::var("TEST_SMTP_URL"),
+        std::env::var("TEST_MAILDIR"),
+    ) {
         (Ok(url), Ok(dir)) if !url.is_empty() => Some((url, Mailbox::at(dir))),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but TEST_SMTP_URL is not set: run the tests through scripts/test.sh")
@@ -106,7 +109,10 @@ impl Mailbox {
                 return mails;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("{count} mail(s) for {to} expected, {} arrived: {mails:#?}", mails.len());
+                panic!(
+                    "{count} mail(s) for {to} expected, {} arrived: {mails:#?}",
+                    mails.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -116,7 +122,12 @@ impl Mailbox {
     pub async fn latest(&self, to: &str, subject: &str) -> Mail {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(mail) = self.to(to).into_iter().rev().find(|m| m.subject.contains(subject)) {
+            if let Some(mail) = self
+                .to(to)
+                .into_iter()
+                .rev()
+                .find(|m| m.subject.contains(subject))
+            {
                 return mail;
             }
             if tokio::time::Instant::now() > deadline {
