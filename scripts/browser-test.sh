@@ -5,7 +5,9 @@
 #   (tests/browser/docs_flow.js);
 # - a single-page app served on another localhost port, with CORS_ORIGINS naming it, through
 #   login, reload, two tabs, a 429, a sibling origin's forged requests and logout
-#   (tests/browser/spa_flow.js, against a second server).
+#   (tests/browser/spa_flow.js, against a second server);
+# - the reset-password and verify-email pages that mails link to, on a third server that writes
+#   its mail to the log as development does (tests/browser/pages_flow.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,7 @@ PORT=$(free_port)
 SPA_API_PORT=$(free_port)
 SPA_PORT=$(free_port)
 SIBLING_PORT=$(free_port)
+PAGES_PORT=$(free_port)
 # `exec`, so that each PID is the server itself and the trap stops it, not only a subshell.
 mkdir -p "$WORK/docs" "$WORK/spa"
 (cd "$WORK/docs" && exec env -i PATH="$PATH" PORT="$PORT" "$OLDPWD/target/debug/authkit" >"$WORK/docs.log" 2>&1) &
@@ -35,8 +38,12 @@ SERVER=$!
   CORS_ORIGINS="http://localhost:$SPA_PORT,http://127.0.0.1:$SPA_PORT" LOGIN_LOCKOUT=2/30s \
   "$OLDPWD/target/debug/authkit" >"$WORK/spa.log" 2>&1) &
 SPA_SERVER=$!
-trap 'kill $SERVER $SPA_SERVER 2>/dev/null || true; wait $SERVER $SPA_SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for port in "$PORT" "$SPA_API_PORT"; do
+mkdir -p "$WORK/pages"
+(cd "$WORK/pages" && exec env -i PATH="$PATH" PORT="$PAGES_PORT" LOG_FORMAT=json \
+  "$OLDPWD/target/debug/authkit" >"$WORK/pages.log" 2>&1) &
+PAGES_SERVER=$!
+trap 'kill $SERVER $SPA_SERVER $PAGES_SERVER 2>/dev/null || true; wait $SERVER $SPA_SERVER $PAGES_SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for port in "$PORT" "$SPA_API_PORT" "$PAGES_PORT"; do
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
     sleep 0.1
@@ -47,3 +54,5 @@ echo "==> Swagger UI flow in headless Chromium"
 node tests/browser/docs_flow.js "http://127.0.0.1:$PORT"
 echo "==> single-page app flow in headless Chromium (app on :$SPA_PORT, API on :$SPA_API_PORT)"
 node tests/browser/spa_flow.js "http://localhost:$SPA_API_PORT" "$SPA_PORT" "$SIBLING_PORT"
+echo "==> reset-password and verify-email pages in headless Chromium"
+node tests/browser/pages_flow.js "http://127.0.0.1:$PAGES_PORT" "$WORK/pages.log"
