@@ -65,6 +65,8 @@ LIMITS_OFF = {
     "RATE_LIMIT_REGISTER": "off",
     "RATE_LIMIT_REFRESH": "off",
     "LOGIN_LOCKOUT": "off",
+    "RATE_LIMIT_MAIL_ADDRESS": "off",
+    "RATE_LIMIT_MAIL_IP": "off",
 }
 LOGIN_USERS = 8  # accounts the login scenario cycles over
 
@@ -80,7 +82,11 @@ SCENARIOS = [
     ("hot_storm", "hot path during a login storm", 2, 64),
     ("events_first", "GET /api/v1/admin/security-events, first page (100k events)", 2, 64),
     ("events_last", "GET /api/v1/admin/security-events, last page by cursor (100k events)", 2, 64),
+    ("forgot_known", "POST /api/v1/auth/password/forgot, known address (SMTP 1 s per mail)", 2, 16),
+    ("forgot_unknown", "POST /api/v1/auth/password/forgot, unknown address (SMTP 1 s per mail)", 2, 16),
 ]
+SMTP_DELAY = 1.0  # seconds the benchmark's SMTP server takes to accept each mail
+FORGOT_KNOWN = "benchforgot@bench.example.com"
 EVENTS_SEEDED = 100_000  # security events written straight into the store for the events pages
 EVENTS_PAGE = 20  # the listing's default page size
 STORM = (1, 8)  # wrk threads and connections of the login storm beside the hot path
@@ -243,6 +249,30 @@ class Mongo:
         stop(self.proc)
 
 
+class SlowSmtp:
+    """bench/slow_smtp.py: an SMTP server taking SMTP_DELAY seconds per mail. Every server of the
+    run sends its mail there, so the forgot scenarios show whether a request waits for SMTP."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.log = workdir / "slow-smtp.log"
+        self.proc = spawn([str(VENV_PYTHON), str(ROOT / "bench" / "slow_smtp.py"), str(self.port),
+                           str(SMTP_DELAY)], stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not port_open(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"the SMTP server did not start:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        self.url = f"smtp://127.0.0.1:{self.port}"
+
+    def stop(self):
+        stop(self.proc)
+
+
+SMTP: SlowSmtp | None = None
+
+
 class ExternalMongo:
     """A fresh database on the MongoDB at BENCH_MONGO_URL; its CPU is not measured."""
 
@@ -275,6 +305,7 @@ class Server:
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             **LIMITS_OFF,
+            **({"SMTP_URL": SMTP.url} if SMTP else {}),
             **(extra_env or {}),
         }
         if mongo_url:
@@ -427,6 +458,12 @@ class Prepared:
                 raise BenchError("the walk did not end on a page of the default size")
             self._last_page = path
         return self._last_page
+
+    def forgot_user(self) -> None:
+        if not getattr(self, "_forgot", False):
+            self.server.ok("POST", "/api/v1/auth/register",
+                           {"username": "benchforgot", "email": FORGOT_KNOWN, "password": PASSWORD})
+            self._forgot = True
 
     def refresh_tokens(self, count: int) -> list[str]:
         self.users_file()
@@ -608,6 +645,8 @@ ROUTES = {
     "admin_users": "/api/v1/admin/users", "hot_storm": "/api/v1/user/",
     "events_first": "/api/v1/admin/security-events",
     "events_last": "/api/v1/admin/security-events",
+    "forgot_known": "/api/v1/auth/password/forgot",
+    "forgot_unknown": "/api/v1/auth/password/forgot",
 }
 
 
@@ -638,6 +677,13 @@ def run_scenario(key: str, threads: int, conns: int, server: Server, prep: Prepa
         path = last if key == "events_last" else f"{ROUTES[key]}?limit={EVENTS_PAGE}"
         server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})  # warm-up
         single = lambda: server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})
+    elif key in ("forgot_known", "forgot_unknown"):
+        if key == "forgot_known":
+            prep.forgot_user()
+        email = FORGOT_KNOWN if key == "forgot_known" else "nobody@bench.example.com"
+        body = json.dumps({"email": email})
+        env = {"BENCH_MODE": "post", "BENCH_BODY": body}
+        single = lambda: server.ok("POST", path, {"email": email})
     elif key == "login":
         env = {"BENCH_MODE": "login", "BENCH_USERS_FILE": str(prep.users_file())}
         single = lambda: login(server, "benchlogin0")
@@ -891,6 +937,19 @@ def targets(rows: list[dict], final: dict, argon: dict, startup: dict) -> list[d
         add(f"admin events: last page by cursor vs first page, cost per request ({store})",
             f"{last:.0f} vs {first:.0f} req/s", round(first / last, 2), first / last <= 1.5,
             "<= 1.5x")
+    for store in ("embedded", "mongodb"):
+        if (store, "forgot_known") not in by:
+            continue
+        known, unknown = by[(store, "forgot_known")], by[(store, "forgot_unknown")]
+        spread = abs(known["p50_ms"] - unknown["p50_ms"]) / unknown["p50_ms"]
+        add(f"forgot password p50, known vs unknown address ({store})",
+            f"{known['p50_ms']:.2f} vs {unknown['p50_ms']:.2f} ms", round(spread, 2),
+            spread < 0.10, "< 10% apart")
+        slowest = max(known["p99_ms"], unknown["p99_ms"])
+        add(f"forgot password p99 with SMTP taking {SMTP_DELAY:.0f} s per mail ({store})",
+            f"known {known['p99_ms']:.2f} ms, unknown {unknown['p99_ms']:.2f} ms",
+            round(slowest / (SMTP_DELAY * 1000), 3), slowest < SMTP_DELAY * 1000 / 10,
+            "< a tenth of the SMTP delay")
     add("RSS after all scenarios (embedded server)", f"{final['rss_mib']:.1f} MiB "
         f"(peak {final['rss_peak_mib']:.1f})", round(final["rss_mib"] / 64, 2),
         final["rss_mib"] <= 64, "<= 64 MiB")
@@ -932,6 +991,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> int:
+    global SMTP
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     for tool, path in (("server", BIN), ("argon2-rate", ARGON2_RATE), ("SecantusDB", SECANTUSD)):
@@ -961,6 +1021,7 @@ def main() -> int:
             result["argon2_runs"] = [argon2_rate()]
             log("start-up time to /ready (embedded)")
             result["startup"] = startup_times(workdir)
+            SMTP = SlowSmtp(workdir)
             rows, final = bench_embedded(workdir)
             result["embedded_final"] = final
             rows += bench_mongo(workdir, started.strftime("%Y%m%dT%H%M%S"))

@@ -36,6 +36,10 @@ if [ ! -x "$VENV/bin/secantusd-py" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "SecantusDB==$SECANTUS_VERSION"
 fi
+if ! "$VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  echo "==> installing aiosmtpd into $VENV (the forgot-password scenarios' slow SMTP server)"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==1.4.6"
+fi
 
 echo "==> building the release server and bench/argon2-rate"
 cargo build --release --locked --quiet

@@ -4,6 +4,7 @@
 --                        (one "login<TAB>password" per line)
 --   BENCH_MODE=register  POST /api/v1/auth/register, a new unique user every request
 --                        (names start with BENCH_RUN_ID)
+--   BENCH_MODE=post      POST the JSON body BENCH_BODY to the URL's path, every request alike
 --   BENCH_MODE=refresh   POST /api/v1/auth/refresh with rotation: each thread holds a pool of
 --                        refresh tokens from BENCH_TOKENS_FILE (one per line); a request takes a
 --                        token out of the pool and a 200 puts the rotated one back, so every
@@ -67,6 +68,11 @@ elseif mode == "register" then
     return wrk.format("POST", "/api/v1/auth/register", json,
       string.format('{"username":"%s","email":"%s@bench.example.com","password":"bench password %s","full_name":"Bench User"}',
         name, name, name))
+  end
+elseif mode == "post" then
+  local body = os.getenv("BENCH_BODY") or "{}"
+  function request()
+    return wrk.format("POST", nil, json, body)
   end
 elseif mode == "refresh" then
   local tokens = {}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use lettre::message::Mailbox;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Settings;
 use crate::domain::mail::OutboxMail;
@@ -19,6 +19,12 @@ use crate::domain::new_id;
 use crate::store::{Store, StoreResult};
 use templates::Rendered;
 use transport::Transport;
+
+/// Mail requests (forgot, resend) whose lookups and queueing may run in the background at once.
+/// Beyond it a request waits for a slot before it answers, so a flood of requests is held back
+/// instead of piling up tasks; the wait comes before anything that depends on the address, so it
+/// looks the same for every address.
+const BACKGROUND_SLOTS: usize = 32;
 
 /// How long the outbox keeps the record of a mail (sent or not) before the store deletes it.
 const OUTBOX_RETENTION: Duration = Duration::days(7);
@@ -29,6 +35,7 @@ pub struct Mailer {
     from: Mailbox,
     /// Rung on every enqueue, so the local worker sends at once instead of at its next poll.
     wake: Notify,
+    background: Arc<Semaphore>,
 }
 
 impl Mailer {
@@ -41,6 +48,7 @@ impl Mailer {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("MAIL_FROM is not an address"))?,
             wake: Notify::new(),
+            background: Arc::new(Semaphore::new(BACKGROUND_SLOTS)),
         })
     }
 
@@ -53,6 +61,15 @@ impl Mailer {
     /// its confirmation: without SMTP it changes at once, as the template's clients expect.
     pub fn delivers(&self) -> bool {
         matches!(self.transport.as_deref(), Some(Transport::Smtp(_)))
+    }
+
+    /// A slot for one mail request's background work; waits while all are taken.
+    pub async fn background_slot(&self) -> OwnedSemaphorePermit {
+        self.background
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// Puts a mail into the outbox; the worker sends it.

@@ -39,14 +39,16 @@ pub fn checked_email(email: &str) -> AppResult<String> {
 }
 
 /// Starts a reset for `email` if it names an active account; always answers the same.
-pub fn forgot(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppResult<()> {
+pub async fn forgot(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppResult<()> {
     mail_enabled(ctx)?;
     let email = checked_email(email)?;
+    let slot = ctx.mailer.background_slot().await;
     let (ctx, client) = (ctx.clone(), client.clone());
     tokio::spawn(async move {
         if let Err(e) = send_reset(&ctx, &email, &client, None).await {
             tracing::warn!(error = %e, "a password reset mail was not queued");
         }
+        drop(slot);
     });
     Ok(())
 }

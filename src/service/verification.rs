@@ -42,11 +42,13 @@ pub async fn send_verification(
 
 /// Sends a new verification mail to `email` if it names an active, unverified account, at most
 /// once a minute; always answers the same, before any of it happens (see `recovery::forgot`).
-pub fn resend(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppResult<()> {
+pub async fn resend(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppResult<()> {
     mail_enabled(ctx)?;
     let email = checked_email(email)?;
+    let slot = ctx.mailer.background_slot().await;
     let (ctx, client) = (ctx.clone(), client.clone());
     tokio::spawn(async move {
+        let _slot = slot;
         let within_limits = limits::mail_from_ip(&ctx, client.ip).await.is_ok()
             && limits::mail_to_address(&ctx, &email, true).await.is_ok();
         if !within_limits {

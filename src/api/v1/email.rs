@@ -89,7 +89,7 @@ pub async fn forgot_password(
     client: ClientInfo,
     JsonBody(body): JsonBody<EmailRequest>,
 ) -> AppResult<Reply<Option<String>>> {
-    recovery::forgot(&ctx, &body.email, &client)?;
+    recovery::forgot(&ctx, &body.email, &client).await?;
     Ok(Reply::accepted(ACCEPTED, None))
 }
 
@@ -152,6 +152,6 @@ pub async fn resend_verification(
     client: ClientInfo,
     JsonBody(body): JsonBody<EmailRequest>,
 ) -> AppResult<Reply<Option<String>>> {
-    verification::resend(&ctx, &body.email, &client)?;
+    verification::resend(&ctx, &body.email, &client).await?;
     Ok(Reply::accepted(ACCEPTED, None))
 }
