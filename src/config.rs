@@ -93,6 +93,11 @@ pub struct Settings {
     /// Password hashes that may wait for a hashing thread; more are refused with 503 at once.
     pub password_hash_queue: usize,
     pub mail: MailSettings,
+    /// The key that seals TOTP secrets at rest (32 bytes, base64 or hex); unset: generated under
+    /// DATA_DIR in development, and the second factor is off in production.
+    pub encryption_key: Option<String>,
+    /// Earlier keys, still used to open what they sealed (comma-separated).
+    pub encryption_keys_previous: Vec<String>,
 }
 
 /// Mail delivery and the links in mails.
@@ -189,6 +194,10 @@ impl std::fmt::Debug for Settings {
             .field("ipv6_limit_prefix", &self.ipv6_limit_prefix)
             .field("password_hash_queue", &self.password_hash_queue)
             .field("mail", &self.mail)
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -452,6 +461,16 @@ impl Settings {
                 "PASSWORD_HASH_QUEUE",
             )?,
             mail: mail_settings(&get, port)?,
+            encryption_key: get("ENCRYPTION_KEY").filter(|k| !k.trim().is_empty()),
+            encryption_keys_previous: get("ENCRYPTION_KEYS_PREVIOUS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
+use crate::security::encryption::Keyring;
 use crate::security::jwt::TokenKeys;
 use crate::security::one_time::CodeHasher;
 use crate::security::password::PasswordHasher;
@@ -26,6 +27,8 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub mailer: Mailer,
     pub codes: CodeHasher,
+    /// Seals TOTP secrets; `None` in production without ENCRYPTION_KEY (second factor off).
+    pub keyring: Option<Keyring>,
 }
 
 impl AppContext {
@@ -46,9 +49,11 @@ impl AppContext {
         // Filled on first use: the database may not answer yet (see `Store::prepare`).
         let roles = RoleCache::default();
         let mailer = Mailer::new(&settings)?;
+        let keyring = Keyring::from_settings(&settings)?;
         Ok(Self(Arc::new(Inner {
             mailer,
             codes: CodeHasher::new(secret),
+            keyring,
             passwords: PasswordHasher::new(settings.workers, settings.password_hash_queue),
             settings,
             store,

@@ -58,7 +58,8 @@ fn page(html: &'static str) -> Response {
     response
 }
 
-fn asset(body: impl IntoResponse, content_type: &'static str) -> Response {
+/// A body with its content type (the static files of /docs and of the mail pages).
+pub(crate) fn asset(body: impl IntoResponse, content_type: &'static str) -> Response {
     let mut response = body.into_response();
     response
         .headers_mut()

@@ -30,17 +30,20 @@ The refresh cookie is sent by the browser automatically to `/api/v1/auth/refresh
         v1::security_events::own_events, v1::security_events::all_events,
         v1::email::forgot_password, v1::email::reset_password, v1::email::verify_email,
         v1::email::resend_verification, v1::admin::send_password_reset,
+        v1::mfa::enrol, v1::mfa::confirm, v1::mfa::disable, v1::mfa::regenerate, v1::mfa::verify,
+        v1::mfa::admin_reset,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, views::UserView, views::RoleView, views::SessionView, views::TokenView,
         views::LoginView, views::RefreshView, views::RevokedView, views::UserListView, views::PaginationView,
-        views::EventView, views::EventListView,
+        views::EventView, views::EventListView, views::MfaChallengeView,
         envelope::Envelope<views::UserView>,
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Register, log in, refresh, log out"),
         (name = "user", description = "The caller's own account and sessions"),
+        (name = "mfa", description = "The caller's second factor (TOTP and recovery codes). A login of an account with one answers `mfa_required` with an `mfa_token`; `POST /api/v1/auth/mfa/verify` with a code completes it"),
         (name = "admin", description = "User management; needs the `admin:*` permission"),
         (name = "health", description = "Liveness, readiness, service information"),
     )

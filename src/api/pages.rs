@@ -5,8 +5,10 @@
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
+
+use crate::api::docs::asset;
 
 const RESET_HTML: &str = include_str!("../../assets/pages/reset-password.html");
 const VERIFY_HTML: &str = include_str!("../../assets/pages/verify-email.html");
@@ -44,13 +46,5 @@ fn page(html: &'static str) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    let mut response = body.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }

@@ -109,6 +109,8 @@ pub struct UserView {
     /// A new address waiting for its confirmation; `email` changes once it confirms.
     #[schema(example = json!(null))]
     pub pending_email: Option<String>,
+    /// A second factor (TOTP) is on.
+    pub mfa_enabled: bool,
 }
 
 impl UserView {
@@ -126,6 +128,7 @@ impl UserView {
             last_login_at: user.last_login_at,
             email_verified: user.email_verified,
             pending_email: user.pending_email,
+            mfa_enabled: user.mfa_enabled,
         }
     }
 }
@@ -187,6 +190,19 @@ pub struct TokenView {
 pub struct LoginView {
     pub token: TokenView,
     pub user: UserView,
+}
+
+/// The answer to a correct password when the account has a second factor: no tokens yet.
+#[derive(Serialize, ToSchema)]
+pub struct MfaChallengeView {
+    #[schema(example = true)]
+    pub mfa_required: bool,
+    /// Send it with a code to `POST /api/v1/auth/mfa/verify`; single use, 5 tries.
+    pub mfa_token: String,
+    #[schema(example = 300)]
+    pub expires_in: u64,
+    #[schema(example = json!(["totp", "recovery_code"]))]
+    pub methods: [&'static str; 2],
 }
 
 #[derive(Serialize, ToSchema)]

@@ -60,6 +60,7 @@ event_types! {
     MfaFailed => "mfa.failed",
     MfaRecoveryCodeUsed => "mfa.recovery_code_used",
     MfaResetByAdmin => "mfa.reset_by_admin",
+    MfaRecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
     UserDeleted => "user.deleted",
     AdminUserUpdated => "admin.user_updated",
     AdminUserDeleted => "admin.user_deleted",

@@ -15,6 +15,8 @@ pub enum TokenPurpose {
     VerifyEmail,
     /// Confirms a new address (`new_email`) from that address.
     ChangeEmail,
+    /// The second step of a login with a second factor (the `mfa_token`; no mail, no code).
+    MfaLogin,
 }
 
 impl TokenPurpose {
@@ -23,11 +25,17 @@ impl TokenPurpose {
             Self::PasswordReset => "password_reset",
             Self::VerifyEmail => "verify_email",
             Self::ChangeEmail => "change_email",
+            Self::MfaLogin => "mfa_login",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::PasswordReset, Self::VerifyEmail, Self::ChangeEmail]
+        [
+            Self::PasswordReset,
+            Self::VerifyEmail,
+            Self::ChangeEmail,
+            Self::MfaLogin,
+        ]
             .into_iter()
             .find(|p| p.as_str() == name)
     }

@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod mail;
+pub mod mfa;
 pub mod permission;
 pub mod validate;
 
@@ -68,6 +69,9 @@ pub struct User {
     pub email_verified: bool,
     /// A new address waiting for its confirmation (the change happens when it confirms).
     pub pending_email: Option<String>,
+    /// A confirmed second factor exists. Shown to the user; the login itself asks the factor
+    /// store, so a stale flag can never let a login skip the factor.
+    pub mfa_enabled: bool,
 }
 
 impl std::fmt::Debug for User {
@@ -87,6 +91,7 @@ impl std::fmt::Debug for User {
             .field("deleted_at", &self.deleted_at)
             .field("email_verified", &self.email_verified)
             .field("pending_email", &self.pending_email)
+            .field("mfa_enabled", &self.mfa_enabled)
             .finish()
     }
 }
@@ -116,6 +121,7 @@ pub struct UserChanges {
     pub email_verified: Option<bool>,
     /// `Some(None)` clears the pending address.
     pub pending_email: Option<Option<String>>,
+    pub mfa_enabled: Option<bool>,
 }
 
 impl std::fmt::Debug for UserChanges {
@@ -134,6 +140,7 @@ impl std::fmt::Debug for UserChanges {
             .field("last_login_at", &self.last_login_at)
             .field("email_verified", &self.email_verified)
             .field("pending_email", &self.pending_email)
+            .field("mfa_enabled", &self.mfa_enabled)
             .finish()
     }
 }
@@ -150,6 +157,7 @@ impl UserChanges {
             && self.last_login_at.is_none()
             && self.email_verified.is_none()
             && self.pending_email.is_none()
+            && self.mfa_enabled.is_none()
     }
 }
 
@@ -176,6 +184,8 @@ pub struct Session {
     pub user_agent: String,
     /// The user's `session_epoch` when the session was opened (or last carried over).
     pub epoch: i64,
+    /// Opened with a second factor: its tokens say so (`amr`).
+    pub mfa: bool,
     pub created_at: DateTime<Utc>,
     pub last_activity: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -199,6 +209,7 @@ impl std::fmt::Debug for Session {
             .field("ip_address", &self.ip_address)
             .field("user_agent", &self.user_agent)
             .field("epoch", &self.epoch)
+            .field("mfa", &self.mfa)
             .field("created_at", &self.created_at)
             .field("last_activity", &self.last_activity)
             .field("expires_at", &self.expires_at)
@@ -221,6 +232,7 @@ impl Session {
 pub struct SessionState {
     pub is_active: bool,
     pub epoch: i64,
+    pub mfa: bool,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub last_activity: DateTime<Utc>,
@@ -245,6 +257,7 @@ impl From<&Session> for SessionState {
         Self {
             is_active: s.is_active,
             epoch: s.epoch,
+            mfa: s.mfa,
             created_at: s.created_at,
             expires_at: s.expires_at,
             last_activity: s.last_activity,
@@ -262,6 +275,8 @@ pub enum RevokeReason {
     PasswordChanged,
     AccountDeactivated,
     RefreshTokenReuse,
+    /// A second factor was enabled, disabled or reset.
+    SecondFactorChanged,
 }
 
 impl RevokeReason {
@@ -274,6 +289,7 @@ impl RevokeReason {
             Self::PasswordChanged => "password_changed",
             Self::AccountDeactivated => "account_deactivated",
             Self::RefreshTokenReuse => "refresh_token_reuse",
+            Self::SecondFactorChanged => "second_factor_changed",
         }
     }
 }

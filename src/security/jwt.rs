@@ -51,6 +51,10 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// How the session was authenticated (RFC 8176), on tokens of a session opened with a second
+    /// factor only: `["pwd", "otp"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Claims {
@@ -64,6 +68,7 @@ impl std::fmt::Debug for Claims {
             .field("exp", &self.exp)
             .field("iss", &self.iss)
             .field("aud", &self.aud)
+            .field("amr", &self.amr)
             .finish()
     }
 }
@@ -115,8 +120,9 @@ impl TokenKeys {
     }
 
     /// A signed access token for a session, and its lifetime in seconds.
-    pub fn issue_access(&self, uid: &str, sid: &str, now: DateTime<Utc>) -> String {
-        self.sign(uid, sid, TokenType::Access, None, now, self.access_ttl)
+    /// A signed access token; `mfa` marks a session opened with a second factor (`amr`).
+    pub fn issue_access(&self, uid: &str, sid: &str, mfa: bool, now: DateTime<Utc>) -> String {
+        self.sign(uid, sid, TokenType::Access, None, mfa, now, self.access_ttl)
     }
 
     /// A signed refresh token bound to the session's current `jti`, expiring at `expires_at`.
@@ -125,26 +131,23 @@ impl TokenKeys {
         uid: &str,
         sid: &str,
         jti: &str,
+        mfa: bool,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> String {
         let ttl = (expires_at - now).to_std().unwrap_or_default();
-        self.sign(
-            uid,
-            sid,
-            TokenType::Refresh,
-            Some(jti.to_string()),
-            now,
-            ttl,
-        )
+        let jti = Some(jti.to_string());
+        self.sign(uid, sid, TokenType::Refresh, jti, mfa, now, ttl)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn sign(
         &self,
         uid: &str,
         sid: &str,
         token_type: TokenType,
         jti: Option<String>,
+        mfa: bool,
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> String {
@@ -157,6 +160,7 @@ impl TokenKeys {
             exp: now.timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            amr: mfa.then(|| vec!["pwd".to_string(), "otp".to_string()]),
         };
         let payload = serde_json::to_vec(&claims).expect("claims serialise to JSON");
         let mut token = format!("{HEADER}.");
@@ -309,7 +313,7 @@ mod tests {
     #[test]
     fn tampered_or_malformed_tokens_are_refused() {
         let k = keys(&[7; 32]);
-        let token = k.issue_access("u1", "s1", Utc::now());
+        let token = k.issue_access("u1", "s1", false, Utc::now());
         let (input, signature) = token.rsplit_once('.').unwrap();
         let (header, _) = input.split_once('.').unwrap();
         let other_claims = URL_SAFE_NO_PAD.encode(claims_json(i64::MAX / 2));
@@ -354,13 +358,13 @@ mod tests {
         let plain = keys(&[7; 32]);
         let strict = scoped("app");
         let now = Utc::now();
-        let token = strict.issue_access("u", "s", now);
+        let token = strict.issue_access("u", "s", false, now);
         let claims = strict.verify(&token, TokenType::Access).unwrap();
         assert_eq!(claims.iss.as_deref(), Some("authkit"));
         assert_eq!(claims.aud.as_deref(), Some("app"));
         assert_eq!(
             strict
-                .verify(&plain.issue_access("u", "s", now), TokenType::Access)
+                .verify(&plain.issue_access("u", "s", false, now), TokenType::Access)
                 .unwrap_err(),
             TokenError::Invalid
         );
@@ -368,7 +372,7 @@ mod tests {
         assert_eq!(
             strict
                 .verify(
-                    &wrong_audience.issue_access("u", "s", now),
+                    &wrong_audience.issue_access("u", "s", false, now),
                     TokenType::Access
                 )
                 .unwrap_err(),
@@ -393,14 +397,14 @@ mod tests {
     fn round_trip_and_type_pinning() {
         let k = keys(&[7; 32]);
         let now = Utc::now();
-        let access = k.issue_access("u1", "s1", now);
+        let access = k.issue_access("u1", "s1", false, now);
         let claims = k.verify(&access, TokenType::Access).unwrap();
         assert_eq!((claims.uid.as_str(), claims.sid.as_str()), ("u1", "s1"));
         assert_eq!(
             k.verify(&access, TokenType::Refresh).unwrap_err(),
             TokenError::WrongType
         );
-        let refresh = k.issue_refresh("u1", "s1", "j1", now, now + chrono::Duration::days(1));
+        let refresh = k.issue_refresh("u1", "s1", "j1", false, now, now + chrono::Duration::days(1));
         assert_eq!(
             k.verify(&refresh, TokenType::Refresh)
                 .unwrap()
@@ -420,7 +424,7 @@ mod tests {
         let other = keys(&[8; 32]);
         let now = Utc::now();
         assert_eq!(
-            k.verify(&other.issue_access("u", "s", now), TokenType::Access)
+            k.verify(&other.issue_access("u", "s", false, now), TokenType::Access)
                 .unwrap_err(),
             TokenError::Invalid
         );

@@ -3,7 +3,9 @@
 
 pub mod client_ip;
 pub mod device;
+pub mod encryption;
 pub mod jwt;
 pub mod one_time;
 pub mod password;
 pub mod secret;
+pub mod totp;

@@ -37,8 +37,18 @@ impl CodeHasher {
     }
 
     pub fn hash(&self, user_id: &str, purpose: TokenPurpose, code: &str) -> String {
+        self.hash_labelled(user_id, purpose.as_str(), code)
+    }
+
+    /// A recovery code of the second factor, as typed (normalised here).
+    pub fn hash_recovery_code(&self, user_id: &str, code: &str) -> String {
+        let code = crate::security::totp::normalize_recovery_code(code);
+        self.hash_labelled(user_id, "mfa_recovery", &code)
+    }
+
+    fn hash_labelled(&self, user_id: &str, label: &str, code: &str) -> String {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        for part in [user_id, purpose.as_str(), code] {
+        for part in [user_id, label, code] {
             // Length-prefixed, so no two different triples hash the same input.
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());

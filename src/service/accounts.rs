@@ -108,6 +108,7 @@ async fn create_user(
         session_epoch: 0,
         email_verified,
         pending_email: None,
+        mfa_enabled: false,
     };
     ctx.store.insert_user(&user).await?;
     Ok((user, role))
@@ -284,7 +285,7 @@ pub async fn update_self(
 
 /// Checks the caller's current password, drawing on the account's failure budget like a login:
 /// a stolen access token must not give an attacker unlimited guesses.
-async fn check_current_password(
+pub(crate) async fn check_current_password(
     ctx: &AppContext,
     principal: &Principal,
     password: String,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod limits;
+pub mod mfa;
 pub mod one_time;
 pub mod recovery;
 pub mod roles;
@@ -95,6 +96,7 @@ mod debug_redaction {
             deleted_at: None,
             email_verified: false,
             pending_email: None,
+            mfa_enabled: false,
         };
         let profile = || ProfileUpdate {
             password: Some(PASSWORD.into()),
@@ -161,6 +163,7 @@ mod debug_redaction {
                     ip_address: "127.0.0.1".into(),
                     user_agent: "ua".into(),
                     epoch: 0,
+                    mfa: false,
                     created_at: now,
                     last_activity: now,
                     expires_at: now,
@@ -183,6 +186,7 @@ mod debug_redaction {
                     exp: 0,
                     iss: None,
                     aud: None,
+                    amr: None,
                 }
             ),
         );

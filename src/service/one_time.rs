@@ -8,13 +8,17 @@ use crate::context::AppContext;
 use crate::domain::User;
 use crate::domain::mail::{OneTimeToken, TokenPurpose};
 use crate::error::{AppError, AppResult};
+use crate::mail::templates::MailKind;
 use crate::security::one_time::{hash_link_token, is_code, new_code, new_link_token};
 
 /// What a mail carries.
-pub struct Issued {
-    pub link: String,
-    pub code: String,
+struct Issued {
+    link: String,
+    code: String,
 }
+
+/// How long the `mfa_token` of a login's first step works.
+pub const MFA_TOKEN_TTL_SECS: u64 = 300;
 
 /// How a client proves it got the mail.
 pub enum Proof {
@@ -33,13 +37,38 @@ fn lifetime(ctx: &AppContext, purpose: TokenPurpose) -> Duration {
     let ttl = match purpose {
         TokenPurpose::PasswordReset => mail.reset_ttl,
         TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => mail.verify_ttl,
+        TokenPurpose::MfaLogin => std::time::Duration::from_secs(MFA_TOKEN_TTL_SECS),
     };
     Duration::from_std(ttl).unwrap_or(Duration::minutes(30))
 }
 
+/// Mails `to` a new secret of `purpose` for `user` (its link and code, in the purpose's mail),
+/// replacing the user's previous one of that purpose. For `ChangeEmail`, `to` is the new
+/// address, which the secret confirms.
+pub async fn mail(
+    ctx: &AppContext,
+    user: &User,
+    purpose: TokenPurpose,
+    to: &str,
+) -> AppResult<()> {
+    let new_email = (purpose == TokenPurpose::ChangeEmail).then_some(to);
+    let issued = issue(ctx, user, purpose, to, new_email).await?;
+    let (link, code) = (issued.link.as_str(), issued.code.as_str());
+    let kind = match purpose {
+        TokenPurpose::PasswordReset => MailKind::PasswordReset { link, code },
+        TokenPurpose::VerifyEmail => MailKind::VerifyEmail { link, code },
+        TokenPurpose::ChangeEmail => MailKind::ConfirmNewEmail { link, code },
+        TokenPurpose::MfaLogin => {
+            return Err(AppError::Internal("an mfa_token is never mailed".into()));
+        }
+    };
+    let rendered = kind.render(&ctx.settings.mail.product_name);
+    Ok(ctx.mailer.enqueue(ctx.store.as_ref(), to, rendered).await?)
+}
+
 /// A new secret for `user` and `purpose`, mailed to `to`; it replaces the user's previous one of
 /// that purpose. `new_email` is the address being confirmed (`ChangeEmail`).
-pub async fn issue(
+async fn issue(
     ctx: &AppContext,
     user: &User,
     purpose: TokenPurpose,
@@ -75,7 +104,9 @@ fn link(ctx: &AppContext, purpose: TokenPurpose, token: &str) -> String {
     let base = mail.app_url.as_deref().unwrap_or(&mail.public_url);
     let page = match purpose {
         TokenPurpose::PasswordReset => "reset-password",
-        TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => "verify-email",
+        TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail | TokenPurpose::MfaLogin => {
+            "verify-email"
+        }
     };
     format!("{base}/{page}?token={token}")
 }

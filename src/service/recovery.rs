@@ -80,16 +80,7 @@ async fn send_reset(
     if !user.is_active {
         return Ok(());
     }
-    let issued =
-        one_time::issue(ctx, &user, TokenPurpose::PasswordReset, &user.email, None).await?;
-    let kind = MailKind::PasswordReset {
-        link: &issued.link,
-        code: &issued.code,
-    };
-    let mail = kind.render(&ctx.settings.mail.product_name);
-    ctx.mailer
-        .enqueue(ctx.store.as_ref(), &user.email, mail)
-        .await?;
+    one_time::mail(ctx, &user, TokenPurpose::PasswordReset, &user.email).await?;
     let mut event = NewEvent::new(EventType::PasswordResetRequested).user(&user.id);
     event = match by_admin {
         Some(admin) => event.by(admin),

@@ -65,14 +65,22 @@ impl std::fmt::Debug for IssuedTokens {
 
 const INVALID_CREDENTIALS: &str = "Invalid credentials";
 
-/// Verifies the password and opens a session. Unknown and wrong give the same answer after the
-/// same work (a verification against a dummy hash).
+/// How a correct password ends.
+pub enum LoginResult {
+    /// A session is open.
+    SignedIn(IssuedTokens, User, Arc<Role>),
+    /// The account has a second factor: the session opens at `POST /auth/mfa/verify`.
+    SecondFactor { mfa_token: String },
+}
+
+/// Verifies the password and opens a session, or asks for the second factor. Unknown and wrong
+/// give the same answer after the same work (a verification against a dummy hash).
 pub async fn login(
     ctx: &AppContext,
     login: &str,
     password: String,
     client: &ClientInfo,
-) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
+) -> AppResult<LoginResult> {
     let login = login.trim().to_lowercase();
     let (user, attempt) = match admit_login(ctx, &login, client.ip).await {
         Ok(admitted) => admitted,
@@ -110,7 +118,6 @@ pub async fn login(
             return Err(AppError::Unauthorized(INVALID_CREDENTIALS.into()));
         }
     };
-    limits::password_accepted(ctx, Account::Id(&user.id)).await?;
     // After the password, so the answer tells a guesser nothing.
     if ctx.settings.mail.require_verified_email && !user.email_verified {
         let refused = NewEvent::new(EventType::LoginFailed)
@@ -120,6 +127,31 @@ pub async fn login(
         audit::record(ctx, refused).await;
         return Err(AppError::Forbidden("email not verified".into()));
     }
+    // The factor store decides, not the user's display flag: a flag write that failed can never
+    // let a login skip the factor. With a factor, the failure budget is only cleared once the
+    // second step succeeds, so logging in again gives no fresh guesses at the code.
+    if ctx
+        .store
+        .find_factor(&user.id)
+        .await?
+        .is_some_and(|f| f.active)
+    {
+        let mfa_token = super::mfa::challenge(ctx, &user).await?;
+        return Ok(LoginResult::SecondFactor { mfa_token });
+    }
+    limits::password_accepted(ctx, Account::Id(&user.id)).await?;
+    let (tokens, user, role) = open_session(ctx, user, client, false).await?;
+    Ok(LoginResult::SignedIn(tokens, user, role))
+}
+
+/// Opens a session for `user`, who has proved who they are (`mfa`: with a second factor too),
+/// and records the login.
+pub(crate) async fn open_session(
+    ctx: &AppContext,
+    user: User,
+    client: &ClientInfo,
+    mfa: bool,
+) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
     ctx.metrics.login(LoginOutcome::Success);
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
 
@@ -136,6 +168,7 @@ pub async fn login(
         // The epoch as read before the password was checked: if a password change or a
         // deactivation landed meanwhile, this session is born ended.
         epoch: user.session_epoch,
+        mfa,
         created_at: now,
         last_activity: now,
         expires_at: now + refresh_ttl(ctx),
@@ -145,10 +178,13 @@ pub async fn login(
     };
     // Also records the login on the user (last_login_at).
     ctx.store.insert_session(&session).await?;
-    let succeeded = NewEvent::new(EventType::LoginSucceeded)
+    let mut succeeded = NewEvent::new(EventType::LoginSucceeded)
         .own(&user.id)
         .session(&session.id)
         .from(client);
+    if mfa {
+        succeeded = succeeded.reason("password_and_second_factor");
+    }
     audit::record(ctx, succeeded).await;
     let user = User {
         last_login_at: Some(now),
@@ -160,6 +196,7 @@ pub async fn login(
             &user.id,
             &session.id,
             &session.refresh_jti,
+            mfa,
             now,
             session.expires_at,
         ),
@@ -219,15 +256,16 @@ fn issue(
     uid: &str,
     sid: &str,
     jti: &str,
+    mfa: bool,
     now: DateTime<Utc>,
     refresh_expires_at: DateTime<Utc>,
 ) -> IssuedTokens {
     IssuedTokens {
-        access_token: ctx.tokens.issue_access(uid, sid, now),
+        access_token: ctx.tokens.issue_access(uid, sid, mfa, now),
         access_expires_in: ctx.tokens.access_ttl.as_secs(),
         refresh_token: ctx
             .tokens
-            .issue_refresh(uid, sid, jti, now, refresh_expires_at),
+            .issue_refresh(uid, sid, jti, mfa, now, refresh_expires_at),
         refresh_expires_at,
     }
 }
@@ -261,7 +299,8 @@ pub async fn refresh(
         }
         // Refreshing slides the expiry, but never past the session's absolute end.
         let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
-        return Ok(issue(ctx, &claims.uid, &claims.sid, &new_jti, now, ends_at));
+        let mfa = rotated.mfa;
+        return Ok(issue(ctx, &claims.uid, &claims.sid, &new_jti, mfa, now, ends_at));
     }
 
     let (session, owner) = tokio::try_join!(
@@ -285,6 +324,7 @@ pub async fn refresh(
             &claims.uid,
             &claims.sid,
             &session.refresh_jti,
+            session.mfa,
             now,
             ends_at,
         ));

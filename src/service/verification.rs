@@ -24,15 +24,7 @@ pub async fn send_verification(
     if !ctx.mailer.is_enabled() {
         return Ok(());
     }
-    let issued = one_time::issue(ctx, user, TokenPurpose::VerifyEmail, &user.email, None).await?;
-    let kind = MailKind::VerifyEmail {
-        link: &issued.link,
-        code: &issued.code,
-    };
-    let mail = kind.render(&ctx.settings.mail.product_name);
-    ctx.mailer
-        .enqueue(ctx.store.as_ref(), &user.email, mail)
-        .await?;
+    one_time::mail(ctx, user, TokenPurpose::VerifyEmail, &user.email).await?;
     let event = NewEvent::new(EventType::EmailVerificationSent)
         .user(&user.id)
         .from(client);
@@ -142,25 +134,11 @@ pub async fn request_change(
         .update_user(&user.id, &changes, None, Utc::now())
         .await?
         .ok_or_else(AppError::invalid_token)?;
-    let product = &ctx.settings.mail.product_name;
-    let issued = one_time::issue(
-        ctx,
-        &updated,
-        TokenPurpose::ChangeEmail,
-        new_email,
-        Some(new_email),
-    )
-    .await?;
-    let confirm = MailKind::ConfirmNewEmail {
-        link: &issued.link,
-        code: &issued.code,
-    };
-    ctx.mailer
-        .enqueue(ctx.store.as_ref(), new_email, confirm.render(product))
-        .await?;
+    one_time::mail(ctx, &updated, TokenPurpose::ChangeEmail, new_email).await?;
     let notice = MailKind::EmailChangeNotice { new_email };
+    let notice = notice.render(&ctx.settings.mail.product_name);
     ctx.mailer
-        .enqueue(ctx.store.as_ref(), &user.email, notice.render(product))
+        .enqueue(ctx.store.as_ref(), &user.email, notice)
         .await?;
     let event = NewEvent::new(EventType::EmailChangeRequested)
         .user(&user.id)

@@ -1,6 +1,6 @@
 //! Persistence with two backends: MongoDB (production) and an embedded SQLite file
 //! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
-//! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`]), all of them together [`Store`], which is what services
+//! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`], [`MfaStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
 //! and `conformance.rs` checks both against the same behaviours.
@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Settings;
 use crate::domain::event::{EventFilter, SecurityEvent};
 use crate::domain::mail::{MailOutcome, OneTimeToken, OutboxMail, TokenPurpose};
+use crate::domain::mfa::MfaFactor;
 use crate::domain::{
     Counter, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
 };
@@ -227,6 +228,14 @@ store_trait! {
             purposes: &[TokenPurpose],
             now: DateTime<Utc>,
         ) -> StoreResult<Option<OneTimeToken>>;
+        /// The live token with this hash and one of `purposes`, without consuming it (a
+        /// second step that checks something else before it consumes the token).
+        async fn find_token_by_hash(
+            &self,
+            token_hash: &str,
+            purposes: &[TokenPurpose],
+            now: DateTime<Utc>,
+        ) -> StoreResult<Option<OneTimeToken>>;
         /// Live tokens of `purposes` mailed to `email_lower` (a `{email, code}` request).
         async fn find_tokens_by_email(
             &self,
@@ -265,6 +274,33 @@ store_trait! {
 }
 
 store_trait! {
+    /// `mfa_factors` and `mfa_recovery_codes`: one TOTP factor per user, and the keyed hashes of
+    /// its recovery codes. Replay and reuse are refused by conditional writes.
+    pub trait MfaStore {
+        /// Stores a pending factor for the user, replacing a pending one; `false` (nothing
+        /// written) if the user has an active factor.
+        async fn put_pending_factor(&self, factor: &MfaFactor) -> StoreResult<bool>;
+        async fn find_factor(&self, user_id: &str) -> StoreResult<Option<MfaFactor>>;
+        /// Activates the user's pending, unexpired factor with the step of its first code.
+        async fn activate_factor(
+            &self,
+            user_id: &str,
+            step: i64,
+            now: DateTime<Utc>,
+        ) -> StoreResult<bool>;
+        /// Records `step` as used on the active factor if it is later than the last one used.
+        /// Of two racing uses of one code, one gets `true`.
+        async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+        /// Deletes the factor and its recovery codes; whether a factor was there.
+        async fn delete_factor(&self, user_id: &str) -> StoreResult<bool>;
+        /// Replaces the user's recovery codes (their hashes).
+        async fn replace_recovery_codes(&self, user_id: &str, hashes: &[String]) -> StoreResult<()>;
+        /// Uses up one recovery code; whether it was there.
+        async fn use_recovery_code(&self, user_id: &str, hash: &str) -> StoreResult<bool>;
+    }
+}
+
+store_trait! {
     /// `rate_limits`: counters shared by every server instance using the store.
     pub trait CounterStore {
         /// Atomically adds one to the counter `key` and returns it after the increment. An
@@ -291,6 +327,7 @@ pub trait Store:
     + EventStore
     + TokenStore
     + OutboxStore
+    + MfaStore
     + 'static
 {
     /// "mongodb" or "sqlite", for logs.

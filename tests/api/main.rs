@@ -16,6 +16,7 @@ mod hardening;
 mod health;
 mod instances;
 mod mailbox;
+mod mfa;
 mod outbox;
 mod security_events;
 mod tokens;

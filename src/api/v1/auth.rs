@@ -12,13 +12,16 @@ use utoipa::ToSchema;
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Auth, JsonBody, OptionalJsonBody, bearer_token, client_info};
-use crate::api::views::{LoginView, RefreshView, RevokedView, TokenView, UserView};
+use crate::api::views::{
+    LoginView, MfaChallengeView, RefreshView, RevokedView, TokenView, UserView,
+};
 use crate::api::{cookies, csrf};
 use crate::context::AppContext;
 use crate::domain::validate::FieldError;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::accounts::{self, Registration};
-use crate::service::sessions::{self, ClientInfo, IssuedTokens};
+use crate::service::one_time::MFA_TOKEN_TTL_SECS;
+use crate::service::sessions::{self, ClientInfo, IssuedTokens, LoginResult};
 
 pub fn router() -> Router<AppContext> {
     Router::new()
@@ -118,7 +121,7 @@ pub struct LoginRequest {
     request_body = LoginRequest,
     params(("X-Refresh-Token-Transport" = Option<String>, Header, description = "`body` to receive the refresh token in the response body (native clients)")),
     responses(
-        (status = 200, description = "Logged in; refresh cookie set", body = Envelope<LoginView>),
+        (status = 200, description = "Logged in; refresh cookie set. For an account with a second factor: `data` is an `MfaChallengeView` (no tokens, no cookie); finish at `POST /api/v1/auth/mfa/verify`", body = Envelope<LoginView>),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Invalid credentials or inactive account", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -151,14 +154,39 @@ pub async fn login(
             "missing",
         )));
     }
-    let (tokens, user, role) = sessions::login(&ctx, &login, body.password, &client).await?;
-    let in_body = wants_token_in_body(&headers);
-    let (jar, token) = token_answer(&ctx, jar, tokens, in_body);
+    match sessions::login(&ctx, &login, body.password, &client).await? {
+        LoginResult::SignedIn(tokens, user, role) => {
+            Ok(signed_in(&ctx, &headers, jar, tokens, user, &role))
+        }
+        LoginResult::SecondFactor { mfa_token } => {
+            let challenge = MfaChallengeView {
+                mfa_required: true,
+                mfa_token,
+                expires_in: MFA_TOKEN_TTL_SECS,
+                methods: ["totp", "recovery_code"],
+            };
+            Ok(Reply::ok("Second factor required", challenge).into_response())
+        }
+    }
+}
+
+/// The answer of a completed login (with or without a second factor): tokens, the refresh
+/// cookie (or the refresh token in the body for a native client), and the user.
+pub fn signed_in(
+    ctx: &AppContext,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    tokens: IssuedTokens,
+    user: crate::domain::User,
+    role: &crate::domain::Role,
+) -> Response {
+    let in_body = wants_token_in_body(headers);
+    let (jar, token) = token_answer(ctx, jar, tokens, in_body);
     let view = LoginView {
         token,
-        user: UserView::new(user, &role),
+        user: UserView::new(user, role),
     };
-    Ok((jar, Reply::ok("Login successful", view)).into_response())
+    (jar, Reply::ok("Login successful", view)).into_response()
 }
 
 /// Builds the token view and puts the refresh token where the client wants it.

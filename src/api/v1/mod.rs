@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod email;
+pub mod mfa;
 pub mod security_events;
 pub mod user;
 
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppContext> {
     Router::new()
         .merge(auth::router())
         .merge(email::router())
+        .merge(mfa::router())
         .merge(user::router())
         .merge(admin::router())
         .merge(security_events::router())

@@ -158,6 +158,7 @@ pub async fn own_events(
 /// `current_password`), `password.reset_requested`, `password.reset_completed`,
 /// `email.verification_sent`, `email.verified`, `email.change_requested`, `email.changed`,
 /// `mfa.enabled`, `mfa.disabled`, `mfa.failed`, `mfa.recovery_code_used`, `mfa.reset_by_admin`,
+/// `mfa.recovery_codes_regenerated`,
 /// `user.deleted`, `admin.user_updated`, `admin.user_deleted`, `admin.sessions_revoked`,
 /// `keys.rotated`. Events are kept for `AUDIT_RETENTION` (90 days by default).
 #[utoipa::path(get, path = "/api/v1/admin/security-events", tag = "admin", security(("bearer" = [])),

@@ -5,12 +5,14 @@
 //!
 //! Longer than the store's other files on purpose: it is the one specification of what a
 //! backend must do, and reads best as one list. A new collection adds its behaviours in a module
-//! of its own beside this one (`events.rs`, `mail.rs`) and lists them in [`conformance_tests!`].
+//! of its own beside this one (`events.rs`, `mail.rs`, `mfa.rs`) and lists them in [`conformance_tests!`].
 
 mod events;
 mod mail;
+mod mfa;
 pub use events::*;
 pub use mail::*;
+pub use mfa::*;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -45,6 +47,8 @@ macro_rules! conformance_tests {
             one_time_tokens_work_once_and_replace_older_ones,
             one_time_tokens_race_count_failures_and_expire,
             outbox_claims_are_exclusive_leased_and_retried,
+            factors_activate_once_and_steps_never_repeat,
+            recovery_codes_work_once_and_go_with_the_factor,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {
@@ -85,6 +89,7 @@ pub(super) fn user(name: &str, email: &str, at: DateTime<Utc>) -> User {
         deleted_at: None,
         email_verified: false,
         pending_email: None,
+        mfa_enabled: false,
     }
 }
 
@@ -99,6 +104,7 @@ fn session(user_id: &str, at: DateTime<Utc>) -> Session {
         ip_address: "127.0.0.1".into(),
         user_agent: "test".into(),
         epoch: 0,
+        mfa: false,
         created_at: at,
         last_activity: at,
         expires_at: at + Duration::days(7),

@@ -1,7 +1,7 @@
 //! MongoDB backend (the production store).
 //!
 //! Collections `users`, `roles`, `sessions`, `rate_limits`, `security_events`,
-//! `one_time_tokens` and `mail_outbox`. Every `_id`
+//! `one_time_tokens`, `mail_outbox`, `mfa_factors` and `mfa_recovery_codes`. Every `_id`
 //! is the domain's string UUID, every timestamp a BSON DateTime (the TTL indexes on
 //! `expires_at` only work on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
@@ -61,6 +61,7 @@ const UNAVAILABLE_CODES: &[i32] = &[
 // One module per collection, each implementing its trait for `MongoStore`.
 mod counters;
 mod events;
+mod mfa;
 mod outbox;
 mod roles;
 mod sessions;
@@ -69,6 +70,7 @@ mod users;
 
 use counters::CounterDoc;
 use events::EventDoc;
+use mfa::{FactorDoc, RecoveryCodeDoc};
 use outbox::MailDoc;
 use roles::RoleDoc;
 use sessions::SessionDoc;
@@ -84,6 +86,8 @@ pub struct MongoStore {
     security_events: Collection<EventDoc>,
     one_time_tokens: Collection<TokenDoc>,
     mail_outbox: Collection<MailDoc>,
+    mfa_factors: Collection<FactorDoc>,
+    mfa_recovery_codes: Collection<RecoveryCodeDoc>,
     commands: Arc<CommandCounts>,
     /// Host names only (no credentials), for error messages.
     hosts: String,
@@ -174,6 +178,8 @@ impl MongoStore {
             security_events: db.collection("security_events"),
             one_time_tokens: db.collection("one_time_tokens"),
             mail_outbox: db.collection("mail_outbox"),
+            mfa_factors: db.collection("mfa_factors"),
+            mfa_recovery_codes: db.collection("mfa_recovery_codes"),
             commands,
             hosts,
             db,
@@ -190,6 +196,7 @@ impl MongoStore {
         events::create_indexes(&self.security_events).await?;
         tokens::create_indexes(&self.one_time_tokens).await?;
         outbox::create_indexes(&self.mail_outbox).await?;
+        mfa::create_indexes(&self.mfa_factors, &self.mfa_recovery_codes).await?;
         Ok(())
     }
 }

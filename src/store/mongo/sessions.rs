@@ -27,6 +27,8 @@ pub(super) struct SessionDoc {
     user_agent: String,
     #[serde(default)]
     epoch: i64,
+    #[serde(default)]
+    mfa: bool,
     created_at: bson::DateTime,
     last_activity: bson::DateTime,
     expires_at: bson::DateTime,
@@ -49,6 +51,7 @@ impl From<&Session> for SessionDoc {
             ip_address: s.ip_address.clone(),
             user_agent: s.user_agent.clone(),
             epoch: s.epoch,
+            mfa: s.mfa,
             created_at: bson_date(s.created_at),
             last_activity: bson_date(s.last_activity),
             expires_at: bson_date(s.expires_at),
@@ -71,6 +74,7 @@ impl From<SessionDoc> for Session {
             ip_address: doc.ip_address,
             user_agent: doc.user_agent,
             epoch: doc.epoch,
+            mfa: doc.mfa,
             created_at: doc.created_at.to_chrono(),
             last_activity: doc.last_activity.to_chrono(),
             expires_at: doc.expires_at.to_chrono(),

@@ -131,6 +131,22 @@ impl TokenStore for MongoStore {
         self.consume(filter, now).await
     }
 
+    async fn find_token_by_hash(
+        &self,
+        token_hash: &str,
+        purposes: &[TokenPurpose],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        let mut filter = doc! { "token_hash": token_hash, "purpose": purposes_in(purposes) };
+        filter.extend(live(now));
+        self.one_time_tokens
+            .find_one(filter)
+            .await
+            .map_err(map_err)?
+            .map(OneTimeToken::try_from)
+            .transpose()
+    }
+
     async fn find_tokens_by_email(
         &self,
         email_lower: &str,

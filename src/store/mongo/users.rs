@@ -39,6 +39,8 @@ pub(super) struct UserDoc {
     email_verified: bool,
     #[serde(default)]
     pending_email: Option<String>,
+    #[serde(default)]
+    mfa_enabled: bool,
 }
 
 impl From<&User> for UserDoc {
@@ -60,6 +62,7 @@ impl From<&User> for UserDoc {
             deleted_at: user.deleted_at.map(bson_date),
             email_verified: user.email_verified,
             pending_email: user.pending_email.clone(),
+            mfa_enabled: user.mfa_enabled,
         }
     }
 }
@@ -81,6 +84,7 @@ impl From<UserDoc> for User {
             deleted_at: doc.deleted_at.map(bson::DateTime::to_chrono),
             email_verified: doc.email_verified,
             pending_email: doc.pending_email,
+            mfa_enabled: doc.mfa_enabled,
         }
     }
 }
@@ -109,6 +113,9 @@ pub(super) fn user_set(changes: &UserChanges, now: DateTime<Utc>) -> Document {
     }
     if let Some(role_id) = &changes.role_id {
         set.insert("role_id", role_id);
+    }
+    if let Some(enabled) = changes.mfa_enabled {
+        set.insert("mfa_enabled", enabled);
     }
     if let Some(verified) = changes.email_verified {
         set.insert("email_verified", verified);

@@ -37,19 +37,20 @@ macro_rules! role_columns {
 macro_rules! user_columns {
     () => {
         "id, username, email, full_name, password_hash, role_id, is_active, session_epoch, \
-         created_at, updated_at, last_login_at, deleted_at, email_verified, pending_email"
+         created_at, updated_at, last_login_at, deleted_at, email_verified, pending_email, \
+         mfa_enabled"
     };
 }
 macro_rules! session_columns {
     () => {
         "id, user_id, refresh_jti, previous_jti, rotated_at, device, ip_address, user_agent, \
-         epoch, created_at, last_activity, expires_at, is_active, revoked_at, revoke_reason"
+         epoch, mfa, created_at, last_activity, expires_at, is_active, revoked_at, revoke_reason"
     };
 }
 
 macro_rules! session_state_columns {
     () => {
-        "is_active, epoch, created_at, expires_at, last_activity"
+        "is_active, epoch, mfa, created_at, expires_at, last_activity"
     };
 }
 
@@ -57,6 +58,7 @@ macro_rules! session_state_columns {
 // column macros above, which they use.
 mod counters;
 mod events;
+mod mfa;
 mod outbox;
 mod roles;
 mod schema;
@@ -366,7 +368,7 @@ impl Store for SqliteStore {
                 .prepare_cached("DELETE FROM rate_limits WHERE expires_at <= ?1")?
                 .execute([millis(now)])?;
             let mut deleted = sessions + counters;
-            for table in ["security_events", "one_time_tokens", "mail_outbox"] {
+            for table in ["security_events", "one_time_tokens", "mail_outbox", "mfa_factors"] {
                 deleted += conn
                     .prepare_cached(&format!("DELETE FROM {table} WHERE expires_at <= ?1"))?
                     .execute([millis(now)])?;

@@ -81,6 +81,28 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          CREATE INDEX mail_outbox_due ON mail_outbox (status, next_attempt_at);
          CREATE INDEX mail_outbox_expires_at ON mail_outbox (expires_at);",
     ),
+    (
+        6,
+        // Second factors: one per user (its secret sealed), recovery codes by their keyed hash,
+        // and which sessions were opened with a second factor.
+        "ALTER TABLE users ADD COLUMN mfa_enabled INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE sessions ADD COLUMN mfa INTEGER NOT NULL DEFAULT 0;
+         CREATE TABLE mfa_factors (
+             user_id      TEXT PRIMARY KEY NOT NULL,
+             secret       TEXT NOT NULL,
+             active       INTEGER NOT NULL,
+             last_step    INTEGER NOT NULL,
+             created_at   INTEGER NOT NULL,
+             confirmed_at INTEGER,
+             expires_at   INTEGER
+         ) STRICT;
+         CREATE INDEX mfa_factors_expires_at ON mfa_factors (expires_at);
+         CREATE TABLE mfa_recovery_codes (
+             code_hash TEXT PRIMARY KEY NOT NULL,
+             user_id   TEXT NOT NULL
+         ) STRICT;
+         CREATE INDEX mfa_recovery_codes_user ON mfa_recovery_codes (user_id);",
+    ),
 ];
 
 /// The version this build brings a database to.

@@ -23,6 +23,7 @@ pub(super) fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         ip_address: c.take()?,
         user_agent: c.take()?,
         epoch: c.take()?,
+        mfa: c.take()?,
         created_at: c.timestamp()?,
         last_activity: c.timestamp()?,
         expires_at: c.timestamp()?,
@@ -36,6 +37,7 @@ pub(super) fn read_session_state(c: &mut Columns<'_, '_>) -> rusqlite::Result<Se
     Ok(SessionState {
         is_active: c.take()?,
         epoch: c.take()?,
+        mfa: c.take()?,
         created_at: c.timestamp()?,
         expires_at: c.timestamp()?,
         last_activity: c.timestamp()?,
@@ -52,8 +54,8 @@ impl SessionStore for SqliteStore {
             tx.prepare_cached(
                 "INSERT INTO sessions (id, user_id, refresh_jti, previous_jti, rotated_at, device,
                     ip_address, user_agent, created_at, last_activity, expires_at, is_active,
-                    revoked_at, revoke_reason, epoch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    revoked_at, revoke_reason, epoch, mfa)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 s.id,
@@ -71,6 +73,7 @@ impl SessionStore for SqliteStore {
                 s.revoked_at.map(millis),
                 s.revoke_reason,
                 s.epoch,
+                s.mfa,
             ])?;
             tx.prepare_cached("UPDATE users SET last_login_at = ?2 WHERE id = ?1")?
                 .execute(params![s.user_id, millis(s.created_at)])?;

@@ -113,6 +113,37 @@ impl TokenStore for SqliteStore {
         .await
     }
 
+    async fn find_token_by_hash(
+        &self,
+        token_hash: &str,
+        purposes: &[TokenPurpose],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        let token_hash = token_hash.to_owned();
+        let sql = format!(
+            concat!(
+                "SELECT ",
+                token_columns!(),
+                " FROM one_time_tokens WHERE token_hash = :hash AND {} AND {}"
+            ),
+            purpose_list(purposes),
+            LIVE
+        );
+        self.read_point(move |conn| {
+            conn.prepare_cached(&sql)?
+                .query_row(
+                    rusqlite::named_params! {
+                        ":hash": token_hash,
+                        ":now": millis(now),
+                        ":max_attempts": MAX_TOKEN_ATTEMPTS,
+                    },
+                    token_from_row,
+                )
+                .optional()
+        })
+        .await
+    }
+
     async fn find_tokens_by_email(
         &self,
         email_lower: &str,

@@ -42,6 +42,7 @@ pub(super) fn read_user(c: &mut Columns<'_, '_>) -> rusqlite::Result<User> {
         deleted_at: c.optional_timestamp()?,
         email_verified: c.take()?,
         pending_email: c.take()?,
+        mfa_enabled: c.take()?,
     })
 }
 
@@ -63,8 +64,9 @@ impl UserStore for SqliteStore {
             conn.prepare_cached(
                 "INSERT INTO users (id, username, username_lower, email, email_lower, full_name,
                     password_hash, role_id, is_active, session_epoch, created_at, updated_at,
-                    last_login_at, deleted_at, email_verified, pending_email)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?14, ?10, ?11, ?12, ?13, ?15, ?16)",
+                    last_login_at, deleted_at, email_verified, pending_email, mfa_enabled)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?14, ?10, ?11, ?12, ?13, ?15, ?16,
+                         ?17)",
             )?
             .execute(params![
                 user.id,
@@ -83,6 +85,7 @@ impl UserStore for SqliteStore {
                 user.session_epoch,
                 user.email_verified,
                 user.pending_email,
+                user.mfa_enabled,
             ])
             .map(drop)
         })
@@ -153,6 +156,7 @@ impl UserStore for SqliteStore {
                     session_epoch = session_epoch + :end_sessions,
                     last_login_at = coalesce(:last_login_at, last_login_at),
                     email_verified = coalesce(:email_verified, email_verified),
+                    mfa_enabled = coalesce(:mfa_enabled, mfa_enabled),
                     pending_email = CASE WHEN :set_pending_email THEN :pending_email
                                          ELSE pending_email END,
                     updated_at = :now
@@ -176,6 +180,7 @@ impl UserStore for SqliteStore {
                     ":if_role": if_role,
                     ":last_login_at": changes.last_login_at.map(millis),
                     ":email_verified": changes.email_verified,
+                    ":mfa_enabled": changes.mfa_enabled,
                     ":set_pending_email": changes.pending_email.is_some(),
                     ":pending_email": changes.pending_email.flatten(),
                     ":now": millis(now),
