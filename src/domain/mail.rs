@@ -36,8 +36,8 @@ impl TokenPurpose {
             Self::ChangeEmail,
             Self::MfaLogin,
         ]
-            .into_iter()
-            .find(|p| p.as_str() == name)
+        .into_iter()
+        .find(|p| p.as_str() == name)
     }
 }
 
@@ -91,11 +91,45 @@ impl std::fmt::Debug for OneTimeToken {
     }
 }
 
-/// A mail in the outbox. The bodies hold the mail's link and code until it is sent or given up
-/// on; then the store clears them, keeping only the record that it went out (or did not).
+/// What an outbox item is: a mail to send, or a request for one that the worker turns into a
+/// mail if the address belongs to an account. Requests let `forgot` and `resend` do the same
+/// store work for every address: the lookup, and the writes a known address causes, happen in
+/// the worker, where their cost shows in no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    Mail,
+    PasswordResetRequest,
+    VerificationRequest,
+}
+
+impl OutboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mail => "mail",
+            Self::PasswordResetRequest => "password_reset_request",
+            Self::VerificationRequest => "verification_request",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Mail,
+            Self::PasswordResetRequest,
+            Self::VerificationRequest,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+}
+
+/// An outbox item. For a mail the bodies hold its link and code until it is sent or given up
+/// on; then the store clears them, keeping only the record that it went out (or did not). For a
+/// request, `to` is the address as typed (lower-cased) and `text` the requester (JSON:
+/// `{"ip", "user_agent"}`, for the security event).
 #[derive(Clone, PartialEq)]
 pub struct OutboxMail {
     pub id: String,
+    pub kind: OutboxKind,
     pub to: String,
     pub subject: String,
     pub text: String,
@@ -115,6 +149,7 @@ impl std::fmt::Debug for OutboxMail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutboxMail")
             .field("id", &self.id)
+            .field("kind", &self.kind)
             .field("to", &self.to)
             .field("subject", &self.subject)
             .field("text", &REDACTED)

@@ -11,20 +11,15 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use lettre::message::Mailbox;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
 use crate::config::Settings;
-use crate::domain::mail::OutboxMail;
+use crate::domain::mail::{OutboxKind, OutboxMail};
 use crate::domain::new_id;
+use crate::service::sessions::ClientInfo;
 use crate::store::{Store, StoreResult};
 use templates::Rendered;
 use transport::Transport;
-
-/// Mail requests (forgot, resend) whose lookups and queueing may run in the background at once.
-/// Beyond it a request waits for a slot before it answers, so a flood of requests is held back
-/// instead of piling up tasks; the wait comes before anything that depends on the address, so it
-/// looks the same for every address.
-const BACKGROUND_SLOTS: usize = 32;
 
 /// How long the outbox keeps the record of a mail (sent or not) before the store deletes it.
 const OUTBOX_RETENTION: Duration = Duration::days(7);
@@ -35,7 +30,6 @@ pub struct Mailer {
     from: Mailbox,
     /// Rung on every enqueue, so the local worker sends at once instead of at its next poll.
     wake: Notify,
-    background: Arc<Semaphore>,
 }
 
 impl Mailer {
@@ -48,7 +42,6 @@ impl Mailer {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("MAIL_FROM is not an address"))?,
             wake: Notify::new(),
-            background: Arc::new(Semaphore::new(BACKGROUND_SLOTS)),
         })
     }
 
@@ -63,20 +56,44 @@ impl Mailer {
         matches!(self.transport.as_deref(), Some(Transport::Smtp(_)))
     }
 
-    /// A slot for one mail request's background work; waits while all are taken.
-    pub async fn background_slot(&self) -> OwnedSemaphorePermit {
-        self.background
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed")
-    }
-
     /// Puts a mail into the outbox; the worker sends it.
     pub async fn enqueue(&self, store: &dyn Store, to: &str, mail: Rendered) -> StoreResult<()> {
+        self.put(store, OutboxKind::Mail, to, mail).await
+    }
+
+    /// Puts a request for a mail (a reset, a verification) for whatever account `email` names
+    /// into the outbox: the same single write whether or not there is one. The worker looks the
+    /// address up and mails it if it should (`service::recovery::fulfil`).
+    pub async fn request(
+        &self,
+        store: &dyn Store,
+        kind: OutboxKind,
+        email_lower: &str,
+        requester: &ClientInfo,
+    ) -> StoreResult<()> {
+        let requester = serde_json::json!({
+            "ip": requester.ip.to_string(),
+            "user_agent": requester.user_agent,
+        });
+        let payload = Rendered {
+            subject: String::new(),
+            text: requester.to_string(),
+            html: String::new(),
+        };
+        self.put(store, kind, email_lower, payload).await
+    }
+
+    async fn put(
+        &self,
+        store: &dyn Store,
+        kind: OutboxKind,
+        to: &str,
+        mail: Rendered,
+    ) -> StoreResult<()> {
         let now = Utc::now();
         let queued = OutboxMail {
             id: new_id(),
+            kind,
             to: to.to_string(),
             subject: mail.subject,
             text: mail.text,

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::transport::{SMTP_TIMEOUT, SendError};
 use crate::context::AppContext;
-use crate::domain::mail::{MailOutcome, OutboxMail};
+use crate::domain::mail::{MailOutcome, OutboxKind, OutboxMail};
 
 /// How often an idle worker looks for mail another instance queued (its own wake it at once).
 const POLL: Duration = Duration::from_secs(1);
@@ -36,7 +36,10 @@ pub async fn run(ctx: AppContext, mut stop: watch::Receiver<bool>) {
         let now = Utc::now();
         let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(40));
         match ctx.store.claim_mail(now, now + lease).await {
-            Ok(Some(mail)) => deliver(&ctx, &transport, mail).await,
+            Ok(Some(mail)) if mail.kind == OutboxKind::Mail => {
+                deliver(&ctx, &transport, mail).await
+            }
+            Ok(Some(request)) => fulfil(&ctx, request).await,
             Ok(None) => {
                 tokio::select! {
                     _ = ctx.mailer.wake.notified() => {}
@@ -52,6 +55,32 @@ pub async fn run(ctx: AppContext, mut stop: watch::Receiver<bool>) {
                 }
             }
         }
+    }
+}
+
+/// Turns a mail request into the mail (if the address names an account that should get it).
+async fn fulfil(ctx: &AppContext, request: OutboxMail) {
+    let outcome = match crate::service::recovery::fulfil(ctx, &request).await {
+        Ok(()) => MailOutcome::Sent { at: Utc::now() },
+        Err(e) if request.attempts < MAX_ATTEMPTS => {
+            let delay = retry_delay(request.attempts);
+            tracing::warn!(request_id = %request.id, error = %e, "a mail request failed; will retry");
+            let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            MailOutcome::Retry {
+                at,
+                error: e.to_string(),
+            }
+        }
+        Err(e) => {
+            tracing::error!(request_id = %request.id, error = %e, "a mail request given up on");
+            MailOutcome::Failed {
+                at: Utc::now(),
+                error: e.to_string(),
+            }
+        }
+    };
+    if let Err(e) = ctx.store.finish_mail(&request, &outcome).await {
+        tracing::warn!(request_id = %request.id, error = %e, "could not record a mail request's outcome");
     }
 }
 

@@ -135,7 +135,9 @@ impl Keyring {
             .ok()
             .and_then(|n| n.try_into().ok())
             .ok_or(OpenError::Invalid)?;
-        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| OpenError::Invalid)?;
+        let body = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| OpenError::Invalid)?;
         key.cipher
             .decrypt(
                 &XNonce::from(nonce),
@@ -209,15 +211,27 @@ mod tests {
         let sealed = old.seal(b"JBSWY3DPEHPK3PXP", "user-1");
         assert!(!sealed.contains("JBSWY3DPEHPK3PXP"));
         assert_eq!(old.open(&sealed, "user-1").unwrap(), b"JBSWY3DPEHPK3PXP");
-        assert!(matches!(old.open(&sealed, "user-2"), Err(OpenError::Invalid)));
+        assert!(matches!(
+            old.open(&sealed, "user-2"),
+            Err(OpenError::Invalid)
+        ));
         let mut altered = sealed.clone();
         altered.replace_range(altered.len() - 2.., "AA");
-        assert!(matches!(old.open(&altered, "user-1"), Err(OpenError::Invalid)));
+        assert!(matches!(
+            old.open(&altered, "user-1"),
+            Err(OpenError::Invalid)
+        ));
 
         let rotated = Keyring::of(&[2; 32], &[&[1; 32]]);
-        assert_eq!(rotated.open(&sealed, "user-1").unwrap(), b"JBSWY3DPEHPK3PXP");
+        assert_eq!(
+            rotated.open(&sealed, "user-1").unwrap(),
+            b"JBSWY3DPEHPK3PXP"
+        );
         let resealed = rotated.seal(b"x", "user-1");
-        assert!(matches!(old.open(&resealed, "user-1"), Err(OpenError::UnknownKey(_))));
+        assert!(matches!(
+            old.open(&resealed, "user-1"),
+            Err(OpenError::UnknownKey(_))
+        ));
         assert!(!format!("{rotated:?}").contains("[2, 2"));
     }
 

@@ -404,7 +404,14 @@ mod tests {
             k.verify(&access, TokenType::Refresh).unwrap_err(),
             TokenError::WrongType
         );
-        let refresh = k.issue_refresh("u1", "s1", "j1", false, now, now + chrono::Duration::days(1));
+        let refresh = k.issue_refresh(
+            "u1",
+            "s1",
+            "j1",
+            false,
+            now,
+            now + chrono::Duration::days(1),
+        );
         assert_eq!(
             k.verify(&refresh, TokenType::Refresh)
                 .unwrap()
@@ -446,6 +453,7 @@ mod tests {
             "s",
             TokenType::Access,
             None,
+            false,
             now - chrono::Duration::hours(1),
             Duration::from_secs(60),
         );

@@ -93,7 +93,11 @@ mod tests {
     fn rfc_6238_vectors_and_one_step_of_drift() {
         let secret = b"12345678901234567890";
         let generator = totp(secret, "", "");
-        for (time, code) in [(59, "287082"), (1111111109, "081804"), (1234567890, "005924")] {
+        for (time, code) in [
+            (59, "287082"),
+            (1111111109, "081804"),
+            (1234567890, "005924"),
+        ] {
             assert_eq!(generator.generate(time), code, "at {time}");
         }
         let now = 1111111109;
@@ -109,10 +113,17 @@ mod tests {
         let secret = new_secret();
         let uri = otpauth_uri(&secret, "Acme", "ada");
         assert!(uri.starts_with("otpauth://totp/Acme:ada?"), "{uri}");
-        assert!(uri.contains(&format!("secret={}", base32(&secret))), "{uri}");
+        assert!(
+            uri.contains(&format!("secret={}", base32(&secret))),
+            "{uri}"
+        );
         let codes = new_recovery_codes();
         assert_eq!(codes.len(), RECOVERY_CODES);
-        assert!(codes.iter().all(|c| c.len() == 11 && c.as_bytes()[5] == b'-'));
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 11 && c.as_bytes()[5] == b'-')
+        );
         assert_eq!(normalize_recovery_code(" ABCDE-fghjk"), "abcdefghjk");
     }
 }

@@ -87,7 +87,11 @@ pub async fn enrol(
 
 /// Confirms the pending factor with a code from it: the factor becomes active, the recovery codes
 /// are made (returned once), and every other session ends.
-pub async fn confirm(ctx: &AppContext, principal: &Principal, code: &str) -> AppResult<Vec<String>> {
+pub async fn confirm(
+    ctx: &AppContext,
+    principal: &Principal,
+    code: &str,
+) -> AppResult<Vec<String>> {
     let keyring = keyring(ctx)?;
     let user = &principal.user;
     let now = Utc::now();
@@ -97,11 +101,17 @@ pub async fn confirm(ctx: &AppContext, principal: &Principal, code: &str) -> App
         .find_factor(&user.id)
         .await?
         .filter(|f| f.is_pending_at(now))
-        .ok_or_else(|| AppError::BadRequest("No second factor is waiting for confirmation".into()))?;
+        .ok_or_else(|| {
+            AppError::BadRequest("No second factor is waiting for confirmation".into())
+        })?;
     let secret = open_secret(keyring, &factor)?;
     let step = totp::matching_step(&secret, code.trim(), now.timestamp().max(0) as u64);
     let activated = match step {
-        Some(step) => ctx.store.activate_factor(&user.id, step as i64, now).await?,
+        Some(step) => {
+            ctx.store
+                .activate_factor(&user.id, step as i64, now)
+                .await?
+        }
         None => false,
     };
     if !activated {
@@ -247,11 +257,7 @@ async fn check_proof(
 ) -> AppResult<Option<&'static str>> {
     let keyring = keyring(ctx)?;
     let attempt = limits::password_attempt(ctx, Account::Id(&user.id)).await?;
-    let factor = ctx
-        .store
-        .find_factor(&user.id)
-        .await?
-        .filter(|f| f.active);
+    let factor = ctx.store.find_factor(&user.id).await?.filter(|f| f.active);
     let accepted = match (&factor, proof) {
         (None, _) => None,
         (Some(factor), Proof::Code(code)) => {
@@ -259,9 +265,7 @@ async fn check_proof(
             let now = Utc::now().timestamp().max(0) as u64;
             match totp::matching_step(&secret, code.trim(), now) {
                 // At or before the last step used: a replay, refused by the conditional write.
-                Some(step) if ctx.store.use_totp_step(&user.id, step as i64).await? => {
-                    Some("totp")
-                }
+                Some(step) if ctx.store.use_totp_step(&user.id, step as i64).await? => Some("totp"),
                 _ => None,
             }
         }

@@ -45,12 +45,7 @@ fn lifetime(ctx: &AppContext, purpose: TokenPurpose) -> Duration {
 /// Mails `to` a new secret of `purpose` for `user` (its link and code, in the purpose's mail),
 /// replacing the user's previous one of that purpose. For `ChangeEmail`, `to` is the new
 /// address, which the secret confirms.
-pub async fn mail(
-    ctx: &AppContext,
-    user: &User,
-    purpose: TokenPurpose,
-    to: &str,
-) -> AppResult<()> {
+pub async fn mail(ctx: &AppContext, user: &User, purpose: TokenPurpose, to: &str) -> AppResult<()> {
     let new_email = (purpose == TokenPurpose::ChangeEmail).then_some(to);
     let issued = issue(ctx, user, purpose, to, new_email).await?;
     let (link, code) = (issued.link.as_str(), issued.code.as_str());

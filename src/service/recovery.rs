@@ -1,14 +1,15 @@
 //! A forgotten password (API.md, "Email"): the reset mail, and the reset by its link or code.
 //!
-//! `forgot` answers before it does anything that depends on the address: the limits, the lookup
-//! and the mail happen in a task of their own, so unknown, inactive and known addresses get the
-//! same answer after the same work, and a slow database or SMTP server shows in none of them.
+//! `forgot` does the same store work for every address: it counts the limits and puts a request
+//! into the outbox. The lookup, and the writes a known address causes (the token, the mail, the
+//! event), happen when the outbox worker fulfils the request, so unknown, inactive and known
+//! addresses get the same answer after the same work, and SMTP shows in none of them.
 
 use chrono::Utc;
 
 use crate::context::AppContext;
 use crate::domain::event::EventType;
-use crate::domain::mail::TokenPurpose;
+use crate::domain::mail::{OutboxKind, OutboxMail, TokenPurpose};
 use crate::domain::validate::{self, Problems};
 use crate::domain::{RevokeReason, User, UserChanges};
 use crate::error::{AppError, AppResult};
@@ -18,6 +19,7 @@ use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account};
 use crate::service::one_time::{self, Proof};
 use crate::service::sessions::{ClientInfo, Principal};
+use crate::service::verification;
 
 /// 503 unless mail can go out (SMTP configured, or the log in development).
 pub fn mail_enabled(ctx: &AppContext) -> AppResult<()> {
@@ -42,15 +44,57 @@ pub fn checked_email(email: &str) -> AppResult<String> {
 pub async fn forgot(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppResult<()> {
     mail_enabled(ctx)?;
     let email = checked_email(email)?;
-    let slot = ctx.mailer.background_slot().await;
-    let (ctx, client) = (ctx.clone(), client.clone());
-    tokio::spawn(async move {
-        if let Err(e) = send_reset(&ctx, &email, &client, None).await {
-            tracing::warn!(error = %e, "a password reset mail was not queued");
-        }
-        drop(slot);
-    });
+    if within_mail_limits(ctx, client, &email, false).await? {
+        let kind = OutboxKind::PasswordResetRequest;
+        ctx.mailer
+            .request(ctx.store.as_ref(), kind, &email, client)
+            .await?;
+    }
     Ok(())
+}
+
+/// Counts a mail request against the per-IP and per-address limits; `false` when over one
+/// (the caller then sends nothing and answers as ever). `resend` adds the one-a-minute cooldown.
+pub async fn within_mail_limits(
+    ctx: &AppContext,
+    client: &ClientInfo,
+    email_lower: &str,
+    resend: bool,
+) -> AppResult<bool> {
+    let counted = match limits::mail_from_ip(ctx, client.ip).await {
+        Ok(()) => limits::mail_to_address(ctx, email_lower, resend).await,
+        over => over,
+    };
+    match counted {
+        Ok(()) => Ok(true),
+        Err(AppError::TooManyRequests { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The outbox worker's half of `forgot` and `resend`: looks the address up and mails it if it
+/// names an account that should get the mail.
+pub async fn fulfil(ctx: &AppContext, request: &OutboxMail) -> AppResult<()> {
+    let requester: serde_json::Value = serde_json::from_str(&request.text).unwrap_or_default();
+    let client = ClientInfo {
+        ip: requester["ip"]
+            .as_str()
+            .and_then(|ip| ip.parse().ok())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        user_agent: requester["user_agent"].as_str().unwrap_or_default().into(),
+    };
+    let Some(user) = ctx.store.find_user_by_login(&request.to).await? else {
+        return Ok(());
+    };
+    match request.kind {
+        OutboxKind::PasswordResetRequest if user.is_active => {
+            send_reset(ctx, &user, &client, None).await
+        }
+        OutboxKind::VerificationRequest if user.is_active && !user.email_verified => {
+            verification::send_verification(ctx, &user, &client).await
+        }
+        _ => Ok(()),
+    }
 }
 
 /// An admin sends `user_id` the reset mail (same limits as `forgot`, same privilege rule as any
@@ -58,29 +102,19 @@ pub async fn forgot(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppRe
 pub async fn admin_forgot(ctx: &AppContext, actor: &Principal, user_id: &str) -> AppResult<()> {
     mail_enabled(ctx)?;
     let (user, _) = service::admin::modifiable_target(ctx, actor, user_id).await?;
-    send_reset(ctx, &user.email.to_lowercase(), &actor.client, Some(actor)).await
+    if user.is_active && within_mail_limits(ctx, &actor.client, &user.email_lower(), false).await? {
+        send_reset(ctx, &user, &actor.client, Some(actor)).await?;
+    }
+    Ok(())
 }
 
 async fn send_reset(
     ctx: &AppContext,
-    email_lower: &str,
+    user: &User,
     client: &ClientInfo,
     by_admin: Option<&Principal>,
 ) -> AppResult<()> {
-    let within_limits = limits::mail_from_ip(ctx, client.ip).await.is_ok()
-        && limits::mail_to_address(ctx, email_lower, false)
-            .await
-            .is_ok();
-    if !within_limits {
-        return Ok(());
-    }
-    let Some(user) = ctx.store.find_user_by_login(email_lower).await? else {
-        return Ok(());
-    };
-    if !user.is_active {
-        return Ok(());
-    }
-    one_time::mail(ctx, &user, TokenPurpose::PasswordReset, &user.email).await?;
+    one_time::mail(ctx, user, TokenPurpose::PasswordReset, &user.email).await?;
     let mut event = NewEvent::new(EventType::PasswordResetRequested).user(&user.id);
     event = match by_admin {
         Some(admin) => event.by(admin),

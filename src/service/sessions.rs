@@ -67,8 +67,8 @@ const INVALID_CREDENTIALS: &str = "Invalid credentials";
 
 /// How a correct password ends.
 pub enum LoginResult {
-    /// A session is open.
-    SignedIn(IssuedTokens, User, Arc<Role>),
+    /// A session is open. (Boxed: the user is large beside the other variant.)
+    SignedIn(Box<(IssuedTokens, User, Arc<Role>)>),
     /// The account has a second factor: the session opens at `POST /auth/mfa/verify`.
     SecondFactor { mfa_token: String },
 }
@@ -140,8 +140,8 @@ pub async fn login(
         return Ok(LoginResult::SecondFactor { mfa_token });
     }
     limits::password_accepted(ctx, Account::Id(&user.id)).await?;
-    let (tokens, user, role) = open_session(ctx, user, client, false).await?;
-    Ok(LoginResult::SignedIn(tokens, user, role))
+    let signed_in = open_session(ctx, user, client, false).await?;
+    Ok(LoginResult::SignedIn(Box::new(signed_in)))
 }
 
 /// Opens a session for `user`, who has proved who they are (`mfa`: with a second factor too),
@@ -300,7 +300,15 @@ pub async fn refresh(
         // Refreshing slides the expiry, but never past the session's absolute end.
         let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
         let mfa = rotated.mfa;
-        return Ok(issue(ctx, &claims.uid, &claims.sid, &new_jti, mfa, now, ends_at));
+        return Ok(issue(
+            ctx,
+            &claims.uid,
+            &claims.sid,
+            &new_jti,
+            mfa,
+            now,
+            ends_at,
+        ));
     }
 
     let (session, owner) = tokio::try_join!(

@@ -5,14 +5,13 @@ use chrono::Utc;
 
 use crate::context::AppContext;
 use crate::domain::event::EventType;
-use crate::domain::mail::{OneTimeToken, TokenPurpose};
+use crate::domain::mail::{OneTimeToken, OutboxKind, TokenPurpose};
 use crate::domain::{User, UserChanges};
 use crate::error::{AppError, AppResult};
 use crate::mail::templates::MailKind;
 use crate::service::audit::{self, NewEvent};
-use crate::service::limits;
 use crate::service::one_time::{self, Proof};
-use crate::service::recovery::{checked_email, mail_enabled};
+use crate::service::recovery::{checked_email, mail_enabled, within_mail_limits};
 use crate::service::sessions::{ClientInfo, Principal};
 
 /// Mails `user` a verification link and code, if mail is on.
@@ -33,30 +32,16 @@ pub async fn send_verification(
 }
 
 /// Sends a new verification mail to `email` if it names an active, unverified account, at most
-/// once a minute; always answers the same, before any of it happens (see `recovery::forgot`).
+/// once a minute; the same store work and answer for every address (see `recovery::forgot`).
 pub async fn resend(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppResult<()> {
     mail_enabled(ctx)?;
     let email = checked_email(email)?;
-    let slot = ctx.mailer.background_slot().await;
-    let (ctx, client) = (ctx.clone(), client.clone());
-    tokio::spawn(async move {
-        let _slot = slot;
-        let within_limits = limits::mail_from_ip(&ctx, client.ip).await.is_ok()
-            && limits::mail_to_address(&ctx, &email, true).await.is_ok();
-        if !within_limits {
-            return;
-        }
-        let sent = match ctx.store.find_user_by_login(&email).await {
-            Ok(Some(user)) if user.is_active && !user.email_verified => {
-                send_verification(&ctx, &user, &client).await
-            }
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "a verification mail was not queued");
-        }
-    });
+    if within_mail_limits(ctx, client, &email, true).await? {
+        let kind = OutboxKind::VerificationRequest;
+        ctx.mailer
+            .request(ctx.store.as_ref(), kind, &email, client)
+            .await?;
+    }
     Ok(())
 }
 

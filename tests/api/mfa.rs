@@ -15,7 +15,10 @@ use crate::on_both_stores;
 fn code(secret: &str, offset: i64) -> String {
     let bytes = base32_decode(secret);
     let totp = TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     totp.generate((now + offset * 30) as u64)
 }
 
@@ -47,12 +50,20 @@ fn claims(token: &str) -> Value {
 /// Enrols and confirms a factor for the signed-in `token`; returns (secret, recovery codes).
 async fn enable(app: &TestApp, token: &str) -> (String, Vec<String>) {
     let body = json!({"current_password": PASSWORD});
-    let (status, enrolled) = read(app.post("/api/v1/user/mfa/totp", Some(body), Some(token)).await).await;
+    let (status, enrolled) = read(
+        app.post("/api/v1/user/mfa/totp", Some(body), Some(token))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{enrolled}");
     let secret = enrolled["data"]["secret"].as_str().unwrap().to_string();
     let (status, confirmed) = read(
-        app.post("/api/v1/user/mfa/totp/confirm", Some(json!({"code": code(&secret, 0)})), Some(token))
-            .await,
+        app.post(
+            "/api/v1/user/mfa/totp/confirm",
+            Some(json!({"code": code(&secret, 0)})),
+            Some(token),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{confirmed}");
@@ -68,9 +79,16 @@ async fn enable(app: &TestApp, token: &str) -> (String, Vec<String>) {
 /// The first step of a login that needs the factor: its `mfa_token`.
 async fn first_step(app: &TestApp, login: &str) -> String {
     let res = app
-        .post("/api/v1/auth/login", Some(json!({"email": login, "password": PASSWORD})), None)
+        .post(
+            "/api/v1/auth/login",
+            Some(json!({"email": login, "password": PASSWORD})),
+            None,
+        )
         .await;
-    assert!(res.headers().get("set-cookie").is_none(), "no cookie before the second factor");
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "no cookie before the second factor"
+    );
     let (status, body) = read(res).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let data = &body["data"];
@@ -91,27 +109,46 @@ async fn enrol_confirm_and_log_in_with_either_code(backend: Backend) {
     let elsewhere = app.login("ada", PASSWORD).await;
 
     let wrong = json!({"current_password": "not my password"});
-    let res = app.post("/api/v1/user/mfa/totp", Some(wrong), Some(&token)).await;
+    let res = app
+        .post("/api/v1/user/mfa/totp", Some(wrong), Some(&token))
+        .await;
     expect_error(res, StatusCode::BAD_REQUEST).await;
     let (status, enrolled) = read(
-        app.post("/api/v1/user/mfa/totp", Some(json!({"current_password": PASSWORD})), Some(&token))
-            .await,
+        app.post(
+            "/api/v1/user/mfa/totp",
+            Some(json!({"current_password": PASSWORD})),
+            Some(&token),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{enrolled}");
     let secret = enrolled["data"]["secret"].as_str().unwrap().to_string();
     let uri = enrolled["data"]["otpauth_uri"].as_str().unwrap();
-    assert!(uri.starts_with("otpauth://totp/") && uri.contains(&format!("secret={secret}")), "{uri}");
+    assert!(
+        uri.starts_with("otpauth://totp/") && uri.contains(&format!("secret={secret}")),
+        "{uri}"
+    );
     assert_eq!(enrolled["data"]["expires_in"], 600);
     // Pending: a login still needs no second factor.
     let (_, me) = read(app.get("/api/v1/user/", Some(&token)).await).await;
     assert_eq!(me["data"]["mfa_enabled"], false);
 
-    let bad = app.post("/api/v1/user/mfa/totp/confirm", Some(json!({"code": "000000"})), Some(&token)).await;
+    let bad = app
+        .post(
+            "/api/v1/user/mfa/totp/confirm",
+            Some(json!({"code": "000000"})),
+            Some(&token),
+        )
+        .await;
     expect_error(bad, StatusCode::BAD_REQUEST).await;
     let (status, confirmed) = read(
-        app.post("/api/v1/user/mfa/totp/confirm", Some(json!({"code": code(&secret, 0)})), Some(&token))
-            .await,
+        app.post(
+            "/api/v1/user/mfa/totp/confirm",
+            Some(json!({"code": code(&secret, 0)})),
+            Some(&token),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{confirmed}");
@@ -123,54 +160,104 @@ async fn enrol_confirm_and_log_in_with_either_code(backend: Backend) {
         .collect();
     assert_eq!(recovery.len(), 10);
     // The other session ended; this one lives on and says so.
-    expect_error(app.get("/api/v1/user/", Some(&elsewhere)).await, StatusCode::UNAUTHORIZED).await;
+    expect_error(
+        app.get("/api/v1/user/", Some(&elsewhere)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     let (_, me) = read(app.get("/api/v1/user/", Some(&token)).await).await;
     assert_eq!(me["data"]["mfa_enabled"], true);
 
     // Login by TOTP (the next step: the confirming code is spent), as a login answers.
     let mfa_token = first_step(&app, "ada").await;
     let res = app
-        .post("/api/v1/auth/mfa/verify", Some(json!({"mfa_token": mfa_token, "code": code(&secret, 1)})), None)
+        .post(
+            "/api/v1/auth/mfa/verify",
+            Some(json!({"mfa_token": mfa_token, "code": code(&secret, 1)})),
+            None,
+        )
         .await;
-    assert!(res.headers().get("set-cookie").is_some(), "the refresh cookie");
+    assert!(
+        res.headers().get("set-cookie").is_some(),
+        "the refresh cookie"
+    );
     let (status, body) = read(res).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let access = body["data"]["token"]["access_token"].as_str().unwrap().to_string();
+    let access = body["data"]["token"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(claims(&access)["amr"], json!(["pwd", "otp"]));
     assert_eq!(body["data"]["user"]["username"], "ada");
-    assert_eq!(app.get("/api/v1/user/", Some(&access)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/user/", Some(&access)).await.status(),
+        StatusCode::OK
+    );
     // The session was opened with the factor: a refresh keeps saying so.
     let (status, refreshed) = read(app.post("/api/v1/auth/refresh", None, None).await).await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
     let renewed = refreshed["data"]["token"]["access_token"].as_str().unwrap();
     assert_eq!(claims(renewed)["amr"], json!(["pwd", "otp"]));
     let (_, sessions) = read(app.get("/api/v1/user/sessions", Some(&access)).await).await;
-    assert!(sessions["data"].as_array().unwrap().iter().any(|s| s["ip_address"] == "127.0.0.1"));
+    assert!(
+        sessions["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["ip_address"] == "127.0.0.1")
+    );
 
     // The mfa_token is single use.
-    let (status, _) = second_step(&app, json!({"mfa_token": mfa_token, "code": code(&secret, 1)})).await;
+    let (status, _) = second_step(
+        &app,
+        json!({"mfa_token": mfa_token, "code": code(&secret, 1)}),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Login by recovery code: once.
     let mfa_token = first_step(&app, "ada").await;
-    let (status, body) = second_step(&app, json!({"mfa_token": mfa_token, "recovery_code": recovery[0].to_uppercase()})).await;
+    let (status, body) = second_step(
+        &app,
+        json!({"mfa_token": mfa_token, "recovery_code": recovery[0].to_uppercase()}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mfa_token = first_step(&app, "ada").await;
-    let (status, _) = second_step(&app, json!({"mfa_token": mfa_token, "recovery_code": recovery[0]})).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a recovery code works once");
+    let (status, _) = second_step(
+        &app,
+        json!({"mfa_token": mfa_token, "recovery_code": recovery[0]}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a recovery code works once"
+    );
 
     let (_, root) = app.user_with_role("root", "SUPER_ADMIN").await;
     let id = me["data"]["id"].as_str().unwrap();
     let path = format!("/api/v1/admin/security-events?user_id={id}&limit=100");
     let (_, events) = read(app.get(&path, Some(&root)).await).await;
-    let types: Vec<&str> = events["data"]["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    for kind in ["mfa.enabled", "mfa.recovery_code_used", "mfa.failed", "login.succeeded"] {
+    let types: Vec<&str> = events["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "mfa.enabled",
+        "mfa.recovery_code_used",
+        "mfa.failed",
+        "login.succeeded",
+    ] {
         assert!(types.contains(&kind), "{kind} in {types:?}");
     }
 }
 
 async fn a_code_works_once_even_when_two_race(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // A budget wide enough that the refusals below stay 401s (the lockout has its own test).
+    let app = TestApp::spawn_with(backend, &[("LOGIN_LOCKOUT", "50/1m")]).await;
     let (_, token) = app.user("bob").await;
     let (secret, _) = enable(&app, &token).await;
 
@@ -206,18 +293,31 @@ async fn five_tries_and_the_account_lockout(backend: Backend) {
     // Five wrong codes kill the mfa_token: the right one is refused after them.
     let mfa_token = first_step(&app, "cat").await;
     for _ in 0..5 {
-        let (status, _) = second_step(&app, json!({"mfa_token": mfa_token, "code": "000000"})).await;
+        let (status, _) =
+            second_step(&app, json!({"mfa_token": mfa_token, "code": "000000"})).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (status, body) = second_step(&app, json!({"mfa_token": mfa_token, "code": code(&secret, 1)})).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "dead after its tries: {body}");
+    let (status, body) = second_step(
+        &app,
+        json!({"mfa_token": mfa_token, "code": code(&secret, 1)}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "dead after its tries: {body}"
+    );
 
     // Every wrong code drew on the account's budget (and a correct password, with a factor,
     // clears nothing): a few more and the account answers 429, at either step.
     let mut refused = None;
     for _ in 0..10 {
         let res = app
-            .post("/api/v1/auth/login", Some(json!({"email": "cat", "password": PASSWORD})), None)
+            .post(
+                "/api/v1/auth/login",
+                Some(json!({"email": "cat", "password": PASSWORD})),
+                None,
+            )
             .await;
         if res.status() == StatusCode::TOO_MANY_REQUESTS {
             refused = Some("password");
@@ -231,17 +331,29 @@ async fn five_tries_and_the_account_lockout(backend: Backend) {
             break;
         }
     }
-    assert!(refused.is_some(), "wrong codes count against the account's lockout");
+    assert!(
+        refused.is_some(),
+        "wrong codes count against the account's lockout"
+    );
 
     // Junk: 401 or 422, never 5xx.
     for junk in ["", "x", "not-a-token-at-all-but-43-characters-long-x"] {
         let (status, _) = second_step(&app, json!({"mfa_token": junk, "code": "123456"})).await;
         assert!(
-            matches!(status, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS),
+            matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+            ),
             "{junk}: {status}"
         );
     }
-    let res = app.post("/api/v1/auth/mfa/verify", Some(json!({"mfa_token": "x"})), None).await;
+    let res = app
+        .post(
+            "/api/v1/auth/mfa/verify",
+            Some(json!({"mfa_token": "x"})),
+            None,
+        )
+        .await;
     expect_error(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 
@@ -252,16 +364,38 @@ async fn disable_regenerate_and_the_admin_reset(backend: Backend) {
 
     // New recovery codes: the old ones stop working.
     let regen = json!({"current_password": PASSWORD, "code": code(&secret, 1)});
-    let (status, body) = read(app.post("/api/v1/user/mfa/recovery-codes", Some(regen), Some(&token)).await).await;
+    let (status, body) = read(
+        app.post("/api/v1/user/mfa/recovery-codes", Some(regen), Some(&token))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let new_codes: Vec<String> = body["data"]["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    let new_codes: Vec<String> = body["data"]["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
     let mfa_token = first_step(&app, "dan").await;
-    let (status, _) = second_step(&app, json!({"mfa_token": mfa_token, "recovery_code": old_codes[1]})).await;
+    let (status, _) = second_step(
+        &app,
+        json!({"mfa_token": mfa_token, "recovery_code": old_codes[1]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Disable with a recovery code: logins need no second factor again.
     let off = json!({"current_password": PASSWORD, "recovery_code": new_codes[0]});
-    let (status, body) = read(app.client.delete(app.url("/api/v1/user/mfa/totp")).bearer_auth(&token).json(&off).send().await.unwrap()).await;
+    let (status, body) = read(
+        app.client
+            .delete(app.url("/api/v1/user/mfa/totp"))
+            .bearer_auth(&token)
+            .json(&off)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let plain = app.login("dan", PASSWORD).await;
     assert!(claims(&plain).get("amr").is_none());
@@ -270,21 +404,40 @@ async fn disable_regenerate_and_the_admin_reset(backend: Backend) {
     let (_, _) = enable(&app, &plain).await;
     let (_, deputy) = app.user_with_role("deputy", "ADMIN").await;
     let (root_id, root) = app.user_with_role("root", "SUPER_ADMIN").await;
-    let res = app.delete(&format!("/api/v1/admin/{root_id}/mfa"), Some(&deputy)).await;
+    let res = app
+        .delete(&format!("/api/v1/admin/{root_id}/mfa"), Some(&deputy))
+        .await;
     expect_error(res, StatusCode::FORBIDDEN).await;
-    let res = app.delete(&format!("/api/v1/admin/{id}/mfa"), Some(&deputy)).await;
+    let res = app
+        .delete(&format!("/api/v1/admin/{id}/mfa"), Some(&deputy))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
-    expect_error(app.get("/api/v1/user/", Some(&plain)).await, StatusCode::UNAUTHORIZED).await;
+    expect_error(
+        app.get("/api/v1/user/", Some(&plain)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     let after = app.login("dan", PASSWORD).await;
     let (_, me) = read(app.get("/api/v1/user/", Some(&after)).await).await;
     assert_eq!(me["data"]["mfa_enabled"], false);
-    let res = app.delete(&format!("/api/v1/admin/{id}/mfa"), Some(&root)).await;
+    let res = app
+        .delete(&format!("/api/v1/admin/{id}/mfa"), Some(&root))
+        .await;
     expect_error(res, StatusCode::NOT_FOUND).await;
 
     let path = format!("/api/v1/admin/security-events?user_id={id}&limit=100");
     let (_, events) = read(app.get(&path, Some(&root)).await).await;
-    let types: Vec<&str> = events["data"]["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    for kind in ["mfa.disabled", "mfa.reset_by_admin", "mfa.recovery_codes_regenerated"] {
+    let types: Vec<&str> = events["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "mfa.disabled",
+        "mfa.reset_by_admin",
+        "mfa.recovery_codes_regenerated",
+    ] {
         assert!(types.contains(&kind), "{kind} in {types:?}");
     }
 }
@@ -303,14 +456,21 @@ async fn the_secret_is_sealed_and_outlives_a_new_secret_key(backend: Backend) {
     assert!(!raw.contains(&hex));
 
     // The same store and DATA_DIR (its development ENCRYPTION_KEY), another SECRET_KEY.
-    let mut vars: Vec<(&str, &str)> = vec![("SECRET_KEY", "another-secret-key-that-is-long-enough-987654")];
+    let mut vars: Vec<(&str, &str)> = vec![(
+        "SECRET_KEY",
+        "another-secret-key-that-is-long-enough-987654",
+    )];
     vars.push(("DATA_DIR", app.vars.get("DATA_DIR").unwrap()));
     if let Some(name) = app.vars.get("MONGODB_NAME") {
         vars.push(("MONGODB_NAME", name));
     }
     let restarted = TestApp::spawn_with(backend, &vars).await;
     let mfa_token = first_step(&restarted, "eve").await;
-    let (status, body) = second_step(&restarted, json!({"mfa_token": mfa_token, "code": code(&secret, 1)})).await;
+    let (status, body) = second_step(
+        &restarted,
+        json!({"mfa_token": mfa_token, "code": code(&secret, 1)}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 

@@ -155,7 +155,8 @@ pub async fn login(
         )));
     }
     match sessions::login(&ctx, &login, body.password, &client).await? {
-        LoginResult::SignedIn(tokens, user, role) => {
+        LoginResult::SignedIn(done) => {
+            let (tokens, user, role) = *done;
             Ok(signed_in(&ctx, &headers, jar, tokens, user, &role))
         }
         LoginResult::SecondFactor { mfa_token } => {

@@ -180,8 +180,7 @@ pub async fn regenerate(
     JsonBody(body): JsonBody<RegenerateRequest>,
 ) -> AppResult<Reply<RecoveryCodesView>> {
     let recovery_codes =
-        mfa::regenerate_recovery_codes(&ctx, &principal, body.current_password, &body.code)
-            .await?;
+        mfa::regenerate_recovery_codes(&ctx, &principal, body.current_password, &body.code).await?;
     Ok(Reply::ok(
         "New recovery codes",
         RecoveryCodesView { recovery_codes },
@@ -211,7 +210,9 @@ pub async fn verify(
 ) -> AppResult<Response> {
     let proof = proof(body.code, body.recovery_code)?;
     let (tokens, user, role) = mfa::verify(&ctx, &body.mfa_token, &proof, &client).await?;
-    Ok(super::auth::signed_in(&ctx, &headers, jar, tokens, user, &role))
+    Ok(super::auth::signed_in(
+        &ctx, &headers, jar, tokens, user, &role,
+    ))
 }
 
 /// Remove a user's second factor (a lost phone); every session of the user ends.

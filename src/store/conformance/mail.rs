@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::now;
 use crate::domain::mail::{
-    MAX_TOKEN_ATTEMPTS, MailOutcome, OneTimeToken, OutboxMail, TokenPurpose,
+    MAX_TOKEN_ATTEMPTS, MailOutcome, OneTimeToken, OutboxKind, OutboxMail, TokenPurpose,
 };
 use crate::domain::new_id;
 use crate::store::Store;
@@ -116,6 +116,7 @@ pub async fn one_time_tokens_race_count_failures_and_expire(store: &dyn Store) {
 fn mail(to: &str, due: DateTime<Utc>) -> OutboxMail {
     OutboxMail {
         id: new_id(),
+        kind: OutboxKind::Mail,
         to: to.into(),
         subject: "Hello".into(),
         text: "the link".into(),

@@ -53,7 +53,10 @@ pub(super) async fn create_indexes(
 ) -> mongodb::error::Result<()> {
     factors.create_index(expiry_index()).await?;
     codes
-        .create_index(index(doc! { "user_id": 1 }, IndexOptions::builder().build()))
+        .create_index(index(
+            doc! { "user_id": 1 },
+            IndexOptions::builder().build(),
+        ))
         .await
         .map(drop)
 }

@@ -8,13 +8,14 @@ use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::domain::mail::{MailOutcome, OutboxMail};
+use crate::domain::mail::{MailOutcome, OutboxKind, OutboxMail};
 use crate::store::OutboxStore;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct MailDoc {
     #[serde(rename = "_id")]
     id: String,
+    kind: String,
     to: String,
     subject: String,
     text: String,
@@ -31,9 +32,12 @@ pub(super) struct MailDoc {
     expires_at: bson::DateTime,
 }
 
-impl From<MailDoc> for OutboxMail {
-    fn from(d: MailDoc) -> Self {
-        Self {
+impl TryFrom<MailDoc> for OutboxMail {
+    type Error = StoreError;
+    fn try_from(d: MailDoc) -> StoreResult<Self> {
+        Ok(Self {
+            kind: OutboxKind::parse(&d.kind)
+                .ok_or_else(|| StoreError::Other(format!("unknown outbox kind {:?}", d.kind)))?,
             id: d.id,
             to: d.to,
             subject: d.subject,
@@ -44,7 +48,7 @@ impl From<MailDoc> for OutboxMail {
             lease_until: d.lease_until.to_chrono(),
             created_at: d.created_at.to_chrono(),
             expires_at: d.expires_at.to_chrono(),
-        }
+        })
     }
 }
 
@@ -67,6 +71,7 @@ impl OutboxStore for MongoStore {
     async fn enqueue_mail(&self, mail: &OutboxMail) -> StoreResult<()> {
         let doc = MailDoc {
             id: mail.id.clone(),
+            kind: mail.kind.as_str().to_string(),
             to: mail.to.clone(),
             subject: mail.subject.clone(),
             text: mail.text.clone(),
@@ -107,7 +112,8 @@ impl OutboxStore for MongoStore {
             .return_document(ReturnDocument::After)
             .await
             .map_err(map_err)?
-            .map(OutboxMail::from))
+            .map(OutboxMail::try_from)
+            .transpose()?)
     }
 
     async fn finish_mail(&self, mail: &OutboxMail, outcome: &MailOutcome) -> StoreResult<()> {

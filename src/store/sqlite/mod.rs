@@ -368,7 +368,12 @@ impl Store for SqliteStore {
                 .prepare_cached("DELETE FROM rate_limits WHERE expires_at <= ?1")?
                 .execute([millis(now)])?;
             let mut deleted = sessions + counters;
-            for table in ["security_events", "one_time_tokens", "mail_outbox", "mfa_factors"] {
+            for table in [
+                "security_events",
+                "one_time_tokens",
+                "mail_outbox",
+                "mfa_factors",
+            ] {
                 deleted += conn
                     .prepare_cached(&format!("DELETE FROM {table} WHERE expires_at <= ?1"))?
                     .execute([millis(now)])?;

@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, named_params, params};
 
 use super::*;
-use crate::domain::mail::{MailOutcome, OutboxMail};
+use crate::domain::mail::{MailOutcome, OutboxKind, OutboxMail};
 use crate::store::OutboxStore;
 
 macro_rules! mail_columns {
     () => {
-        "id, recipient, subject, text_body, html_body, attempts, next_attempt_at, lease_until, \
-         created_at, expires_at"
+        "id, kind, recipient, subject, text_body, html_body, attempts, next_attempt_at, \
+         lease_until, created_at, expires_at"
     };
 }
 
@@ -20,6 +20,16 @@ fn mail_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxMail> {
     let mut c = Columns::of(row);
     Ok(OutboxMail {
         id: c.take()?,
+        kind: {
+            let name: String = c.take()?;
+            OutboxKind::parse(&name).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    rusqlite::types::Type::Text,
+                    format!("unknown outbox kind {name:?}").into(),
+                )
+            })?
+        },
         to: c.take()?,
         subject: c.take()?,
         text: c.take()?,
@@ -40,10 +50,11 @@ impl OutboxStore for SqliteStore {
             conn.prepare_cached(concat!(
                 "INSERT INTO mail_outbox (status, ",
                 mail_columns!(),
-                ") VALUES ('pending', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ") VALUES ('pending', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ))?
             .execute(params![
                 mail.id,
+                mail.kind.as_str(),
                 mail.to,
                 mail.subject,
                 mail.text,

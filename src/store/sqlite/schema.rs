@@ -65,6 +65,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          CREATE INDEX one_time_tokens_expires_at ON one_time_tokens (expires_at);
          CREATE TABLE mail_outbox (
              id              TEXT PRIMARY KEY NOT NULL,
+             kind            TEXT NOT NULL,
              recipient       TEXT NOT NULL,
              subject         TEXT NOT NULL,
              text_body       TEXT NOT NULL,
