@@ -524,6 +524,47 @@ def seed_events(server: Server, count: int) -> None:
     db.close()
 
 
+MFA_USERS = 200  # accounts with a second factor, one second step each
+
+
+def totp_code(secret_b32: str, offset: int = 0) -> str:
+    """The TOTP code (RFC 6238, SHA-1, 6 digits, 30 s) `offset` steps from now."""
+    import base64, hmac, struct
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    digest = hmac.digest(key, struct.pack(">Q", int(time.time()) // 30 + offset), "sha1")
+    o = digest[-1] & 15
+    return "%06d" % ((struct.unpack(">I", digest[o:o + 4])[0] & 0x7FFFFFFF) % 10**6)
+
+
+def mfa_verify_rate(server: Server) -> dict:
+    """The second step of a login with a second factor (POST /api/v1/auth/mfa/verify): each
+    request needs an unused mfa_token and a code of an unused step, so it is not a wrk scenario:
+    MFA_USERS accounts are enrolled and given a first step each, then their second steps are
+    sent from 8 Python threads. The rate is a floor (the Python client is part of it)."""
+    def prepare(name: str) -> tuple[str, str]:
+        register(server, name)
+        auth = {"Authorization": f"Bearer {login(server, name)['access_token']}"}
+        secret = server.ok("POST", "/api/v1/user/mfa/totp", {"current_password": PASSWORD},
+                           auth)["data"]["secret"]
+        server.ok("POST", "/api/v1/user/mfa/totp/confirm", {"code": totp_code(secret)}, auth)
+        first = server.ok("POST", "/api/v1/auth/login", {"email": name, "password": PASSWORD})
+        return first["data"]["mfa_token"], secret
+
+    pairs = parallel(prepare, [f"benchmfa{i}" for i in range(MFA_USERS)])
+    native = {"X-Refresh-Token-Transport": "body"}
+    token, secret = pairs.pop()
+    trips = round_trips(server, lambda: server.ok(
+        "POST", "/api/v1/auth/mfa/verify", {"mfa_token": token, "code": totp_code(secret, 1)},
+        native))
+    started = time.monotonic()
+    statuses = parallel(lambda p: server.request(
+        "POST", "/api/v1/auth/mfa/verify", {"mfa_token": p[0], "code": totp_code(p[1], 1)},
+        native)[0], pairs, workers=8)
+    elapsed = time.monotonic() - started
+    return {"requests": len(pairs), "ok": statuses.count(200), "rps": round(len(pairs) / elapsed, 1),
+            "db_per_request": trips}
+
+
 # --- one request's round trips ------------------------------------------------------------------
 
 
@@ -756,8 +797,11 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
             log(f"  {title}")
             rows.append({"store": "embedded", "title": title,
                          **run_scenario(key, threads, conns, server, prep)})
+        log("  POST /api/v1/auth/mfa/verify (second step of a login)")
+        mfa = mfa_verify_rate(server)
         time.sleep(2)  # let requests still in flight when wrk stopped finish
         final = server.memory()
+        final["mfa_verify"] = mfa
         # Hashing threads give their Argon2 memory back after 10 s without work, one after the
         # other: what an idle server holds.
         log(f"  RSS at rest ({IDLE_WAIT} s without requests)")
@@ -1058,7 +1102,13 @@ def main() -> int:
     print("other CPU: share of the machine's CPU used by processes outside the benchmark during the "
           "scenario (noise).\n")
     print(table(rows))
-    print(f"\nstorm beside the hot path: "
+    mfa = final["mfa_verify"]
+    d = mfa["db_per_request"]
+    print(f"\nsecond step of an MFA login (embedded, {mfa['requests']} second steps from 8 Python "
+          f"threads): {mfa['rps']:.0f} req/s, {mfa['ok']} answered 200; one request: "
+          f"{d['store_reads']} store reads, {d['store_writes']} store writes "
+          f"({', '.join(f'{k} {v}' for k, v in d['store_operations'].items())}), no Argon2id")
+    print(f"storm beside the hot path: "
           + "; ".join(f"{r['store']} login {r['storm']['rps']:.1f} req/s, p99 {r['storm']['p99_ms']:.0f} ms,"
                       f" {r['storm']['errors']} errors" for r in rows if "storm" in r))
     print(f"raw Argon2id verify (m={a['m_cost_kib']} KiB, t={a['t_cost']}, p={a['p_cost']}): "
