@@ -207,6 +207,28 @@ async fn enrol_confirm_and_log_in_with_either_code(backend: Backend) {
             .any(|s| s["ip_address"] == "127.0.0.1")
     );
 
+    // A native client opts into the refresh token in the body, as at login; it rotates as ever.
+    let mfa_token_native = first_step(&app, "ada").await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/mfa/verify"))
+        .header("x-refresh-token-transport", "body")
+        .json(&json!({"mfa_token": mfa_token_native, "recovery_code": recovery[9]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, native) = read(res).await;
+    assert_eq!(status, StatusCode::OK, "{native}");
+    let refresh = native["data"]["token"]["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(claims(&refresh)["amr"], json!(["pwd", "otp"]));
+    let (status, rotated) = read(
+        app.post("/api/v1/auth/refresh", Some(json!({"refresh_token": refresh})), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert!(rotated["data"]["token"]["refresh_token"].is_string());
+
     // The mfa_token is single use.
     let (status, _) = second_step(
         &app,
