@@ -219,11 +219,18 @@ async fn enrol_confirm_and_log_in_with_either_code(backend: Backend) {
         .unwrap();
     let (status, native) = read(res).await;
     assert_eq!(status, StatusCode::OK, "{native}");
-    let refresh = native["data"]["token"]["refresh_token"].as_str().unwrap().to_string();
+    let refresh = native["data"]["token"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(claims(&refresh)["amr"], json!(["pwd", "otp"]));
     let (status, rotated) = read(
-        app.post("/api/v1/auth/refresh", Some(json!({"refresh_token": refresh})), None)
-            .await,
+        app.post(
+            "/api/v1/auth/refresh",
+            Some(json!({"refresh_token": refresh})),
+            None,
+        )
+        .await,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
