@@ -10,6 +10,7 @@ COPY .cargo ./.cargo
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked && rm -rf src
 COPY assets ./assets
+COPY templates ./templates
 COPY src ./src
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
