@@ -42,10 +42,21 @@ pub fn checked_email(email: &str) -> AppResult<String> {
 
 /// Starts a reset for `email` if it names an active account; always answers the same.
 pub async fn forgot(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppResult<()> {
+    request_mail(ctx, OutboxKind::PasswordResetRequest, email, client).await
+}
+
+/// `forgot` and `resend`: the same store work for every address (the limits, then one outbox
+/// request that the worker fulfils), and the same answer.
+pub async fn request_mail(
+    ctx: &AppContext,
+    kind: OutboxKind,
+    email: &str,
+    client: &ClientInfo,
+) -> AppResult<()> {
     mail_enabled(ctx)?;
     let email = checked_email(email)?;
-    if within_mail_limits(ctx, client, &email, false).await? {
-        let kind = OutboxKind::PasswordResetRequest;
+    let resend = kind == OutboxKind::VerificationRequest;
+    if within_mail_limits(ctx, client, &email, resend).await? {
         ctx.mailer
             .request(ctx.store.as_ref(), kind, &email, client)
             .await?;
@@ -55,7 +66,7 @@ pub async fn forgot(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppRe
 
 /// Counts a mail request against the per-IP and per-address limits; `false` when over one
 /// (the caller then sends nothing and answers as ever). `resend` adds the one-a-minute cooldown.
-pub async fn within_mail_limits(
+async fn within_mail_limits(
     ctx: &AppContext,
     client: &ClientInfo,
     email_lower: &str,

@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::mail::templates::MailKind;
 use crate::service::audit::{self, NewEvent};
 use crate::service::one_time::{self, Proof};
-use crate::service::recovery::{checked_email, mail_enabled, within_mail_limits};
+use crate::service::recovery::{self, mail_enabled};
 use crate::service::sessions::{ClientInfo, Principal};
 
 /// Mails `user` a verification link and code, if mail is on.
@@ -34,15 +34,7 @@ pub async fn send_verification(
 /// Sends a new verification mail to `email` if it names an active, unverified account, at most
 /// once a minute; the same store work and answer for every address (see `recovery::forgot`).
 pub async fn resend(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppResult<()> {
-    mail_enabled(ctx)?;
-    let email = checked_email(email)?;
-    if within_mail_limits(ctx, client, &email, true).await? {
-        let kind = OutboxKind::VerificationRequest;
-        ctx.mailer
-            .request(ctx.store.as_ref(), kind, &email, client)
-            .await?;
-    }
-    Ok(())
+    recovery::request_mail(ctx, OutboxKind::VerificationRequest, email, client).await
 }
 
 /// Redeems a verification or address-change proof and returns the updated user.
