@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, expect_error, read};
+use crate::helpers::{Backend, PASSWORD, TestApp, event_types, expect_error, read};
 use crate::mailbox::{self, Mailbox, unique_address};
 use crate::on_both_stores;
 
@@ -66,18 +66,6 @@ async fn login_status(app: &TestApp, login: &str, password: &str) -> StatusCode 
     app.post("/api/v1/auth/login", Some(body), None)
         .await
         .status()
-}
-
-/// The types of the user's events, newest first (through an admin).
-async fn event_types(app: &TestApp, admin: &str, user_id: &str) -> Vec<String> {
-    let path = format!("/api/v1/admin/security-events?user_id={user_id}&limit=100");
-    let (_, body) = read(app.get(&path, Some(admin)).await).await;
-    body["data"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect()
 }
 
 async fn reset_by_link_then_by_code(backend: Backend) {

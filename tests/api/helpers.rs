@@ -406,3 +406,15 @@ pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
 }
+
+/// The types of the user's events, newest first (through an admin).
+pub async fn event_types(app: &TestApp, admin: &str, user_id: &str) -> Vec<String> {
+    let path = format!("/api/v1/admin/security-events?user_id={user_id}&limit=100");
+    let (_, body) = read(app.get(&path, Some(admin)).await).await;
+    body["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -11,6 +11,7 @@ mod events;
 mod mail;
 mod mfa;
 pub use events::*;
+pub(in crate::store) use mail::send_one_mail;
 pub use mail::*;
 pub use mfa::*;
 
@@ -49,6 +50,8 @@ macro_rules! conformance_tests {
             outbox_claims_are_exclusive_leased_and_retried,
             factors_activate_once_and_steps_never_repeat,
             recovery_codes_work_once_and_go_with_the_factor,
+            tokens_are_found_without_consuming_and_requests_keep_their_kind,
+            account_and_session_fields_of_mail_and_mfa_round_trip,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {
@@ -656,4 +659,64 @@ pub async fn a_session_carries_over_into_a_new_epoch(store: &dyn Store) {
             .await
             .unwrap()
     );
+}
+
+/// The fields mail and the second factor added: `email_verified`, `pending_email` (set and
+/// cleared) and `mfa_enabled` on the account, `mfa` on a session, all read back as written.
+pub async fn account_and_session_fields_of_mail_and_mfa_round_trip(store: &dyn Store) {
+    let t = now();
+    let u = User {
+        email_verified: true,
+        pending_email: Some("next@example.com".into()),
+        mfa_enabled: true,
+        ..user("fields", "fields@example.com", t)
+    };
+    store.insert_user(&u).await.expect("insert");
+    assert_eq!(store.find_user(&u.id).await.unwrap(), Some(u.clone()));
+    let changes = UserChanges {
+        email_verified: Some(false),
+        pending_email: Some(None),
+        mfa_enabled: Some(false),
+        ..Default::default()
+    };
+    let updated = store
+        .update_user(&u.id, &changes, None, t)
+        .await
+        .unwrap()
+        .expect("updated");
+    assert_eq!(
+        (
+            updated.email_verified,
+            updated.pending_email,
+            updated.mfa_enabled
+        ),
+        (false, None, false)
+    );
+    let with_factor = Session {
+        mfa: true,
+        ..session(&u.id, t)
+    };
+    store
+        .insert_session(&with_factor)
+        .await
+        .expect("insert session");
+    let (state, _) = store
+        .find_session_and_user(&with_factor.id, &u.id)
+        .await
+        .unwrap()
+        .expect("found");
+    assert!(state.mfa);
+    let rotated = store
+        .rotate_refresh(
+            &with_factor.id,
+            &u.id,
+            &with_factor.refresh_jti,
+            "next-jti",
+            t + Duration::days(7),
+            t,
+        )
+        .await
+        .unwrap()
+        .expect("rotated");
+    assert!(rotated.mfa, "a refresh keeps the session's second factor");
 }

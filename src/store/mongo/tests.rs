@@ -123,35 +123,10 @@ async fn unreachable_server_fails_fast_with_a_clear_message() {
 /// A sent mail keeps no body: its link and code leave the database with it.
 #[tokio::test]
 async fn a_sent_mail_keeps_no_body() {
-    use crate::domain::mail::{MailOutcome, OutboxKind, OutboxMail};
-    use crate::store::OutboxStore;
     let Some(store) = test_store().await else {
         return;
     };
-    let t = now_ms();
-    let mail = OutboxMail {
-        id: "m1".into(),
-        kind: OutboxKind::Mail,
-        to: "a@example.com".into(),
-        subject: "Reset".into(),
-        text: "token=SECRET-LINK code 123456".into(),
-        html: "<p>SECRET-LINK</p>".into(),
-        attempts: 0,
-        next_attempt_at: t,
-        lease_until: DateTime::<Utc>::UNIX_EPOCH,
-        created_at: t,
-        expires_at: t + chrono::Duration::days(7),
-    };
-    store.enqueue_mail(&mail).await.expect("enqueue");
-    let claimed = store
-        .claim_mail(t, t + chrono::Duration::seconds(40))
-        .await
-        .expect("claim")
-        .expect("due");
-    store
-        .finish_mail(&claimed, &MailOutcome::Sent { at: t })
-        .await
-        .expect("finish");
+    crate::store::conformance::send_one_mail(&store).await;
     let raw = store
         .db
         .collection::<bson::Document>("mail_outbox")

@@ -145,35 +145,10 @@ fn opening_under_a_file_fails_clearly() {
 /// A sent mail keeps no body: its link and code leave the database with it.
 #[tokio::test]
 async fn a_sent_mail_keeps_no_body() {
-    use crate::domain::mail::{MailOutcome, OutboxKind, OutboxMail};
-    use crate::store::OutboxStore;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("mail.db");
     let store = SqliteStore::open(&path).expect("open");
-    let t = now();
-    let mail = OutboxMail {
-        id: "m1".into(),
-        kind: OutboxKind::Mail,
-        to: "a@example.com".into(),
-        subject: "Reset".into(),
-        text: "token=SECRET-LINK code 123456".into(),
-        html: "<p>SECRET-LINK</p>".into(),
-        attempts: 0,
-        next_attempt_at: t,
-        lease_until: DateTime::<Utc>::UNIX_EPOCH,
-        created_at: t,
-        expires_at: t + chrono::Duration::days(7),
-    };
-    store.enqueue_mail(&mail).await.expect("enqueue");
-    let claimed = store
-        .claim_mail(t, t + chrono::Duration::seconds(40))
-        .await
-        .expect("claim")
-        .expect("due");
-    store
-        .finish_mail(&claimed, &MailOutcome::Sent { at: t })
-        .await
-        .expect("finish");
+    crate::store::conformance::send_one_mail(&store).await;
     let raw: String = Connection::open(&path)
         .expect("open raw")
         .query_row(
