@@ -4,6 +4,7 @@ pub mod event;
 pub mod mail;
 pub mod mfa;
 pub mod permission;
+pub mod signing_key;
 pub mod validate;
 
 use chrono::{DateTime, Duration, Utc};

@@ -1,6 +1,7 @@
 //! Persistence with two backends: MongoDB (production) and an embedded SQLite file
 //! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
-//! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`], [`MfaStore`]), all of them together [`Store`], which is what services
+//! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`], [`MfaStore`],
+//! [`KeyStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
 //! and `conformance.rs` checks both against the same behaviours.
@@ -26,6 +27,7 @@ use crate::config::Settings;
 use crate::domain::event::{EventFilter, SecurityEvent};
 use crate::domain::mail::{MailOutcome, OneTimeToken, OutboxMail, TokenPurpose};
 use crate::domain::mfa::MfaFactor;
+use crate::domain::signing_key::SigningKey;
 use crate::domain::{
     Counter, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
 };
@@ -301,6 +303,28 @@ store_trait! {
 }
 
 store_trait! {
+    /// `signing_keys`: the Ed25519 keys of `JWT_ALG=EdDSA`, a handful, never deleted. Every state
+    /// change is one conditional write, so racing rotations on several instances rotate once.
+    pub trait KeyStore {
+        /// Every key, by `seq` (oldest first).
+        async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+        /// Fails with `Duplicate { field: "seq" }` when a key with the same `seq` exists (another
+        /// instance created it first).
+        async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
+        /// Makes the `next` key `kid` active from `now`; `false` unless it was still `next`.
+        async fn activate_signing_key(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+        /// Retires every active key but `keep`: it signs no more, its private key is erased, and
+        /// it verifies until `publish_until`. Returns how many keys it retired.
+        async fn retire_signing_keys(
+            &self,
+            keep: &str,
+            now: DateTime<Utc>,
+            publish_until: DateTime<Utc>,
+        ) -> StoreResult<u64>;
+    }
+}
+
+store_trait! {
     /// `rate_limits`: counters shared by every server instance using the store.
     pub trait CounterStore {
         /// Atomically adds one to the counter `key` and returns it after the increment. An
@@ -328,6 +352,7 @@ pub trait Store:
     + TokenStore
     + OutboxStore
     + MfaStore
+    + KeyStore
     + 'static
 {
     /// "mongodb" or "sqlite", for logs.

@@ -5,15 +5,17 @@
 //!
 //! Longer than the store's other files on purpose: it is the one specification of what a
 //! backend must do, and reads best as one list. A new collection adds its behaviours in a module
-//! of its own beside this one (`events.rs`, `mail.rs`, `mfa.rs`) and lists them in [`conformance_tests!`].
+//! of its own beside this one (`events.rs`, `mail.rs`, `mfa.rs`, `signing_keys.rs`) and lists them in [`conformance_tests!`].
 
 mod events;
 mod mail;
 mod mfa;
+mod signing_keys;
 pub use events::*;
 pub(in crate::store) use mail::send_one_mail;
 pub use mail::*;
 pub use mfa::*;
+pub use signing_keys::*;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -52,6 +54,8 @@ macro_rules! conformance_tests {
             recovery_codes_work_once_and_go_with_the_factor,
             tokens_are_found_without_consuming_and_requests_keep_their_kind,
             account_and_session_fields_of_mail_and_mfa_round_trip,
+            signing_keys_round_trip_and_are_created_once_per_seq,
+            signing_keys_activate_once_and_retire_without_their_secret,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {

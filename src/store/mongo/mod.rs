@@ -1,7 +1,7 @@
 //! MongoDB backend (the production store).
 //!
 //! Collections `users`, `roles`, `sessions`, `rate_limits`, `security_events`,
-//! `one_time_tokens`, `mail_outbox`, `mfa_factors` and `mfa_recovery_codes`. Every `_id`
+//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes` and `signing_keys`. Every `_id`
 //! is the domain's string UUID, every timestamp a BSON DateTime (the TTL indexes on
 //! `expires_at` only work on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
@@ -65,6 +65,7 @@ mod mfa;
 mod outbox;
 mod roles;
 mod sessions;
+mod signing_keys;
 mod tokens;
 mod users;
 
@@ -74,6 +75,7 @@ use mfa::{FactorDoc, RecoveryCodeDoc};
 use outbox::MailDoc;
 use roles::RoleDoc;
 use sessions::SessionDoc;
+use signing_keys::KeyDoc;
 use tokens::TokenDoc;
 use users::UserDoc;
 
@@ -88,6 +90,7 @@ pub struct MongoStore {
     mail_outbox: Collection<MailDoc>,
     mfa_factors: Collection<FactorDoc>,
     mfa_recovery_codes: Collection<RecoveryCodeDoc>,
+    signing_keys: Collection<KeyDoc>,
     commands: Arc<CommandCounts>,
     /// Host names only (no credentials), for error messages.
     hosts: String,
@@ -180,6 +183,7 @@ impl MongoStore {
             mail_outbox: db.collection("mail_outbox"),
             mfa_factors: db.collection("mfa_factors"),
             mfa_recovery_codes: db.collection("mfa_recovery_codes"),
+            signing_keys: db.collection("signing_keys"),
             commands,
             hosts,
             db,
@@ -197,6 +201,7 @@ impl MongoStore {
         tokens::create_indexes(&self.one_time_tokens).await?;
         outbox::create_indexes(&self.mail_outbox).await?;
         mfa::create_indexes(&self.mfa_factors, &self.mfa_recovery_codes).await?;
+        signing_keys::create_indexes(&self.signing_keys).await?;
         Ok(())
     }
 }
@@ -364,6 +369,7 @@ fn field_for_key(key: &str) -> Option<&'static str> {
         "username_lower" => Some("username"),
         "email_lower" => Some("email"),
         "refresh_jti" => Some("refresh_jti"),
+        "seq" => Some("seq"),
         _ => None,
     }
 }

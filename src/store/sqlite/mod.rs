@@ -63,6 +63,7 @@ mod outbox;
 mod roles;
 mod schema;
 mod sessions;
+mod signing_keys;
 mod tokens;
 mod users;
 
@@ -256,6 +257,8 @@ fn map_error(err: rusqlite::Error) -> StoreError {
                     Some("email")
                 } else if message.contains("sessions.refresh_jti") {
                     Some("refresh_jti")
+                } else if message.contains("signing_keys.seq") {
+                    Some("seq")
                 } else {
                     // An id collision or similar: a bug, not a user-facing conflict.
                     None

@@ -104,6 +104,23 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          ) STRICT;
          CREATE INDEX mfa_recovery_codes_user ON mfa_recovery_codes (user_id);",
     ),
+    (
+        7,
+        // Ed25519 signing keys (JWT_ALG=EdDSA): a handful, never deleted; `seq` orders them and
+        // lets only one of two racing instances create a key.
+        "CREATE TABLE signing_keys (
+             kid           TEXT PRIMARY KEY NOT NULL,
+             seq           INTEGER NOT NULL UNIQUE,
+             alg           TEXT NOT NULL,
+             public_key    TEXT NOT NULL,
+             private_key   TEXT,
+             state         TEXT NOT NULL,
+             created_at    INTEGER NOT NULL,
+             activated_at  INTEGER,
+             retired_at    INTEGER,
+             publish_until INTEGER
+         ) STRICT;",
+    ),
 ];
 
 /// The version this build brings a database to.
