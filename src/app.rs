@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::context::AppContext;
 use crate::http::{self, AppService};
 use crate::metrics::Metrics;
+use crate::service::signing_keys;
 use crate::{api, security, store};
 
 /// How often expired sessions are swept from stores without a TTL index.
@@ -33,6 +34,17 @@ pub async fn context(settings: Settings) -> anyhow::Result<AppContext> {
     let ctx = unprepared_context(settings).await?;
     ctx.store.prepare().await?;
     Ok(ctx)
+}
+
+/// With `JWT_ALG=EdDSA`, creates the signing keys if there are none and loads them, so the
+/// first login can sign. A failure is retried by the key maintenance task.
+async fn load_signing_keys(ctx: &AppContext) {
+    if ctx.tokens.uses_ed25519()
+        && ctx.store.is_prepared()
+        && let Err(e) = signing_keys::refresh(ctx).await
+    {
+        tracing::warn!(error = %e, "signing keys not loaded yet; retrying in the background");
+    }
 }
 
 async fn unprepared_context(settings: Settings) -> anyhow::Result<AppContext> {
@@ -59,6 +71,7 @@ impl Application {
         if let Err(e) = ctx.store.prepare().await {
             tracing::warn!(error = %e, "the database is not ready; serving /health, answering 503 until it is");
         }
+        load_signing_keys(&ctx).await;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("HOST/PORT: cannot listen on {addr}: {e}"))?;
@@ -82,6 +95,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let preparer = tokio::spawn(prepare_when_reachable(self.ctx.clone()));
         let sweeper = tokio::spawn(sweep_expired_sessions(self.ctx.clone()));
+        let key_keeper = tokio::spawn(signing_keys::maintain(self.ctx.clone()));
         let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
         let mail_worker = tokio::spawn(crate::mail::worker::run(self.ctx.clone(), mail_stopped));
         let header_read_timeout = self.ctx.settings.header_read_timeout;
@@ -89,6 +103,7 @@ impl Application {
             http::serve::serve(self.listener, app(self.ctx), header_read_timeout, shutdown).await;
         sweeper.abort();
         preparer.abort();
+        key_keeper.abort();
         // A delivery under way finishes (bounded by the SMTP timeout) and is recorded.
         let _ = stop_mail.send(true);
         let _ = mail_worker.await;

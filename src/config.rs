@@ -98,6 +98,59 @@ pub struct Settings {
     pub encryption_key: Option<String>,
     /// Earlier keys, still used to open what they sealed (comma-separated).
     pub encryption_keys_previous: Vec<String>,
+    pub signing: SigningSettings,
+}
+
+/// Which algorithm signs access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlg {
+    /// HMAC-SHA256 under SECRET_KEY: only this server can verify.
+    Hs256,
+    /// Ed25519 keys kept in the store: anyone with the JWKS can verify.
+    EdDsa,
+}
+
+/// Access-token signing (`JWT_ALG`) and, with EdDSA, the key lifecycle.
+#[derive(Debug, Clone)]
+pub struct SigningSettings {
+    pub alg: JwtAlg,
+    /// `Cache-Control: max-age` of the JWKS, and so how long a new key is published before it
+    /// signs (verifiers may hold the previous key set that long).
+    pub jwks_max_age: Duration,
+    /// Rotate when the active key is this old; unset: only by hand.
+    pub rotation_interval: Option<Duration>,
+}
+
+fn signing_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SigningSettings, ConfigError> {
+    let alg = match get("JWT_ALG").as_deref() {
+        None | Some("HS256") => JwtAlg::Hs256,
+        Some("EdDSA") => JwtAlg::EdDsa,
+        Some(other) => {
+            return Err(bad(
+                "JWT_ALG",
+                format!("expected HS256 or EdDSA, got {other:?}"),
+            ));
+        }
+    };
+    let jwks_max_age = nonzero(
+        parse_duration(get, "JWKS_MAX_AGE", Duration::from_secs(300))?,
+        "JWKS_MAX_AGE",
+    )?;
+    if jwks_max_age > Duration::from_secs(24 * 3600) {
+        return Err(bad("JWKS_MAX_AGE", "must be at most 24 hours"));
+    }
+    let rotation_interval = match get("KEY_ROTATION_INTERVAL") {
+        None => None,
+        Some(_) => Some(nonzero(
+            parse_duration(get, "KEY_ROTATION_INTERVAL", Duration::ZERO)?,
+            "KEY_ROTATION_INTERVAL",
+        )?),
+    };
+    Ok(SigningSettings {
+        alg,
+        jwks_max_age,
+        rotation_interval,
+    })
 }
 
 /// Mail delivery and the links in mails.
@@ -198,6 +251,7 @@ impl std::fmt::Debug for Settings {
                 "encryption_key",
                 &self.encryption_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("signing", &self.signing)
             .finish_non_exhaustive()
     }
 }
@@ -471,6 +525,7 @@ impl Settings {
                         .collect()
                 })
                 .unwrap_or_default(),
+            signing: signing_settings(&get)?,
         })
     }
 

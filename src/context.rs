@@ -5,7 +5,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::config::Settings;
+use crate::config::{JwtAlg, Settings};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::security::encryption::Keyring;
@@ -39,7 +39,7 @@ impl AppContext {
         metrics: Arc<Metrics>,
         secret: &[u8],
     ) -> anyhow::Result<Self> {
-        let tokens = TokenKeys::new(
+        let mut tokens = TokenKeys::new(
             secret,
             settings.access_token_ttl,
             settings.refresh_token_ttl,
@@ -50,6 +50,14 @@ impl AppContext {
         let roles = RoleCache::default();
         let mailer = Mailer::new(&settings)?;
         let keyring = Keyring::from_settings(&settings)?;
+        if settings.signing.alg == JwtAlg::EdDsa {
+            anyhow::ensure!(
+                keyring.is_some(),
+                "JWT_ALG=EdDSA needs ENCRYPTION_KEY: it seals the private signing keys in the store"
+            );
+            // The keys come from the store once it answers (`service::signing_keys`).
+            tokens = tokens.with_ed25519();
+        }
         Ok(Self(Arc::new(Inner {
             mailer,
             codes: CodeHasher::new(secret),

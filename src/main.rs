@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use authkit::service::accounts::{self, AdminOutcome};
+use authkit::service::signing_keys;
 use authkit::{Application, Settings, app, telemetry};
 
 #[derive(Parser)]
@@ -30,6 +31,10 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Rotate the Ed25519 signing keys (JWT_ALG=EdDSA): the published next key starts signing,
+    /// the active one retires, a new next key is published. Running servers pick it up within
+    /// a minute.
+    RotateKeys,
     /// Exit 0 if the server on this machine answers GET /health with 200 (for container
     /// HEALTHCHECKs, so the runtime image needs no curl).
     Healthcheck,
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
             username,
             password_stdin,
         } => runtime.block_on(create_admin(settings, email, username, password_stdin)),
+        Command::RotateKeys => runtime.block_on(rotate_keys(settings)),
         Command::Healthcheck => unreachable!("handled before the runtime starts"),
     };
     match result {
@@ -150,6 +156,18 @@ async fn create_admin(
             u.username, u.email
         ),
     }
+    Ok(())
+}
+
+async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {
+    let ctx = app::context(settings).await?;
+    let rotation = signing_keys::rotate(&ctx, None).await;
+    ctx.store.shutdown().await;
+    let rotation = rotation.map_err(|e| anyhow::anyhow!(describe_error(e)))?;
+    println!(
+        "Rotated the signing keys: {} signs from now on; {} is published as the next key.",
+        rotation.active_kid, rotation.next_kid
+    );
     Ok(())
 }
 

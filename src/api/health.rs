@@ -46,15 +46,24 @@ pub struct ReadyView {
     status: &'static str,
 }
 
-/// Readiness: the database answers a ping within 1.5 s.
+/// Readiness: the database answers a ping within 1.5 s (and, with `JWT_ALG=EdDSA`, the signing
+/// keys are loaded).
 #[utoipa::path(get, path = "/ready", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = ReadyView),
-        (status = 503, description = "Database unreachable", body = ReadyView),
+        (status = 503, description = "Database unreachable, or signing keys not loaded yet", body = ReadyView),
     ))]
 pub async fn ready(State(ctx): State<AppContext>) -> Response {
+    let keys_loaded = !ctx.tokens.uses_ed25519() || ctx.tokens.key_set().is_some();
     match tokio::time::timeout(READY_TIMEOUT, ctx.store.ping()).await {
-        Ok(Ok(())) => Json(ReadyView { status: "ready" }).into_response(),
+        Ok(Ok(())) if keys_loaded => Json(ReadyView { status: "ready" }).into_response(),
+        Ok(Ok(())) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(ReadyView {
+                status: "unavailable",
+            }),
+        )
+            .into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             (

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod pages;
 pub mod v1;
 pub mod views;
+pub mod well_known;
 
 use axum::Router;
 use axum::routing::get;
@@ -29,6 +30,7 @@ pub fn routes(ctx: AppContext) -> Router {
         .merge(v1::router())
         .merge(docs::router())
         .merge(pages::router())
+        .merge(well_known::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)

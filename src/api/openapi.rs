@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{envelope, health, v1, views};
+use crate::api::{envelope, health, v1, views, well_known};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -31,7 +31,8 @@ The refresh cookie is sent by the browser automatically to `/api/v1/auth/refresh
         v1::email::forgot_password, v1::email::reset_password, v1::email::verify_email,
         v1::email::resend_verification, v1::admin::send_password_reset,
         v1::mfa::enrol, v1::mfa::confirm, v1::mfa::disable, v1::mfa::regenerate, v1::mfa::verify,
-        v1::mfa::admin_reset,
+        v1::mfa::admin_reset, v1::admin::rotate_keys,
+        well_known::jwks, well_known::openid_configuration,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, views::UserView, views::RoleView, views::SessionView, views::TokenView,
@@ -45,6 +46,7 @@ The refresh cookie is sent by the browser automatically to `/api/v1/auth/refresh
         (name = "user", description = "The caller's own account and sessions"),
         (name = "mfa", description = "The caller's second factor (TOTP and recovery codes). A login of an account with one answers `mfa_required` with an `mfa_token`; `POST /api/v1/auth/mfa/verify` with a code completes it"),
         (name = "admin", description = "User management; needs the `admin:*` permission"),
+        (name = "keys", description = "Token signing keys: with `JWT_ALG=EdDSA` other services verify access tokens offline from the JWKS; rotation for `*` holders"),
         (name = "health", description = "Liveness, readiness, service information"),
     )
 )]

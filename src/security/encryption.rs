@@ -86,7 +86,7 @@ impl Keyring {
     }
 
     #[cfg(test)]
-    fn of(current: &[u8], previous: &[&[u8]]) -> Self {
+    pub(crate) fn of(current: &[u8], previous: &[&[u8]]) -> Self {
         Self {
             current: Key::new(current),
             previous: previous.iter().map(|k| Key::new(k)).collect(),

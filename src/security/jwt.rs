@@ -1,29 +1,39 @@
-//! Access and refresh tokens: JWTs signed with HMAC-SHA256 (HS256), the one algorithm this
-//! server issues and accepts.
+//! Access and refresh tokens: JWTs signed with HMAC-SHA256 (HS256) under SECRET_KEY, or, with
+//! `JWT_ALG=EdDSA`, access tokens signed with Ed25519 keys from the store (see `keyset`).
 //!
-//! Built on `hmac` and `sha2` directly rather than on a general JWT library. Verification runs on
-//! every authenticated request, and a general library's path (parsing the header and the claims
-//! twice each, setting up the HMAC key for every token) measured as a quarter of that request's
-//! cost; the key schedule here is computed once. With one algorithm the rules are short:
-//! - the header must say `"alg":"HS256"`, so `none` and every other algorithm are refused, and
-//!   must not carry `crit` (no extension is understood);
-//! - the signature is checked, in constant time, before anything else in the token is read;
+//! HS256 is built on `hmac` and `sha2` directly rather than on a general JWT library.
+//! Verification runs on every authenticated request, and a general library's path (parsing the
+//! header and the claims twice each, setting up the HMAC key for every token) measured as a
+//! quarter of that request's cost; the key schedule here is computed once. The rules:
+//! - the header's `alg` decides nothing by itself: each algorithm is accepted only where this
+//!   server issues it, with its own key (so `none`, an HS256 token "signed" with our public key,
+//!   or an EdDSA token under an unknown or expired `kid` are refused), and `crit` is refused (no
+//!   extension is understood);
 //! - `exp` is required and exact (one clock issues and checks; no leeway); `iss` and `aud` are
 //!   required and compared when configured;
 //! - the `type` claim keeps a refresh token out of `Authorization` and the reverse.
+//!
+//! Refresh tokens stay HS256 under both settings, as Keycloak's do: only this server ever reads
+//! them, their authority is the session record they name, and so switching `JWT_ALG` or
+//! rotating keys never logs anybody out.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signature, Signer as _};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::security::keyset::KeySet;
+use crate::security::token_cache::VerifiedTokens;
+
 type HmacSha256 = Hmac<Sha256>;
 
-/// `{"alg":"HS256","typ":"JWT"}`, base64url: the header of every token this server issues.
+/// `{"alg":"HS256","typ":"JWT"}`, base64url: the header of every HS256 token this server issues.
 const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
 /// Longer tokens are refused unread; ours are a few hundred bytes.
@@ -73,10 +83,11 @@ impl std::fmt::Debug for Claims {
     }
 }
 
-/// The header fields that matter; any others (`typ`, `kid`) are ignored.
+/// The header fields that matter; any others (`typ`) are ignored.
 #[derive(Deserialize)]
 struct Header<'a> {
     alg: &'a str,
+    kid: Option<&'a str>,
     crit: Option<serde::de::IgnoredAny>,
 }
 
@@ -89,10 +100,16 @@ pub enum TokenError {
     Invalid,
     #[error("wrong token type")]
     WrongType,
+    /// Signed under a kid this instance does not know: perhaps a key another instance made
+    /// since the last reload (worth one reload), perhaps a forgery.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// `JWT_ALG=EdDSA` and the keys are not loaded yet (the database has not answered).
+    #[error("signing keys not loaded")]
+    NoKeys,
 }
 
-/// Signs and verifies the server's tokens with one secret.
-#[derive(Clone)]
+/// Signs and verifies the server's tokens.
 pub struct TokenKeys {
     /// Keyed once; each token clones it rather than hashing the key again.
     mac: HmacSha256,
@@ -100,6 +117,16 @@ pub struct TokenKeys {
     audience: Option<String>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// With `JWT_ALG=EdDSA`: the key set access tokens are signed and verified with.
+    ed25519: Option<Ed25519Tokens>,
+}
+
+struct Ed25519Tokens {
+    /// `None` until first loaded from the store; then replaced whole on each change.
+    keys: RwLock<Option<Arc<KeySet>>>,
+    verified: VerifiedTokens,
+    /// When a token's unknown kid last caused a reload.
+    unknown_kid_reload: Mutex<Option<Instant>>,
 }
 
 impl TokenKeys {
@@ -116,13 +143,83 @@ impl TokenKeys {
             audience,
             access_ttl,
             refresh_ttl,
+            ed25519: None,
         }
     }
 
-    /// A signed access token for a session, and its lifetime in seconds.
+    /// Signs access tokens with the Ed25519 key set [`TokenKeys::install`] gives it.
+    pub fn with_ed25519(mut self) -> Self {
+        self.ed25519 = Some(Ed25519Tokens {
+            keys: RwLock::new(None),
+            verified: VerifiedTokens::default(),
+            unknown_kid_reload: Mutex::new(None),
+        });
+        self
+    }
+
+    pub fn uses_ed25519(&self) -> bool {
+        self.ed25519.is_some()
+    }
+
+    /// The key set in use, if `JWT_ALG=EdDSA` and it is loaded.
+    pub fn key_set(&self) -> Option<Arc<KeySet>> {
+        let ed = self.ed25519.as_ref()?;
+        ed.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether a reload for an unknown kid may happen now: none has in the last `gap`. Claims
+    /// the slot, so of racing requests one reloads.
+    pub fn claim_unknown_kid_reload(&self, gap: Duration) -> bool {
+        let Some(ed) = &self.ed25519 else {
+            return false;
+        };
+        let mut last = ed
+            .unknown_kid_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < gap) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+
+    /// How many verified tokens are remembered (for tests and metrics).
+    pub fn cached_tokens(&self) -> usize {
+        self.ed25519.as_ref().map_or(0, |ed| ed.verified.len())
+    }
+
+    /// Replaces the key set (HS256: ignored). The verified-token cache is emptied: its entries
+    /// belong to the old set's generation and would all miss anyway.
+    pub fn install(&self, set: KeySet) {
+        if let Some(ed) = &self.ed25519 {
+            *ed.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
+            ed.verified.clear();
+        }
+    }
+
     /// A signed access token; `mfa` marks a session opened with a second factor (`amr`).
-    pub fn issue_access(&self, uid: &str, sid: &str, mfa: bool, now: DateTime<Utc>) -> String {
-        self.sign(uid, sid, TokenType::Access, None, mfa, now, self.access_ttl)
+    pub fn issue_access(
+        &self,
+        uid: &str,
+        sid: &str,
+        mfa: bool,
+        now: DateTime<Utc>,
+    ) -> Result<String, TokenError> {
+        let claims = self.claims(uid, sid, TokenType::Access, None, mfa, now, self.access_ttl);
+        match &self.ed25519 {
+            None => Ok(self.encode_hs256(&claims)),
+            Some(_) => {
+                let keys = self.key_set().ok_or(TokenError::NoKeys)?;
+                let signer = &keys.signer;
+                let mut token = format!("{}.", signer.header);
+                encode_claims(&claims, &mut token);
+                let signature = signer.key.sign(token.as_bytes());
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+                Ok(token)
+            }
+        }
     }
 
     /// A signed refresh token bound to the session's current `jti`, expiring at `expires_at`.
@@ -137,11 +234,12 @@ impl TokenKeys {
     ) -> String {
         let ttl = (expires_at - now).to_std().unwrap_or_default();
         let jti = Some(jti.to_string());
-        self.sign(uid, sid, TokenType::Refresh, jti, mfa, now, ttl)
+        let claims = self.claims(uid, sid, TokenType::Refresh, jti, mfa, now, ttl);
+        self.encode_hs256(&claims)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn sign(
+    fn claims(
         &self,
         uid: &str,
         sid: &str,
@@ -150,8 +248,8 @@ impl TokenKeys {
         mfa: bool,
         now: DateTime<Utc>,
         ttl: Duration,
-    ) -> String {
-        let claims = Claims {
+    ) -> Claims {
+        Claims {
             uid: uid.to_string(),
             sid: sid.to_string(),
             token_type,
@@ -161,10 +259,12 @@ impl TokenKeys {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             amr: mfa.then(|| vec!["pwd".to_string(), "otp".to_string()]),
-        };
-        let payload = serde_json::to_vec(&claims).expect("claims serialise to JSON");
+        }
+    }
+
+    fn encode_hs256(&self, claims: &Claims) -> String {
         let mut token = format!("{HEADER}.");
-        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        encode_claims(claims, &mut token);
         let signature = self.signature(token.as_bytes());
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
@@ -180,7 +280,11 @@ impl TokenKeys {
 
     /// Verifies signature, algorithm, expiry, issuer/audience when configured, and the type.
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
-        let claims = self.verified_claims(token, Utc::now())?;
+        let now = Utc::now();
+        let claims = match &self.ed25519 {
+            Some(ed) if expected == TokenType::Access => self.verified_access(ed, token, now)?,
+            _ => self.verified_claims(token, now)?,
+        };
         if claims.token_type != expected {
             return Err(TokenError::WrongType);
         }
@@ -190,6 +294,7 @@ impl TokenKeys {
         Ok(claims)
     }
 
+    /// An HS256 token under SECRET_KEY.
     fn verified_claims(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         use TokenError::Invalid;
         if token.len() > MAX_TOKEN_LEN {
@@ -209,13 +314,70 @@ impl TokenKeys {
         mac.verify_slice(&tag[..len]).map_err(|_| Invalid)?;
 
         // Every token this server issues carries the same header; anything else is read.
-        if header != HEADER {
-            let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| Invalid)?;
-            let header: Header<'_> = serde_json::from_slice(&header).map_err(|_| Invalid)?;
-            if header.alg != "HS256" || header.crit.is_some() {
-                return Err(Invalid);
-            }
+        if header != HEADER && !matches!(read_header(header)?, SignedWith::Hs256) {
+            return Err(Invalid);
         }
+        self.checked_claims(payload, now)
+    }
+
+    /// An access token under `JWT_ALG=EdDSA`: Ed25519 under a key of the set, or HS256 issued
+    /// before the switch from HS256 (until those have expired).
+    fn verified_access(
+        &self,
+        ed: &Ed25519Tokens,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, TokenError> {
+        use TokenError::Invalid;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Invalid);
+        }
+        let keys = self.key_set().ok_or(TokenError::NoKeys)?;
+        if let Some(claims) = ed.verified.get(token, keys.generation, now) {
+            return Ok(claims);
+        }
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(Invalid)?;
+        let (header, payload) = signing_input.split_once('.').ok_or(Invalid)?;
+        let kid = match read_header(header)? {
+            SignedWith::Ed25519 { kid } => kid,
+            SignedWith::Hs256 => {
+                let claims = self.verified_claims(token, now)?;
+                if claims.exp > keys.hs256_until.timestamp() {
+                    return Err(Invalid);
+                }
+                return Ok(claims);
+            }
+        };
+        let verifier = keys.verifier(&kid).ok_or(TokenError::UnknownKey)?;
+        if !verifier.verifies_at(now) {
+            return Err(Invalid);
+        }
+        let mut signature_bytes = [0u8; 64];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(signature, &mut signature_bytes)
+            .map_err(|_| Invalid)?;
+        if len != signature_bytes.len() {
+            return Err(Invalid);
+        }
+        verifier
+            .key
+            .verify_strict(
+                signing_input.as_bytes(),
+                &Signature::from_bytes(&signature_bytes),
+            )
+            .map_err(|_| Invalid)?;
+        let claims = self.checked_claims(payload, now)?;
+        if claims.token_type == TokenType::Access {
+            ed.verified
+                .insert(token, &claims, keys.generation, verifier.until);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token whose signature was checked: well formed, unexpired, and of this
+    /// issuer and audience when configured.
+    fn checked_claims(&self, payload: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        use TokenError::Invalid;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| Invalid)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| Invalid)?;
         if claims.exp < now.timestamp() {
@@ -228,6 +390,33 @@ impl TokenKeys {
             return Err(Invalid);
         }
         Ok(claims)
+    }
+}
+
+fn encode_claims(claims: &Claims, token: &mut String) {
+    let payload = serde_json::to_vec(claims).expect("claims serialise to JSON");
+    URL_SAFE_NO_PAD.encode_string(payload, token);
+}
+
+/// What a token's header says signed it.
+enum SignedWith {
+    Hs256,
+    Ed25519 { kid: String },
+}
+
+/// Reads a header: HS256, or EdDSA with a kid; anything else (another algorithm, `crit`, not
+/// JSON) is refused.
+fn read_header(header: &str) -> Result<SignedWith, TokenError> {
+    use TokenError::Invalid;
+    let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| Invalid)?;
+    let header: Header<'_> = serde_json::from_slice(&bytes).map_err(|_| Invalid)?;
+    match (header.alg, header.kid, header.crit) {
+        (_, _, Some(_)) => Err(Invalid),
+        ("HS256", _, None) => Ok(SignedWith::Hs256),
+        ("EdDSA", Some(kid), None) => Ok(SignedWith::Ed25519 {
+            kid: kid.to_string(),
+        }),
+        _ => Err(Invalid),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod one_time;
 pub mod recovery;
 pub mod roles;
 pub mod sessions;
+pub mod signing_keys;
 pub mod verification;
 
 use std::future::Future;

@@ -17,6 +17,7 @@ use crate::security::jwt::{Claims, TokenError, TokenType};
 use crate::security::password::Verified;
 use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account, Attempt};
+use crate::service::signing_keys;
 
 /// `last_activity` is written at most this often per session, so reads stay reads.
 const ACTIVITY_WRITE_INTERVAL: Duration = Duration::seconds(60);
@@ -190,19 +191,16 @@ pub(crate) async fn open_session(
         last_login_at: Some(now),
         ..user
     };
-    Ok((
-        issue(
-            ctx,
-            &user.id,
-            &session.id,
-            &session.refresh_jti,
-            mfa,
-            now,
-            session.expires_at,
-        ),
-        user,
-        role,
-    ))
+    let tokens = issue(
+        ctx,
+        &user.id,
+        &session.id,
+        &session.refresh_jti,
+        mfa,
+        now,
+        session.expires_at,
+    )?;
+    Ok((tokens, user, role))
 }
 
 /// The per-IP limit, then the failure budget of the account the login names (or of the login
@@ -259,15 +257,19 @@ fn issue(
     mfa: bool,
     now: DateTime<Utc>,
     refresh_expires_at: DateTime<Utc>,
-) -> IssuedTokens {
-    IssuedTokens {
-        access_token: ctx.tokens.issue_access(uid, sid, mfa, now),
+) -> AppResult<IssuedTokens> {
+    let access_token = ctx
+        .tokens
+        .issue_access(uid, sid, mfa, now)
+        .map_err(token_refused)?;
+    Ok(IssuedTokens {
+        access_token,
         access_expires_in: ctx.tokens.access_ttl.as_secs(),
         refresh_token: ctx
             .tokens
             .issue_refresh(uid, sid, jti, mfa, now, refresh_expires_at),
         refresh_expires_at,
-    }
+    })
 }
 
 /// Exchanges a refresh token for new tokens, rotating the session's jti.
@@ -300,15 +302,7 @@ pub async fn refresh(
         // Refreshing slides the expiry, but never past the session's absolute end.
         let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
         let mfa = rotated.mfa;
-        return Ok(issue(
-            ctx,
-            &claims.uid,
-            &claims.sid,
-            &new_jti,
-            mfa,
-            now,
-            ends_at,
-        ));
+        return issue(ctx, &claims.uid, &claims.sid, &new_jti, mfa, now, ends_at);
     }
 
     let (session, owner) = tokio::try_join!(
@@ -327,7 +321,7 @@ pub async fn refresh(
         let ends_at = session
             .expires_at
             .min(session.created_at + max_lifetime(ctx));
-        return Ok(issue(
+        return issue(
             ctx,
             &claims.uid,
             &claims.sid,
@@ -335,7 +329,7 @@ pub async fn refresh(
             session.mfa,
             now,
             ends_at,
-        ));
+        );
     }
     tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; revoking the session");
     ctx.store
@@ -351,12 +345,32 @@ pub async fn refresh(
 }
 
 fn verify(ctx: &AppContext, token: &str, expected: TokenType) -> AppResult<Claims> {
-    ctx.tokens.verify(token, expected).map_err(|e| {
-        if e != TokenError::Expired {
+    ctx.tokens.verify(token, expected).map_err(token_refused)
+}
+
+/// What a client is told about a token it cannot use: 401, or 503 while the keys of
+/// `JWT_ALG=EdDSA` are not loaded (the database has not answered since the start).
+fn token_refused(e: TokenError) -> AppError {
+    match e {
+        TokenError::NoKeys => AppError::Unavailable("signing keys are not loaded yet".into()),
+        TokenError::Expired => AppError::invalid_token(),
+        e => {
             tracing::debug!(error = %e, "token refused");
+            AppError::invalid_token()
         }
-        AppError::invalid_token()
-    })
+    }
+}
+
+/// Verifies an access token; one under a kid this instance does not know yet makes it reload
+/// the keys (at most once per few seconds, see `signing_keys::reload_for_unknown_kid`) and try
+/// again.
+async fn verify_access(ctx: &AppContext, token: &str) -> AppResult<Claims> {
+    match ctx.tokens.verify(token, TokenType::Access) {
+        Err(TokenError::UnknownKey) if signing_keys::reload_for_unknown_kid(ctx).await => {
+            verify(ctx, token, TokenType::Access)
+        }
+        result => result.map_err(token_refused),
+    }
 }
 
 /// Authenticates a Bearer access token: signature and expiry, then the session (active,
@@ -366,7 +380,7 @@ pub async fn authenticate(
     access_token: &str,
     client: ClientInfo,
 ) -> AppResult<Principal> {
-    let claims = verify(ctx, access_token, TokenType::Access)?;
+    let claims = verify_access(ctx, access_token).await?;
     let now = Utc::now();
     let (session, user) = ctx
         .store

@@ -10,9 +10,11 @@ use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, JsonBody, PathParam, QueryParams, query_value};
 use crate::api::views::{RevokedView, SessionView, UserListView, UserView};
 use crate::context::AppContext;
-use crate::error::{AppResult, ErrorBody};
+use crate::domain::permission::EVERYTHING;
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::accounts::ProfileUpdate;
 use crate::service::admin::{self, AdminUpdate, ListQuery};
+use crate::service::signing_keys::{self, Rotation};
 
 pub fn router() -> Router<AppContext> {
     Router::new()
@@ -28,6 +30,10 @@ pub fn router() -> Router<AppContext> {
         .route(
             "/api/v1/admin/{user_id}/password-reset",
             axum::routing::post(send_password_reset),
+        )
+        .route(
+            "/api/v1/admin/keys/rotate",
+            axum::routing::post(rotate_keys),
         )
 }
 
@@ -267,4 +273,29 @@ pub async fn send_password_reset(
 ) -> AppResult<Reply<Option<String>>> {
     crate::service::recovery::admin_forgot(&ctx, &actor, &user_id).await?;
     Ok(Reply::accepted("Password reset mail queued", None))
+}
+
+/// Rotate the signing keys (`JWT_ALG=EdDSA`; also `<binary> rotate-keys`): the published next
+/// key starts signing, the active key retires (still verifying until its tokens expired), and a
+/// new next key is published. Only for `*` holders. 409 while the next key has not been
+/// published for `JWKS_MAX_AGE` plus the reload interval yet, and with HS256.
+#[utoipa::path(post, path = "/api/v1/admin/keys/rotate", tag = "keys", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rotated", body = Envelope<Rotation>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not a `*` holder", body = ErrorBody),
+        (status = 409, description = "The next key is too new to sign, another rotation is under way, or JWT_ALG is HS256", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn rotate_keys(
+    State(ctx): State<AppContext>,
+    Admin(actor): Admin,
+) -> AppResult<Reply<Rotation>> {
+    if !actor.can(EVERYTHING) {
+        return Err(AppError::Forbidden(
+            "Only a holder of every permission (*) may rotate the signing keys".into(),
+        ));
+    }
+    let rotation = signing_keys::rotate(&ctx, Some(&actor)).await?;
+    Ok(Reply::ok("Signing keys rotated", rotation))
 }
