@@ -15,6 +15,7 @@ mod faults;
 mod hardening;
 mod health;
 mod instances;
+mod keys;
 mod mailbox;
 mod mfa;
 mod outbox;
