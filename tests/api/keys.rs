@@ -22,6 +22,7 @@ on_both_stores!(
     keys_rotate_across_two_instances_and_old_tokens_live_until_they_expire,
     switching_from_hs256_logs_nobody_out,
     rotation_needs_eddsa_and_the_star_permission,
+    the_example_service_accepts_our_tokens_through_a_rotation,
 );
 
 /// 32 bytes, hex: every instance of a deployment shares it, as it shares SECRET_KEY.
@@ -489,4 +490,108 @@ async fn rotation_needs_eddsa_and_the_star_permission(backend: Backend) {
         StatusCode::UNAUTHORIZED,
     )
     .await;
+}
+
+/// `examples/resource_server.rs`, built by `cargo test` beside this test binary.
+fn example_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug = exe.parent().unwrap().parent().unwrap();
+    let path = debug.join("examples").join("resource_server");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds examples (a `--test` filter does not; run `cargo build --example resource_server`)",
+        path.display()
+    );
+    path
+}
+
+/// Rotates through `app` as soon as the next key may sign; the rotation's `data`.
+async fn rotate_when_ready(app: &TestApp, root: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, body) = read(
+            app.post("/api/v1/admin/keys/rotate", None, Some(root))
+                .await,
+        )
+        .await;
+        if status == StatusCode::OK {
+            return body["data"].clone();
+        }
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never rotated: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn the_example_service_accepts_our_tokens_through_a_rotation(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &eddsa_vars(&[("JWKS_MAX_AGE", "2s"), ("ACCESS_TOKEN_TTL", "6s")]),
+    )
+    .await;
+    let port = free_port();
+    let _service = tokio::process::Command::new(example_binary())
+        .env("AUTH_URL", &app.base)
+        .env("PORT", port.to_string())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the example starts");
+    let whoami = |token: String| {
+        let url = format!("http://127.0.0.1:{port}/whoami");
+        async move {
+            let http = reqwest::Client::new();
+            for _ in 0..100 {
+                match http.get(&url).bearer_auth(&token).send().await {
+                    Ok(res) => return res.status(),
+                    // Still starting.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            panic!("the example service never answered");
+        }
+    };
+
+    let (_, root) = app.user_with_role("root", "SUPER_ADMIN").await;
+    let (_, before) = app.user("visitor").await;
+    assert_eq!(whoami(before.clone()).await, StatusCode::OK);
+
+    // What it must refuse: HS256 under the public key, and a refresh token.
+    let raw: Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let x = raw["keys"][0]["x"].as_str().unwrap();
+    let confused = hs256(&segment(&before, 1), x.as_bytes(), Some(&kid_of(&before)));
+    assert_eq!(whoami(confused).await, StatusCode::UNAUTHORIZED);
+    let res = app.post("/api/v1/auth/refresh", None, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let login = app
+        .other_client()
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-refresh-token-transport", "body")
+        .json(&json!({"email": "visitor", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = read(login).await;
+    let refresh = body["data"]["token"]["refresh_token"].as_str().unwrap();
+    assert_eq!(whoami(refresh.to_string()).await, StatusCode::UNAUTHORIZED);
+
+    // Through a rotation: tokens of the new key and of the old one are both accepted.
+    let rotation = rotate_when_ready(&app, &root).await;
+    let after = app.login("visitor", PASSWORD).await;
+    assert_eq!(kid_of(&after), rotation["active_kid"].as_str().unwrap());
+    assert_eq!(whoami(after).await, StatusCode::OK);
+    assert_eq!(whoami(before.clone()).await, StatusCode::OK);
+
+    // Until the old token expires.
+    let exp = segment(&before, 1)["exp"].as_i64().unwrap();
+    let wait = exp + 1 - chrono::Utc::now().timestamp();
+    tokio::time::sleep(Duration::from_secs(wait.max(0) as u64 + 1)).await;
+    assert_eq!(whoami(before).await, StatusCode::UNAUTHORIZED);
 }
