@@ -75,6 +75,8 @@ LOGIN_USERS = 8  # accounts the login scenario cycles over
 SCENARIOS = [
     ("health", "GET /health", 2, 64),
     ("hot", "GET /api/v1/user/ (hot path)", 2, 64),
+    ("hot_eddsa", "GET /api/v1/user/ (hot path), JWT_ALG=EdDSA", 2, 64),
+    ("jwks", "GET /.well-known/jwks.json, JWT_ALG=EdDSA", 2, 64),
     ("login", "POST /api/v1/auth/login", 2, 8),
     ("register", "POST /api/v1/auth/register (unique)", 2, 8),
     ("refresh", "POST /api/v1/auth/refresh (rotation)", 2, 32),
@@ -85,6 +87,10 @@ SCENARIOS = [
     ("forgot_known", "POST /api/v1/auth/password/forgot, known address (SMTP 1 s per mail)", 2, 16),
     ("forgot_unknown", "POST /api/v1/auth/password/forgot, unknown address (SMTP 1 s per mail)", 2, 16),
 ]
+# Scenarios run on a server with JWT_ALG=EdDSA (Ed25519 access tokens, keys in the store).
+EDDSA_SCENARIOS = {"hot_eddsa", "jwks"}
+EDDSA_ENV = {"JWT_ALG": "EdDSA",
+             "ENCRYPTION_KEY": "62656e63682d656e6372797074696f6e2d6b65792d6e6f742d6120736563726574"}
 SMTP_DELAY = 1.0  # seconds the benchmark's SMTP server takes to accept each mail
 FORGOT_KNOWN = "benchforgot@bench.example.com"
 EVENTS_SEEDED = 100_000  # security events written straight into the store for the events pages
@@ -682,6 +688,7 @@ def server_non2xx(before: dict, after: dict, route: str) -> int:
 
 ROUTES = {
     "health": "/health", "hot": "/api/v1/user/", "login": "/api/v1/auth/login",
+    "hot_eddsa": "/api/v1/user/", "jwks": "/.well-known/jwks.json",
     "register": "/api/v1/auth/register", "refresh": "/api/v1/auth/refresh",
     "admin_users": "/api/v1/admin/users", "hot_storm": "/api/v1/user/",
     "events_first": "/api/v1/admin/security-events",
@@ -697,13 +704,13 @@ def run_scenario(key: str, threads: int, conns: int, server: Server, prep: Prepa
     headers: list[str] = []
     path = ROUTES[key]
     single = None
-    if key == "health":
-        single = lambda: server.ok("GET", "/health")
-    elif key in ("hot", "hot_storm"):
+    if key in ("health", "jwks"):
+        single = lambda: server.ok("GET", path)
+    elif key in ("hot", "hot_storm", "hot_eddsa"):
         token = prep.hot_token()
         headers = [f"Authorization: Bearer {token}"]
         server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})  # warm-up
-        if key == "hot":
+        if key != "hot_storm":
             single = lambda: server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})
     elif key == "admin_users":
         token = prep.admin_token()
@@ -773,19 +780,22 @@ def run_scenario(key: str, threads: int, conns: int, server: Server, prep: Prepa
 
 
 def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
-    log("embedded store (SQLite): one server for every scenario")
+    log("embedded store (SQLite): one server for every scenario (and one with JWT_ALG=EdDSA)")
     server = Server(workdir, "embedded")
     prep = Prepared(server, workdir)
+    eddsa = Server(workdir, "embedded-eddsa", extra_env=EDDSA_ENV)
+    prep_eddsa = Prepared(eddsa, workdir)
+    on = lambda key: (eddsa, prep_eddsa) if key in EDDSA_SCENARIOS else (server, prep)
     # Everything the scenarios need, made before any is measured.
-    prep.hot_token(), prep.admin_token(), prep.users_file()
+    prep.hot_token(), prep.admin_token(), prep.users_file(), prep_eddsa.hot_token()
     rows = []
     try:
-        paired = [s for s in SCENARIOS if s[0] in ("health", "hot")]
-        runs: dict[str, list[dict]] = {"health": [], "hot": []}
+        paired = [s for s in SCENARIOS if s[0] in ("health", "hot", "hot_eddsa")]
+        runs: dict[str, list[dict]] = {key: [] for key, *_ in paired}
         for i in range(PAIRED_REPEATS):
             for key, title, threads, conns in paired:
                 log(f"  {title} ({i + 1} of {PAIRED_REPEATS})")
-                runs[key].append(run_scenario(key, threads, conns, server, prep))
+                runs[key].append(run_scenario(key, threads, conns, *on(key)))
         for key, title, _, _ in paired:
             by_rate = sorted(runs[key], key=lambda r: r["rps"])
             median = by_rate[len(by_rate) // 2]
@@ -800,7 +810,7 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
                 continue
             log(f"  {title}")
             rows.append({"store": "embedded", "title": title,
-                         **run_scenario(key, threads, conns, server, prep)})
+                         **run_scenario(key, threads, conns, *on(key))})
         time.sleep(2)  # let requests still in flight when wrk stopped finish
         final = server.memory()
         final["mfa_verify"] = mfa
@@ -811,6 +821,7 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
         final["at_rest"] = server.memory()
     finally:
         server.stop()
+        eddsa.stop()
     return rows, final
 
 
@@ -828,7 +839,8 @@ def bench_mongo(workdir: Path, run_id: str) -> list[dict]:
         mongo = ExternalMongo(db) if EXTERNAL_MONGO else Mongo(workdir)
         server = None
         try:
-            server = Server(workdir, f"mongo-{key}", mongo_url=mongo.url, mongo_db=db)
+            server = Server(workdir, f"mongo-{key}", mongo_url=mongo.url, mongo_db=db,
+                            extra_env=EDDSA_ENV if key in EDDSA_SCENARIOS else None)
             if mongo.proc is not None:
                 server.companions["database"] = mongo.proc.pid
             prep = Prepared(server, workdir)
@@ -947,6 +959,12 @@ def targets(rows: list[dict], final: dict, argon: dict, startup: dict) -> list[d
     add("hot path req/s (embedded) vs /health req/s",
         f"median {hot:.0f} vs {h:.0f} req/s (each pair: {each})",
         round(hot / h, 2), hot / h >= 0.5, ">= 0.5x")
+    ed = by[("embedded", "hot_eddsa")]["rps"]
+    pairs = zip(by[("embedded", "health")]["runs_rps"], by[("embedded", "hot_eddsa")]["runs_rps"])
+    each = ", ".join(f"{b / a:.2f}" for a, b in pairs)
+    add("hot path req/s with JWT_ALG=EdDSA (embedded) vs /health req/s",
+        f"median {ed:.0f} vs {h:.0f} req/s (each pair: {each})",
+        round(ed / h, 2), ed / h >= 0.6, ">= 0.6x")
     db = by[("mongodb", "hot")]["db_per_request"]
     add("hot path on MongoDB: round trips and writes per request",
         f"{db['round_trips']} round trips ({db['reads']} reads, {db['writes']} writes)",
