@@ -143,7 +143,8 @@ impl Drop for Server {
 on_both_stores!(
     runs_in_an_empty_directory,
     sigterm_finishes_the_slow_request,
-    create_admin_is_idempotent
+    create_admin_is_idempotent,
+    rotate_keys_rotates_what_a_running_server_signs_with
 );
 
 async fn runs_in_an_empty_directory(backend: Backend) {
@@ -496,4 +497,100 @@ async fn development_key_survives_restarts() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "tokens survive a restart");
+}
+
+/// The JWKS's kids.
+async fn published_kids(server: &Server) -> Vec<String> {
+    let jwks: serde_json::Value = reqwest::get(server.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn rotate_keys_rotates_what_a_running_server_signs_with(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_vars(&backend);
+    let rotate = |vars: &[(&str, String)]| {
+        let out = command(dir.path(), vars)
+            .arg("rotate-keys")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    let (ok, text) = rotate(&store);
+    assert!(!ok && text.contains("HS256"), "no keys under HS256: {text}");
+
+    let mut vars = store.to_vec();
+    vars.extend([
+        ("JWT_ALG", "EdDSA".to_string()),
+        ("JWKS_MAX_AGE", "1s".to_string()),
+        ("ENCRYPTION_KEY", crate::keys::ENCRYPTION_KEY.to_string()),
+    ]);
+    let server = Server::start(dir.path(), &vars).await;
+    let before = published_kids(&server).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    let (ok, text) = rotate(&vars);
+    assert!(!ok && text.contains("rotate again in"), "too early: {text}");
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (ok, text) = rotate(&vars);
+    assert!(ok, "{text}");
+    let active = text
+        .strip_prefix("Rotated the signing keys: ")
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        before.contains(&active.to_string()),
+        "published before it signs"
+    );
+
+    // The running server reloads within its interval (1 s here) and signs with it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let http = reqwest::Client::new();
+    let register =
+        json!({"username": "signer", "email": "signer@example.com", "password": PASSWORD});
+    let res = http
+        .post(server.url("/api/v1/auth/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    loop {
+        let login = json!({"email": "signer", "password": PASSWORD});
+        let res = http
+            .post(server.url("/api/v1/auth/login"))
+            .json(&login)
+            .send()
+            .await
+            .unwrap();
+        let (_, body) = read(res).await;
+        let token = body["data"]["token"]["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if crate::keys::kid_of(&token) == active {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never signed with {active}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(published_kids(&server).await.len(), 3, "old, active, next");
 }
