@@ -90,7 +90,7 @@ SCENARIOS = [
 # Scenarios run on a server with JWT_ALG=EdDSA (Ed25519 access tokens, keys in the store).
 EDDSA_SCENARIOS = {"hot_eddsa", "jwks"}
 EDDSA_ENV = {"JWT_ALG": "EdDSA",
-             "ENCRYPTION_KEY": "62656e63682d656e6372797074696f6e2d6b65792d6e6f742d6120736563726574"}
+             "ENCRYPTION_KEY": "62656e63682d656e6372797074696f6e2d6b65792d6e6f742d73656372657421"}
 SMTP_DELAY = 1.0  # seconds the benchmark's SMTP server takes to accept each mail
 FORGOT_KNOWN = "benchforgot@bench.example.com"
 EVENTS_SEEDED = 100_000  # security events written straight into the store for the events pages
