@@ -30,6 +30,7 @@ SPA_API_PORT=$(free_port)
 SPA_PORT=$(free_port)
 SIBLING_PORT=$(free_port)
 PAGES_PORT=$(free_port)
+CONSOLE_PORT=$(free_port)
 # `exec`, so that each PID is the server itself and the trap stops it, not only a subshell.
 mkdir -p "$WORK/docs" "$WORK/spa"
 (cd "$WORK/docs" && exec env -i PATH="$PATH" PORT="$PORT" "$OLDPWD/target/debug/authkit" >"$WORK/docs.log" 2>&1) &
@@ -42,10 +43,17 @@ mkdir -p "$WORK/pages"
 (cd "$WORK/pages" && exec env -i PATH="$PATH" PORT="$PAGES_PORT" LOG_FORMAT=json \
   "$OLDPWD/target/debug/authkit" >"$WORK/pages.log" 2>&1) &
 PAGES_SERVER=$!
-trap 'kill $SERVER $SPA_SERVER $PAGES_SERVER 2>/dev/null || true; wait $SERVER $SPA_SERVER $PAGES_SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for port in "$PORT" "$SPA_API_PORT" "$PAGES_PORT"; do
+mkdir -p "$WORK/console"
+CONSOLE_ENV=(PATH="$PATH" PORT="$CONSOLE_PORT" JWT_ALG=EdDSA JWKS_MAX_AGE=1s)
+echo 'console admin password' | (cd "$WORK/console" && env -i "${CONSOLE_ENV[@]}" \
+  "$OLDPWD/target/debug/authkit" create-admin --email root@example.com --username root --password-stdin)
+(cd "$WORK/console" && exec env -i "${CONSOLE_ENV[@]}" "$OLDPWD/target/debug/authkit" >"$WORK/console.log" 2>&1) &
+CONSOLE_SERVER=$!
+SERVERS="$SERVER $SPA_SERVER $PAGES_SERVER $CONSOLE_SERVER"
+trap 'kill $SERVERS 2>/dev/null || true; wait $SERVERS 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for port in "$PORT" "$SPA_API_PORT" "$PAGES_PORT" "$CONSOLE_PORT"; do
   for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
+    curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break
     sleep 0.1
   done
 done
@@ -56,3 +64,7 @@ echo "==> single-page app flow in headless Chromium (app on :$SPA_PORT, API on :
 node tests/browser/spa_flow.js "http://localhost:$SPA_API_PORT" "$SPA_PORT" "$SIBLING_PORT"
 echo "==> reset-password and verify-email pages in headless Chromium"
 node tests/browser/pages_flow.js "http://127.0.0.1:$PAGES_PORT" "$WORK/pages.log"
+echo "==> admin console flow in headless Chromium"
+node tests/browser/console_flow.js "http://127.0.0.1:$CONSOLE_PORT" root 'console admin password'
+echo "==> admin console assets: $(cat assets/admin/index.html assets/admin/*.css assets/admin/js/*.js | wc -c) bytes," \
+  "$(cat assets/admin/index.html assets/admin/*.css assets/admin/js/*.js | gzip -9 | wc -c) gzipped"

@@ -99,6 +99,8 @@ pub struct Settings {
     /// Earlier keys, still used to open what they sealed (comma-separated).
     pub encryption_keys_previous: Vec<String>,
     pub signing: SigningSettings,
+    /// Serve the admin console at `/admin` (`ADMIN_CONSOLE=off` removes it).
+    pub admin_console: bool,
 }
 
 /// Which algorithm signs access tokens.
@@ -252,6 +254,7 @@ impl std::fmt::Debug for Settings {
                 &self.encryption_key.as_ref().map(|_| "<redacted>"),
             )
             .field("signing", &self.signing)
+            .field("admin_console", &self.admin_console)
             .finish_non_exhaustive()
     }
 }
@@ -526,6 +529,7 @@ impl Settings {
                 })
                 .unwrap_or_default(),
             signing: signing_settings(&get)?,
+            admin_console: parse_bool(&get, "ADMIN_CONSOLE", true)?,
         })
     }
 
@@ -590,9 +594,9 @@ fn parse_bool(
 ) -> Result<bool, ConfigError> {
     match get(var).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") => Ok(default),
-        Some("true" | "1" | "yes") => Ok(true),
-        Some("false" | "0" | "no") => Ok(false),
-        Some(other) => Err(bad(var, format!("expected true or false, got {other:?}"))),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(bad(var, format!("expected on or off, got {other:?}"))),
     }
 }
 

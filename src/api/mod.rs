@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, extractors, envelopes and the OpenAPI document. Handlers are thin:
 //! extract, call a service, wrap the answer.
 
+pub mod console;
 pub mod cookies;
 pub mod csrf;
 pub mod docs;
@@ -22,6 +23,7 @@ use crate::error::AppError;
 
 /// All routes, without the cross-cutting layers (see `http::app`).
 pub fn routes(ctx: AppContext) -> Router {
+    let console = ctx.settings.admin_console.then(console::router);
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -31,6 +33,7 @@ pub fn routes(ctx: AppContext) -> Router {
         .merge(docs::router())
         .merge(pages::router())
         .merge(well_known::router())
+        .merge(console.unwrap_or_default())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)

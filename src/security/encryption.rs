@@ -161,7 +161,13 @@ fn decode_key(var: &str, text: &str) -> anyhow::Result<Vec<u8>> {
         STANDARD
             .decode(text)
             .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
-            .map_err(|_| anyhow::anyhow!("{var}: not base64 or hex"))?
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{var}: not 64 hex digits nor base64 ({} characters); make one with \
+                     openssl rand -base64 32",
+                    text.len()
+                )
+            })?
     };
     if bytes.len() != KEY_LEN {
         bail!(

@@ -294,6 +294,25 @@ pub async fn list_user_sessions(ctx: &AppContext, user_id: &str) -> AppResult<Ve
     service::sessions::list_usable(ctx, &user).await
 }
 
+/// Revokes one session of another user (same privilege rule as any modification).
+pub async fn revoke_user_session(
+    ctx: &AppContext,
+    actor: &Principal,
+    user_id: &str,
+    session_id: &str,
+) -> AppResult<()> {
+    let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+    let reason = RevokeReason::RevokedByAdmin;
+    service::sessions::revoke_of_user(ctx, actor, &user.id, session_id, reason).await
+}
+
+/// Every role, by name, for an admin picking one.
+pub async fn list_roles(ctx: &AppContext) -> AppResult<Vec<Role>> {
+    let mut roles = ctx.store.list_roles().await?;
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(roles)
+}
+
 /// Revokes every session of another user (same privilege rule as any modification).
 pub async fn revoke_user_sessions(
     ctx: &AppContext,

@@ -483,17 +483,29 @@ pub async fn revoke_own(
     session_id: &str,
 ) -> AppResult<()> {
     let reason = RevokeReason::RevokedByUser;
+    revoke_of_user(ctx, principal, &principal.user.id, session_id, reason).await
+}
+
+/// Revokes one active session of `user_id` on `actor`'s behalf (the user, or an admin the
+/// caller has checked); a session that is not that user's active one is a 404.
+pub async fn revoke_of_user(
+    ctx: &AppContext,
+    actor: &Principal,
+    user_id: &str,
+    session_id: &str,
+    reason: RevokeReason,
+) -> AppResult<()> {
     if !ctx
         .store
-        .revoke_session(session_id, Some(&principal.user.id), reason, Utc::now())
+        .revoke_session(session_id, Some(user_id), reason, Utc::now())
         .await?
     {
         return Err(AppError::NotFound("Session not found".into()));
     }
     // The session is the one revoked, not the one acting.
     let event = NewEvent::new(EventType::SessionRevoked)
-        .user(&principal.user.id)
-        .by(principal)
+        .user(user_id)
+        .by(actor)
         .session(session_id)
         .reason(reason.as_str());
     audit::record(ctx, event).await;

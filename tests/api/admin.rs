@@ -12,6 +12,9 @@ on_both_stores!(
     admin_privilege_rules,
     delete_user_revokes_sessions,
     admin_sessions_of_a_user,
+    admin_revokes_one_session_of_a_user,
+    admin_lists_roles,
+    admin_console_is_served_unless_off,
 );
 
 async fn admin_routes_need_admin(backend: Backend) {
@@ -435,4 +438,126 @@ async fn admin_sessions_of_a_user(backend: Backend) {
         StatusCode::NOT_FOUND,
     )
     .await;
+}
+
+async fn admin_revokes_one_session_of_a_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.user_with_role("keeper", "ADMIN").await;
+    let (id, first) = app.user("travel").await;
+    let second = app.login("travel", PASSWORD).await;
+    let (_, body) = read(
+        app.get(&format!("/api/v1/admin/{id}/sessions"), Some(&admin))
+            .await,
+    )
+    .await;
+    let sessions = body["data"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    // The session of the first token: the older one, listed last (newest activity first).
+    let (_, mine) = read(app.get("/api/v1/user/sessions", Some(&first)).await).await;
+    let first_sid = mine["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let path = format!("/api/v1/admin/{id}/sessions/{first_sid}");
+    let (status, body) = read(app.delete(&path, Some(&admin)).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], serde_json::Value::Null);
+    expect_error(
+        app.get("/api/v1/user/", Some(&first)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let (status, _) = read(app.get("/api/v1/user/", Some(&second)).await).await;
+    assert_eq!(status, StatusCode::OK, "the other session lives on");
+    // Twice, or a session of another user: 404.
+    expect_error(app.delete(&path, Some(&admin)).await, StatusCode::NOT_FOUND).await;
+    let (other, _) = app.user("bystander").await;
+    let (_, body) = read(app.get("/api/v1/user/sessions", Some(&second)).await).await;
+    let second_sid = body["data"][0]["id"].as_str().unwrap().to_string();
+    expect_error(
+        app.delete(
+            &format!("/api/v1/admin/{other}/sessions/{second_sid}"),
+            Some(&admin),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    // The act is in the user's events, with who did it.
+    let (_, body) = read(
+        app.get(
+            &format!("/api/v1/admin/security-events?user_id={id}&type=session.revoked"),
+            Some(&admin),
+        )
+        .await,
+    )
+    .await;
+    let event = &body["data"]["events"][0];
+    assert_eq!(event["detail"]["reason"], "revoked_by_admin");
+    assert_ne!(event["actor_id"], event["user_id"]);
+
+    // A plain admin may not touch a super admin's sessions; a user may not use the route.
+    let (root, root_token) = app.user_with_role("root", "SUPER_ADMIN").await;
+    let (_, body) = read(app.get("/api/v1/user/sessions", Some(&root_token)).await).await;
+    let root_sid = body["data"][0]["id"].as_str().unwrap().to_string();
+    expect_error(
+        app.delete(
+            &format!("/api/v1/admin/{root}/sessions/{root_sid}"),
+            Some(&admin),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_error(
+        app.delete(
+            &format!("/api/v1/admin/{id}/sessions/{second_sid}"),
+            Some(&second),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
+async fn admin_lists_roles(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.user_with_role("lister", "ADMIN").await;
+    let (status, body) = read(app.get("/api/v1/admin/roles", Some(&admin)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ADMIN", "SUPER_ADMIN", "USER"]);
+    assert_eq!(body["data"][1]["permissions"], json!(["*"]));
+    let (_, user) = app.user("curious").await;
+    expect_error(
+        app.get("/api/v1/admin/roles", Some(&user)).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
+async fn admin_console_is_served_unless_off(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    for path in ["/admin", "/admin/", "/admin/assets/js/main.js"] {
+        let res = app.get(path, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
+    let res = app.get("/admin", None).await;
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    let off = TestApp::spawn_with(backend, &[("ADMIN_CONSOLE", "off")]).await;
+    for path in ["/admin", "/admin/assets/js/main.js"] {
+        expect_error(off.get(path, None).await, StatusCode::NOT_FOUND).await;
+    }
 }

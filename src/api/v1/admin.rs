@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, JsonBody, PathParam, QueryParams, query_value};
-use crate::api::views::{RevokedView, SessionView, UserListView, UserView};
+use crate::api::views::{RevokedView, RoleView, SessionView, UserListView, UserView};
 use crate::context::AppContext;
 use crate::domain::permission::EVERYTHING;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -27,6 +27,11 @@ pub fn router() -> Router<AppContext> {
             "/api/v1/admin/{user_id}/sessions",
             get(user_sessions).delete(revoke_user_sessions),
         )
+        .route(
+            "/api/v1/admin/{user_id}/sessions/{session_id}",
+            axum::routing::delete(revoke_user_session),
+        )
+        .route("/api/v1/admin/roles", get(list_roles))
         .route(
             "/api/v1/admin/{user_id}/password-reset",
             axum::routing::post(send_password_reset),
@@ -248,6 +253,49 @@ pub async fn revoke_user_sessions(
         RevokedView {
             revoked_sessions: n,
         },
+    ))
+}
+
+/// Revoke one session of a user.
+#[utoipa::path(delete, path = "/api/v1/admin/{user_id}/sessions/{session_id}", tag = "admin", security(("bearer" = [])),
+    params(
+        ("user_id" = String, Path, description = "User id"),
+        ("session_id" = String, Path, description = "Session id"),
+    ),
+    responses(
+        (status = 200, description = "Session revoked; `data` is null", body = Envelope<Option<String>>),
+        (status = 400, description = "Own id, or a path parameter that is not valid UTF-8 once percent-decoded", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed for this account", body = ErrorBody),
+        (status = 404, description = "Unknown user, or no such active session of the user", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn revoke_user_session(
+    State(ctx): State<AppContext>,
+    Admin(actor): Admin,
+    PathParam((user_id, session_id)): PathParam<(String, String)>,
+) -> AppResult<Reply<()>> {
+    admin::revoke_user_session(&ctx, &actor, &user_id, &session_id).await?;
+    Ok(Reply::ok("Session revoked successfully", ()))
+}
+
+/// Every role with its permissions, by name: what an admin may pick for a user. Granting a role
+/// that holds `admin:*` or `*` still needs `*` (see `PUT /api/v1/admin/{user_id}`).
+#[utoipa::path(get, path = "/api/v1/admin/roles", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Roles", body = Envelope<Vec<RoleView>>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+pub async fn list_roles(
+    State(ctx): State<AppContext>,
+    _admin: Admin,
+) -> AppResult<Reply<Vec<RoleView>>> {
+    let roles = admin::list_roles(&ctx).await?;
+    Ok(Reply::ok(
+        "Roles retrieved successfully",
+        roles.iter().map(RoleView::from).collect(),
     ))
 }
 

@@ -1,0 +1,67 @@
+// Sign-in: username or email and password, then the second factor when the account has one.
+
+import * as api from './api.js';
+import { h, field, statusLine } from './dom.js';
+
+export function signInView({ message, onSignedIn }) {
+  const status = statusLine();
+  if (message) status.show(message, 'info');
+
+  const login = h('input', { name: 'email', autocomplete: 'username', required: true });
+  const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  // Disabled while hidden: the browser neither validates nor submits it before the second step.
+  const code = h('input', { name: 'code', autocomplete: 'one-time-code', required: true, disabled: true });
+  const codeField = field('Authentication code or recovery code', code);
+  codeField.hidden = true;
+  const submit = h('button', { type: 'submit' }, 'Sign in');
+  let mfaToken = null;
+
+  const form = h('form', { class: 'card narrow', 'aria-labelledby': 'sign-in-title' },
+    h('h1', { id: 'sign-in-title' }, 'Sign in'),
+    field('Username or email', login),
+    field('Password', password),
+    codeField,
+    submit,
+    status);
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    try {
+      if (mfaToken) {
+        await api.verifySecondFactor(mfaToken, code.value.trim());
+      } else {
+        const answer = await api.login(login.value.trim(), password.value);
+        if (answer.mfa_required) {
+          mfaToken = answer.mfa_token;
+          login.disabled = true;
+          password.disabled = true;
+          password.value = '';
+          codeField.hidden = false;
+          code.disabled = false;
+          submit.textContent = 'Verify';
+          status.show('Enter the code from your authenticator app, or a recovery code.', 'info');
+          code.focus();
+          return;
+        }
+      }
+      status.show('Signed in.', 'ok');
+      await onSignedIn();
+    } catch (error) {
+      status.show(error.message, 'error');
+      if (mfaToken && /mfa_token/.test(error.message)) {
+        // The challenge expired or ran out of tries: start over.
+        mfaToken = null;
+        login.disabled = false;
+        password.disabled = false;
+        codeField.hidden = true;
+        code.disabled = true;
+        submit.textContent = 'Sign in';
+      }
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  queueMicrotask(() => login.focus());
+  return form;
+}
