@@ -288,7 +288,7 @@ impl FromRequestParts<AppContext> for Admin {
         if principal.can(ADMIN_ALL) {
             Ok(Admin(principal))
         } else {
-            Err(AppError::Forbidden("Admin permission required".into()))
+            Err(AppError::Forbidden("Insufficient permissions".into()))
         }
     }
 }

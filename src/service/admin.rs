@@ -121,17 +121,26 @@ pub async fn get_user(ctx: &AppContext, user_id: &str) -> AppResult<(User, Arc<R
     Ok((user, role))
 }
 
+/// Refuses an admin action on the actor's own account, pointing to the self-service route
+/// (`hint`: the template's wording for updates and deletions).
+fn not_own_account(actor: &Principal, user_id: &str, hint: &str) -> AppResult<()> {
+    if actor.user.id == user_id {
+        return Err(AppError::BadRequest(hint.into()));
+    }
+    Ok(())
+}
+
 /// Loads the target of a modifying admin action and checks the actor may modify it.
 pub(crate) async fn modifiable_target(
     ctx: &AppContext,
     actor: &Principal,
     user_id: &str,
 ) -> AppResult<(User, Arc<Role>)> {
-    if actor.user.id == user_id {
-        return Err(AppError::BadRequest(
-            "Use /api/v1/user/ to change your own account".into(),
-        ));
-    }
+    not_own_account(
+        actor,
+        user_id,
+        "Use /api/v1/user/ to change your own account",
+    )?;
     let (user, role) = get_user(ctx, user_id).await?;
     if is_privileged(&role.permissions) && !actor.can(EVERYTHING) {
         return Err(AppError::Forbidden(
@@ -185,6 +194,7 @@ pub async fn update_user(
     user_id: &str,
     update: AdminUpdate,
 ) -> AppResult<(User, Arc<Role>)> {
+    not_own_account(actor, user_id, "Use PUT /user/ to update your own profile")?;
     // Checked before the password is hashed, so a refusal costs no hash; checked again at the
     // write (see `checked_write`).
     modifiable_target(ctx, actor, user_id).await?;
@@ -261,11 +271,16 @@ pub async fn update_user(
 
 /// Soft-deletes another account, which ends its sessions; returns how many were revoked.
 pub async fn delete_user(ctx: &AppContext, actor: &Principal, user_id: &str) -> AppResult<u64> {
+    not_own_account(
+        actor,
+        user_id,
+        "Use DELETE /user/ to delete your own account",
+    )?;
     checked_write(ctx, actor, user_id, |ctx, user| {
         let actor = actor.clone();
         async move {
             if !user.is_active {
-                return Err(AppError::BadRequest("User is already inactive".into()));
+                return Err(AppError::BadRequest("User already deactivated".into()));
             }
             // Misses if the user was deactivated or re-roled meanwhile: then the check runs again.
             if !ctx

@@ -297,7 +297,7 @@ pub async fn refresh(
     {
         let owner = ctx.store.find_user(&claims.uid).await?;
         if !owner.is_some_and(|u| rotated.is_usable(now, &u, max_lifetime(ctx))) {
-            return Err(AppError::invalid_token());
+            return Err(session_ended());
         }
         // Refreshing slides the expiry, but never past the session's absolute end.
         let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
@@ -313,7 +313,7 @@ pub async fn refresh(
         .zip(owner)
         .filter(|(s, owner)| s.user_id == claims.uid && s.is_usable(now, owner, max_lifetime(ctx)))
         .map(|(s, _)| s)
-        .ok_or_else(AppError::invalid_token)?;
+        .ok_or_else(session_ended)?;
     let grace = Duration::from_std(ctx.settings.refresh_grace).unwrap_or_default();
     let within_grace = session.previous_jti.as_deref() == Some(jti)
         && session.rotated_at.is_some_and(|at| now - at <= grace);
@@ -350,10 +350,19 @@ fn verify(ctx: &AppContext, token: &str, expected: TokenType) -> AppResult<Claim
 
 /// What a client is told about a token it cannot use: 401, or 503 while the keys of
 /// `JWT_ALG=EdDSA` are not loaded (the database has not answered since the start).
+/// A valid token whose session (or account) is over: revoked, expired, or its user deactivated.
+fn session_ended() -> AppError {
+    AppError::Unauthorized("Session expired or revoked. Please login again".into())
+}
+
 fn token_refused(e: TokenError) -> AppError {
     match e {
         TokenError::NoKeys => AppError::Unavailable("signing keys are not loaded yet".into()),
-        TokenError::Expired => AppError::invalid_token(),
+        // Only a token whose signature verified reaches its expiry check: the text tells a
+        // client to sign in again (the template's wording) and tells nobody anything new.
+        TokenError::Expired => {
+            AppError::Unauthorized("Token has expired. Please login again".into())
+        }
         e => {
             tracing::debug!(error = %e, "token refused");
             AppError::invalid_token()
@@ -387,7 +396,7 @@ pub async fn authenticate(
         .find_session_and_user(&claims.sid, &claims.uid)
         .await?
         .filter(|(session, user)| session.is_usable(now, user, max_lifetime(ctx)))
-        .ok_or_else(AppError::invalid_token)?;
+        .ok_or_else(session_ended)?;
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
 
     if now - session.last_activity >= ACTIVITY_WRITE_INTERVAL {

@@ -75,6 +75,9 @@ async fn docs_and_openapi(backend: Backend) {
     assert!(res.text().await.unwrap().contains("swagger-ui"));
     let res = app.get("/docs/swagger-ui-bundle.js", None).await;
     assert_eq!(res.status(), StatusCode::OK);
+    // The template's ReDoc address leads to the same document's viewer.
+    let res = app.get("/redoc", None).await;
+    assert_eq!((res.status(), res.url().path()), (StatusCode::OK, "/docs"));
 }
 
 async fn request_id_round_trip(backend: Backend) {

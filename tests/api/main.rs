@@ -20,5 +20,6 @@ mod mailbox;
 mod mfa;
 mod outbox;
 mod security_events;
+mod template_texts;
 mod tokens;
 mod user;

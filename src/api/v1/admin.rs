@@ -98,9 +98,10 @@ pub async fn list_users(
         },
     };
     let page = admin::list_users(&ctx, query).await?;
+    let view = UserListView::from(page);
     Ok(Reply::ok(
-        "Users retrieved successfully",
-        UserListView::from(page),
+        format!("Retrieved {} users successfully", view.users.len()),
+        view,
     ))
 }
 

@@ -259,7 +259,11 @@ pub async fn refresh(
     match sessions::refresh(&ctx, &token, &client).await {
         Ok(tokens) => {
             let (jar, token) = token_answer(&ctx, jar, tokens, in_body);
-            Ok((jar, Reply::ok("Token refreshed", RefreshView { token })).into_response())
+            Ok((
+                jar,
+                Reply::ok("Token refreshed successfully", RefreshView { token }),
+            )
+                .into_response())
         }
         // A refused cookie is cleared so the browser stops sending it.
         Err(e @ AppError::Unauthorized(_)) if !in_body => {

@@ -35,10 +35,8 @@ pub fn router() -> Router<AppContext> {
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn me(Auth(principal): Auth) -> Reply<UserView> {
-    Reply::ok(
-        "User retrieved successfully",
-        UserView::new(principal.user, &principal.role),
-    )
+    // The template's text for this answer.
+    Reply::ok("success", UserView::new(principal.user, &principal.role))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -83,9 +81,14 @@ pub async fn update_me(
     Auth(principal): Auth,
     JsonBody(body): JsonBody<UpdateMeRequest>,
 ) -> AppResult<Reply<UserView>> {
-    if body.role.is_some() || body.is_active.is_some() {
+    if body.role.is_some() {
         return Err(AppError::Forbidden(
-            "You cannot change your own role or status".into(),
+            "Cannot change your own role. Contact an administrator.".into(),
+        ));
+    }
+    if body.is_active.is_some() {
+        return Err(AppError::Forbidden(
+            "Cannot change your own status. Use DELETE /user/ to delete your account.".into(),
         ));
     }
     let update = ProfileUpdate {
@@ -97,7 +100,7 @@ pub async fn update_me(
     let (user, role) =
         accounts::update_self(&ctx, &principal, update, body.current_password).await?;
     Ok(Reply::ok(
-        "User updated successfully",
+        "Profile updated successfully",
         UserView::new(user, &role),
     ))
 }
@@ -116,7 +119,7 @@ pub async fn delete_me(
 ) -> AppResult<Response> {
     accounts::delete_self(&ctx, &principal).await?;
     let jar = cookies::clear_refresh(jar, &ctx.settings);
-    Ok((jar, Reply::ok("User deleted successfully", ())).into_response())
+    Ok((jar, Reply::ok("Account deleted successfully", ())).into_response())
 }
 
 /// The caller's active sessions, most recent activity first.
