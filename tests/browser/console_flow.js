@@ -7,23 +7,12 @@
 // Usage: node console_flow.js BASE_URL ADMIN_LOGIN ADMIN_PASSWORD
 const crypto = require('crypto');
 const fs = require('fs');
-const { chromium } = require('playwright-core');
+const { expect, apiAt, launch } = require('./common');
 
 const [base, rootLogin, rootPassword] = process.argv.slice(2);
 const PASSWORD = 'correct horse battery';
 const XSS_NAME = '<img src=x onerror="window.__xss=1">';
-
-function expect(what, got, want) {
-  if (got !== want) throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
-  console.log(`ok  ${what}: ${JSON.stringify(got)}`);
-}
-
-async function api(method, path, body, token) {
-  const headers = { 'Content-Type': 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(base + path, { method, headers, body: body && JSON.stringify(body) });
-  return { status: res.status, body: await res.json() };
-}
+const api = apiAt(base);
 
 async function register(username, fullName) {
   const r = await api('POST', '/api/v1/auth/register',
@@ -71,11 +60,7 @@ async function shot(page, name) {
   const bobToken = await login('bob');
   expect('bob is signed in', (await api('GET', '/api/v1/user/', null, bobToken)).status, 200);
 
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   const problems = [];
   let page;
   try {

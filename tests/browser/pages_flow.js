@@ -5,23 +5,12 @@
 // link says so, and that the strict CSP blocks nothing the pages need. Screenshots go to target/.
 // Usage: node pages_flow.js BASE_URL SERVER_LOG
 const fs = require('fs');
-const { chromium } = require('playwright-core');
+const { expect, apiAt, launch } = require('./common');
 
 const [base, serverLog] = process.argv.slice(2);
 const PASSWORD = 'correct horse battery';
 const NEW_PASSWORD = 'a brand new password';
-
-function expect(what, got, want) {
-  if (got !== want) throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
-  console.log(`ok  ${what}: ${JSON.stringify(got)}`);
-}
-
-async function api(method, path, body, token) {
-  const headers = { 'Content-Type': 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(base + path, { method, headers, body: body && JSON.stringify(body) });
-  return { status: res.status, body: await res.json() };
-}
+const api = apiAt(base);
 
 // The newest logged mail to `to` whose subject contains `subject`: its link.
 async function mailedLink(to, subject, seen) {
@@ -37,11 +26,7 @@ async function mailedLink(to, subject, seen) {
 }
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   const problems = [];
   try {
     const page = await browser.newPage();
