@@ -6,8 +6,9 @@
 # The mail tests need a real SMTP server: aiosmtpd (PyPI, same venv) writing a Maildir the tests
 # read, started here as TEST_SMTP_URL / TEST_MAILDIR; the outbox tests start and stop their own
 # through TEST_SMTPD_CMD.
-# Then the fuzzing from the OpenAPI document (scripts/fuzz.sh) and the pages in headless Chromium
-# (scripts/browser-test.sh); TEST_CARGO_ONLY=1 stops after `cargo test`, for a quick local loop.
+# Then the fuzzing from the OpenAPI document (scripts/fuzz.sh), the pages in headless Chromium
+# (scripts/browser-test.sh) and the Postman collection with newman (scripts/postman-test.sh);
+# TEST_CARGO_ONLY=1 stops after `cargo test`, for a quick local loop.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -140,3 +141,5 @@ echo "==> scripts/fuzz.sh"
 scripts/fuzz.sh
 echo "==> scripts/browser-test.sh"
 scripts/browser-test.sh
+echo "==> scripts/postman-test.sh"
+scripts/postman-test.sh
