@@ -52,6 +52,19 @@ fn invalid_code() -> AppError {
     AppError::BadRequest("Invalid code".into())
 }
 
+/// Disabling or regenerating needs a factor to act on. Without one the answer says so before
+/// any password or code is checked: no code could be right, and a wrong-looking attempt must
+/// not be recorded as `mfa.failed` or draw on the account's lockout budget.
+fn has_factor(principal: &Principal) -> AppResult<()> {
+    if principal.user.mfa_enabled {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(
+            "The account has no second factor".into(),
+        ))
+    }
+}
+
 /// Starts an enrolment: a new secret, pending until a code from it confirms it.
 pub async fn enrol(
     ctx: &AppContext,
@@ -132,6 +145,7 @@ pub async fn disable(
     proof: &Proof,
 ) -> AppResult<()> {
     keyring(ctx)?;
+    has_factor(principal)?;
     check_current_password(ctx, principal, current_password).await?;
     check_proof(ctx, &principal.user, &principal.client, proof)
         .await?
@@ -148,6 +162,7 @@ pub async fn regenerate_recovery_codes(
     code: &str,
 ) -> AppResult<Vec<String>> {
     keyring(ctx)?;
+    has_factor(principal)?;
     check_current_password(ctx, principal, current_password).await?;
     let proof = Proof::Code(code.to_string());
     check_proof(ctx, &principal.user, &principal.client, &proof)

@@ -442,6 +442,21 @@ async fn disable_regenerate_and_the_admin_reset(backend: Backend) {
     let after = app.login("dan", PASSWORD).await;
     let (_, me) = read(app.get("/api/v1/user/", Some(&after)).await).await;
     assert_eq!(me["data"]["mfa_enabled"], false);
+    // Nothing to disable or regenerate now: 404, and no failed attempt is recorded.
+    let off = json!({"current_password": PASSWORD, "code": "123456"});
+    let res = app
+        .client
+        .delete(app.url("/api/v1/user/mfa/totp"))
+        .bearer_auth(&after)
+        .json(&off)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::NOT_FOUND).await;
+    let res = app
+        .post("/api/v1/user/mfa/recovery-codes", Some(off), Some(&after))
+        .await;
+    expect_error(res, StatusCode::NOT_FOUND).await;
     let res = app
         .delete(&format!("/api/v1/admin/{id}/mfa"), Some(&root))
         .await;
@@ -455,6 +470,9 @@ async fn disable_regenerate_and_the_admin_reset(backend: Backend) {
     ] {
         assert!(types.iter().any(|t| t == kind), "{kind} in {types:?}");
     }
+    // The old recovery code tried at login is the only failed attempt.
+    let failures = types.iter().filter(|t| *t == "mfa.failed").count();
+    assert_eq!(failures, 1, "{types:?}");
 }
 
 /// The secret is sealed at rest (no plaintext in the stored record), and a new SECRET_KEY leaves

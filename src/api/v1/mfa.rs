@@ -154,6 +154,7 @@ pub async fn confirm(
         (status = 200, description = "Second factor disabled", body = Envelope<Option<String>>),
         (status = 400, description = "Wrong password or code, or malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 404, description = "The account has no second factor", body = ErrorBody),
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
@@ -177,6 +178,7 @@ pub async fn disable(
         (status = 200, description = "The new codes, shown once", body = Envelope<RecoveryCodesView>),
         (status = 400, description = "Wrong password or code, or malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 404, description = "The account has no second factor", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
     ))]
