@@ -63,15 +63,20 @@ async function send(method, path, body, withToken) {
   return { response, answer };
 }
 
-/** Renews the access token with the refresh cookie; false when there is no live session. */
-export async function refresh() {
-  const { response, answer } = await send('POST', '/api/v1/auth/refresh', undefined, false);
-  if (response.ok && answer && answer.data) {
-    accessToken = answer.data.token.access_token;
-    return true;
-  }
-  accessToken = null;
-  return false;
+let refreshing = null;
+
+/** Renews the access token with the refresh cookie; false when there is no live session.
+ *  Calls that find the token expired at the same time share one refresh: each refresh rotates
+ *  the cookie, so a second one would present a cookie already rotated away. */
+export function refresh() {
+  refreshing ??= (async () => {
+    const { response, answer } = await send('POST', '/api/v1/auth/refresh', undefined, false);
+    accessToken = response.ok && answer && answer.data ? answer.data.token.access_token : null;
+    return accessToken !== null;
+  })().finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
 }
 
 /** Calls the API and answers `data`; a 401 renews the token once and tries again. */
