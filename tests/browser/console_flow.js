@@ -79,6 +79,7 @@ async function shot(page, name) {
     const response = await page.goto(`${base}/admin`);
     const csp = response.headers()['content-security-policy'];
     expect('a strict CSP', /script-src 'self'/.test(csp) && !/unsafe-inline/.test(csp), true);
+    expect('no framing', /frame-ancestors 'none'/.test(csp) && response.headers()['x-frame-options'], 'DENY');
     await page.getByLabel('Username or email').waitFor();
     await shot(page, 'sign-in');
     await page.getByLabel('Username or email').fill(rootLogin);
