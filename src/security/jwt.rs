@@ -119,12 +119,16 @@ pub struct TokenKeys {
     pub refresh_ttl: Duration,
     /// With `JWT_ALG=EdDSA`: the key set access tokens are signed and verified with.
     ed25519: Option<Ed25519Tokens>,
+    /// Access tokens that passed the full check, under either algorithm (see `token_cache`).
+    verified: VerifiedTokens,
 }
+
+/// Under HS256 the key never changes while the process runs: one generation for its lifetime.
+const HS256_GENERATION: u64 = 0;
 
 struct Ed25519Tokens {
     /// `None` until first loaded from the store; then replaced whole on each change.
     keys: RwLock<Option<Arc<KeySet>>>,
-    verified: VerifiedTokens,
     /// When a token's unknown kid last caused a reload.
     unknown_kid_reload: Mutex<Option<Instant>>,
 }
@@ -144,6 +148,7 @@ impl TokenKeys {
             access_ttl,
             refresh_ttl,
             ed25519: None,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -151,7 +156,6 @@ impl TokenKeys {
     pub fn with_ed25519(mut self) -> Self {
         self.ed25519 = Some(Ed25519Tokens {
             keys: RwLock::new(None),
-            verified: VerifiedTokens::default(),
             unknown_kid_reload: Mutex::new(None),
         });
         self
@@ -186,7 +190,7 @@ impl TokenKeys {
 
     /// How many verified tokens are remembered (for tests and metrics).
     pub fn cached_tokens(&self) -> usize {
-        self.ed25519.as_ref().map_or(0, |ed| ed.verified.len())
+        self.verified.len()
     }
 
     /// Replaces the key set (HS256: ignored). The verified-token cache is emptied: its entries
@@ -194,7 +198,7 @@ impl TokenKeys {
     pub fn install(&self, set: KeySet) {
         if let Some(ed) = &self.ed25519 {
             *ed.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
-            ed.verified.clear();
+            self.verified.clear();
         }
     }
 
@@ -289,9 +293,9 @@ impl TokenKeys {
         expected: TokenType,
         now: DateTime<Utc>,
     ) -> Result<Claims, TokenError> {
-        let claims = match &self.ed25519 {
-            Some(ed) if expected == TokenType::Access => self.verified_access(ed, token, now)?,
-            _ => self.verified_claims(token, now)?,
+        let claims = match expected {
+            TokenType::Access => self.access_claims(token, now)?,
+            TokenType::Refresh => self.verified_claims(token, now)?,
         };
         if claims.token_type != expected {
             return Err(TokenError::WrongType);
@@ -328,22 +332,41 @@ impl TokenKeys {
         self.checked_claims(payload, now)
     }
 
-    /// An access token under `JWT_ALG=EdDSA`: Ed25519 under a key of the set, or HS256 issued
-    /// before the switch from HS256 (until those have expired).
-    fn verified_access(
-        &self,
-        ed: &Ed25519Tokens,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Claims, TokenError> {
-        use TokenError::Invalid;
+    /// The claims of a token presented as an access token: from the verified-token cache when
+    /// this very token passed the full check before (and is still within its `exp` and its
+    /// key's validity), else from the full check, whose success is remembered.
+    fn access_claims(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
-            return Err(Invalid);
+            return Err(TokenError::Invalid);
         }
-        let keys = self.key_set().ok_or(TokenError::NoKeys)?;
-        if let Some(claims) = ed.verified.get(token, keys.generation, now) {
+        let keys = match &self.ed25519 {
+            None => None,
+            Some(_) => Some(self.key_set().ok_or(TokenError::NoKeys)?),
+        };
+        let generation = keys.as_ref().map_or(HS256_GENERATION, |k| k.generation);
+        if let Some(claims) = self.verified.get(token, generation, now) {
             return Ok(claims);
         }
+        let (claims, key_until) = match &keys {
+            None => (self.verified_claims(token, now)?, None),
+            Some(keys) => self.verified_access(keys, token, now)?,
+        };
+        if claims.token_type == TokenType::Access {
+            self.verified.insert(token, &claims, generation, key_until);
+        }
+        Ok(claims)
+    }
+
+    /// An access token under `JWT_ALG=EdDSA`: Ed25519 under a key of the set, or HS256 issued
+    /// before the switch from HS256 (until those have expired). With the end of the verifying
+    /// key's validity (none for HS256: such a token is bounded by its `exp`, checked here).
+    fn verified_access(
+        &self,
+        keys: &KeySet,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Claims, Option<DateTime<Utc>>), TokenError> {
+        use TokenError::Invalid;
         let (signing_input, signature) = token.rsplit_once('.').ok_or(Invalid)?;
         let (header, payload) = signing_input.split_once('.').ok_or(Invalid)?;
         let kid = match read_header(header)? {
@@ -353,7 +376,7 @@ impl TokenKeys {
                 if claims.exp > keys.hs256_until.timestamp() {
                     return Err(Invalid);
                 }
-                return Ok(claims);
+                return Ok((claims, None));
             }
         };
         let verifier = keys.verifier(&kid).ok_or(TokenError::UnknownKey)?;
@@ -375,11 +398,7 @@ impl TokenKeys {
             )
             .map_err(|_| Invalid)?;
         let claims = self.checked_claims(payload, now)?;
-        if claims.token_type == TokenType::Access {
-            ed.verified
-                .insert(token, &claims, keys.generation, verifier.until);
-        }
-        Ok(claims)
+        Ok((claims, verifier.until))
     }
 
     /// The claims of a token whose signature was checked: well formed, unexpired, and of this
@@ -462,6 +481,54 @@ mod tests {
 
     fn claims_json(exp: i64) -> String {
         format!(r#"{{"uid":"u","sid":"s","type":"access","iat":0,"exp":{exp}}}"#)
+    }
+
+    /// Under HS256 too, a cached token and the full check agree: for a valid, an expiring, a
+    /// tampered, a refresh-shaped and a foreign-key token, around `exp`, and whatever order
+    /// they first arrived in.
+    #[test]
+    fn the_hs256_cache_agrees_with_the_full_check() {
+        let now = Utc::now();
+        let k = keys(b"a secret long enough for these tests 0123456789");
+        let other = keys(b"another secret, not this server's 0123456789");
+        let exp = now.timestamp() + 10;
+        let valid = signed(
+            &k,
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            &claims_json(exp + 100),
+        );
+        let expiring = signed(&k, r#"{"alg":"HS256","typ":"JWT"}"#, &claims_json(exp));
+        let mut tampered = valid.clone();
+        tampered.replace_range(tampered.len() - 3.., "AAA");
+        let refresh_shaped = signed(
+            &k,
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"uid":"u","sid":"s","type":"refresh","jti":"j","iat":0,"exp":99999999999}"#,
+        );
+        let foreign = signed(&other, r#"{"alg":"HS256","typ":"JWT"}"#, &claims_json(exp));
+        let tokens = [valid, expiring, tampered, refresh_shaped, foreign];
+        let times: Vec<_> = [-1, 0, 9, 10, 11, 12]
+            .iter()
+            .map(|s| now + chrono::Duration::seconds(*s))
+            .collect();
+        for token in &tokens {
+            let _ = k.verify_at(token, TokenType::Access, now);
+        }
+        assert_eq!(
+            k.cached_tokens(),
+            2,
+            "only the accepted access tokens are remembered"
+        );
+        for token in &tokens {
+            for &t in &times {
+                let cold = keys(b"a secret long enough for these tests 0123456789");
+                let outcome = |k: &TokenKeys| {
+                    k.verify_at(token, TokenType::Access, t)
+                        .map(|c| format!("{c:?}"))
+                };
+                assert_eq!(outcome(&k), outcome(&cold), "token {token} at {t}");
+            }
+        }
     }
 
     #[test]
