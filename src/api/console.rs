@@ -9,57 +9,32 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
 
-use crate::api::docs::asset;
+use crate::api::docs::{asset, html_page};
 
 const INDEX_HTML: &str = include_str!("../../assets/admin/index.html");
 
-/// Every file under `/admin/assets/`: (path, content, content type).
+/// One file under `assets/admin/`, compiled in: (path under `/admin/assets/`, content, type).
+macro_rules! console_file {
+    ($path:literal, $content_type:expr) => {
+        (
+            $path,
+            include_str!(concat!("../../assets/admin/", $path)),
+            $content_type,
+        )
+    };
+}
+
+/// Every file under `/admin/assets/`.
 const FILES: [(&str, &str, &str); 9] = [
-    (
-        "console.css",
-        include_str!("../../assets/admin/console.css"),
-        CSS,
-    ),
-    (
-        "js/main.js",
-        include_str!("../../assets/admin/js/main.js"),
-        JS,
-    ),
-    (
-        "js/api.js",
-        include_str!("../../assets/admin/js/api.js"),
-        JS,
-    ),
-    (
-        "js/dom.js",
-        include_str!("../../assets/admin/js/dom.js"),
-        JS,
-    ),
-    (
-        "js/signin.js",
-        include_str!("../../assets/admin/js/signin.js"),
-        JS,
-    ),
-    (
-        "js/users.js",
-        include_str!("../../assets/admin/js/users.js"),
-        JS,
-    ),
-    (
-        "js/user.js",
-        include_str!("../../assets/admin/js/user.js"),
-        JS,
-    ),
-    (
-        "js/events.js",
-        include_str!("../../assets/admin/js/events.js"),
-        JS,
-    ),
-    (
-        "js/keys.js",
-        include_str!("../../assets/admin/js/keys.js"),
-        JS,
-    ),
+    console_file!("console.css", CSS),
+    console_file!("js/main.js", JS),
+    console_file!("js/api.js", JS),
+    console_file!("js/dom.js", JS),
+    console_file!("js/signin.js", JS),
+    console_file!("js/users.js", JS),
+    console_file!("js/user.js", JS),
+    console_file!("js/events.js", JS),
+    console_file!("js/keys.js", JS),
 ];
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -82,13 +57,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 fn page() -> Response {
-    let mut response = asset(INDEX_HTML, "text/html; charset=utf-8");
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONSOLE_CSP),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = html_page(INDEX_HTML, CONSOLE_CSP);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

@@ -53,10 +53,15 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 fn page(html: &'static str) -> Response {
+    html_page(html, DOCS_CSP)
+}
+
+/// A static HTML page under its Content-Security-Policy (/docs, the mail pages, the console).
+pub(crate) fn html_page(html: &'static str, csp: &'static str) -> Response {
     let mut response = asset(html, "text/html; charset=utf-8");
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(DOCS_CSP),
+        HeaderValue::from_static(csp),
     );
     response
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
 
-use crate::api::docs::asset;
+use crate::api::docs::{asset, html_page};
 
 const RESET_HTML: &str = include_str!("../../assets/pages/reset-password.html");
 const VERIFY_HTML: &str = include_str!("../../assets/pages/verify-email.html");
@@ -34,12 +34,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 fn page(html: &'static str) -> Response {
-    let mut response = asset(html, "text/html; charset=utf-8");
+    let mut response = html_page(html, PAGES_CSP);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGES_CSP),
-    );
     // The token is in the page's address: never in a Referer, never in a cache.
     headers.insert(
         header::REFERRER_POLICY,

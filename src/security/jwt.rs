@@ -339,10 +339,9 @@ impl TokenKeys {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Invalid);
         }
-        let keys = match &self.ed25519 {
-            None => None,
-            Some(_) => Some(self.key_set().ok_or(TokenError::NoKeys)?),
-        };
+        let keys = (self.ed25519.as_ref())
+            .map(|_| self.key_set().ok_or(TokenError::NoKeys))
+            .transpose()?;
         let generation = keys.as_ref().map_or(HS256_GENERATION, |k| k.generation);
         if let Some(claims) = self.verified.get(token, generation, now) {
             return Ok(claims);

@@ -121,26 +121,23 @@ pub async fn get_user(ctx: &AppContext, user_id: &str) -> AppResult<(User, Arc<R
     Ok((user, role))
 }
 
-/// Refuses an admin action on the actor's own account, pointing to the self-service route
-/// (`hint`: the template's wording for updates and deletions).
-fn not_own_account(actor: &Principal, user_id: &str, hint: &str) -> AppResult<()> {
-    if actor.user.id == user_id {
-        return Err(AppError::BadRequest(hint.into()));
-    }
-    Ok(())
-}
+/// What an admin action on the actor's own account answers instead: the self-service route
+/// (the template's wording for updates and deletions).
+pub(crate) const USE_SELF_SERVICE: &str = "Use /api/v1/user/ to change your own account";
+const USE_PUT_USER: &str = "Use PUT /user/ to update your own profile";
+const USE_DELETE_USER: &str = "Use DELETE /user/ to delete your own account";
 
-/// Loads the target of a modifying admin action and checks the actor may modify it.
+/// Loads the target of a modifying admin action and checks the actor may modify it; the
+/// actor's own account is refused with `own_account` (400).
 pub(crate) async fn modifiable_target(
     ctx: &AppContext,
     actor: &Principal,
     user_id: &str,
+    own_account: &str,
 ) -> AppResult<(User, Arc<Role>)> {
-    not_own_account(
-        actor,
-        user_id,
-        "Use /api/v1/user/ to change your own account",
-    )?;
+    if actor.user.id == user_id {
+        return Err(AppError::BadRequest(own_account.into()));
+    }
     let (user, role) = get_user(ctx, user_id).await?;
     if is_privileged(&role.permissions) && !actor.can(EVERYTHING) {
         return Err(AppError::Forbidden(
@@ -170,6 +167,7 @@ async fn checked_write<T, Fut>(
     ctx: &AppContext,
     actor: &Principal,
     user_id: &str,
+    own_account: &str,
     write: impl Fn(AppContext, User) -> Fut,
 ) -> AppResult<T>
 where
@@ -177,7 +175,7 @@ where
     Fut: Future<Output = AppResult<Option<T>>> + Send + 'static,
 {
     for _ in 0..CHECKED_WRITE_ATTEMPTS {
-        let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+        let (user, _) = modifiable_target(ctx, actor, user_id, own_account).await?;
         if let Some(done) = service::to_completion(write(ctx.clone(), user)).await? {
             return Ok(done);
         }
@@ -194,10 +192,9 @@ pub async fn update_user(
     user_id: &str,
     update: AdminUpdate,
 ) -> AppResult<(User, Arc<Role>)> {
-    not_own_account(actor, user_id, "Use PUT /user/ to update your own profile")?;
     // Checked before the password is hashed, so a refusal costs no hash; checked again at the
     // write (see `checked_write`).
-    modifiable_target(ctx, actor, user_id).await?;
+    modifiable_target(ctx, actor, user_id, USE_PUT_USER).await?;
     let new_role = match update.role.as_deref() {
         None => None,
         Some(name) => {
@@ -239,7 +236,7 @@ pub async fn update_user(
     };
     // A new password or a deactivation ends every session in the same write.
     changes.end_sessions = reason.is_some();
-    let updated = checked_write(ctx, actor, user_id, |ctx, user| {
+    let updated = checked_write(ctx, actor, user_id, USE_PUT_USER, |ctx, user| {
         let (changes, actor, fields) = (changes.clone(), actor.clone(), fields.clone());
         async move {
             let Some(updated) = ctx
@@ -271,12 +268,7 @@ pub async fn update_user(
 
 /// Soft-deletes another account, which ends its sessions; returns how many were revoked.
 pub async fn delete_user(ctx: &AppContext, actor: &Principal, user_id: &str) -> AppResult<u64> {
-    not_own_account(
-        actor,
-        user_id,
-        "Use DELETE /user/ to delete your own account",
-    )?;
-    checked_write(ctx, actor, user_id, |ctx, user| {
+    checked_write(ctx, actor, user_id, USE_DELETE_USER, |ctx, user| {
         let actor = actor.clone();
         async move {
             if !user.is_active {
@@ -316,7 +308,7 @@ pub async fn revoke_user_session(
     user_id: &str,
     session_id: &str,
 ) -> AppResult<()> {
-    let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+    let (user, _) = modifiable_target(ctx, actor, user_id, USE_SELF_SERVICE).await?;
     let reason = RevokeReason::RevokedByAdmin;
     service::sessions::revoke_of_user(ctx, actor, &user.id, session_id, reason).await
 }
@@ -334,7 +326,7 @@ pub async fn revoke_user_sessions(
     actor: &Principal,
     user_id: &str,
 ) -> AppResult<u64> {
-    let (user, _) = modifiable_target(ctx, actor, user_id).await?;
+    let (user, _) = modifiable_target(ctx, actor, user_id, USE_SELF_SERVICE).await?;
     let reason = RevokeReason::RevokedByAdmin;
     let revoked = ctx
         .store

@@ -236,7 +236,9 @@ pub async fn verify(
 
 /// An admin removes a user's factor (a lost phone); every session of the user ends.
 pub async fn admin_reset(ctx: &AppContext, actor: &Principal, user_id: &str) -> AppResult<()> {
-    let (user, _) = service::admin::modifiable_target(ctx, actor, user_id).await?;
+    let (user, _) =
+        service::admin::modifiable_target(ctx, actor, user_id, service::admin::USE_SELF_SERVICE)
+            .await?;
     if !ctx.store.delete_factor(&user.id).await? {
         return Err(AppError::NotFound("The user has no second factor".into()));
     }

@@ -112,7 +112,9 @@ pub async fn fulfil(ctx: &AppContext, request: &OutboxMail) -> AppResult<()> {
 /// admin change).
 pub async fn admin_forgot(ctx: &AppContext, actor: &Principal, user_id: &str) -> AppResult<()> {
     mail_enabled(ctx)?;
-    let (user, _) = service::admin::modifiable_target(ctx, actor, user_id).await?;
+    let (user, _) =
+        service::admin::modifiable_target(ctx, actor, user_id, service::admin::USE_SELF_SERVICE)
+            .await?;
     if user.is_active && within_mail_limits(ctx, &actor.client, &user.email_lower(), false).await? {
         send_reset(ctx, &user, &actor.client, Some(actor)).await?;
     }
