@@ -6,6 +6,7 @@
 # The mail tests need a real SMTP server: aiosmtpd (PyPI, same venv) writing a Maildir the tests
 # read, started here as TEST_SMTP_URL / TEST_MAILDIR; the outbox tests start and stop their own
 # through TEST_SMTPD_CMD.
+# First the structure checks (scripts/check-layers.py, scripts/check-standalone.sh).
 # Then the fuzzing from the OpenAPI document (scripts/fuzz.sh), the pages in headless Chromium
 # (scripts/browser-test.sh) and the Postman collection with newman (scripts/postman-test.sh);
 # TEST_CARGO_ONLY=1 stops after `cargo test`, for a quick local loop.
@@ -103,6 +104,11 @@ stop_test_mongo() {
     wait "$MONGO_PID" 2>/dev/null || true
   fi
 }
+
+# Structure checks, before anything is built: imports run down the layer order, and nothing in
+# the repository refers to a path outside it.
+python3 scripts/check-layers.py
+scripts/check-standalone.sh
 
 if [ -z "${TEST_MONGO_URL:-}" ] || [ -z "${TEST_MONGOD_CMD:-}" ]; then
   install_secantus

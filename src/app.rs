@@ -66,7 +66,7 @@ impl Application {
     /// prepared in the background as soon as the database answers. No crash loop while an
     /// operator's database and server start together.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let addr = SocketAddr::new(settings.host, settings.port);
+        let addr = SocketAddr::new(settings.server.host, settings.server.port);
         let ctx = unprepared_context(settings).await?;
         if let Err(e) = ctx.store.prepare().await {
             tracing::warn!(error = %e, "the database is not ready; serving /health, answering 503 until it is");
@@ -97,8 +97,8 @@ impl Application {
         let sweeper = tokio::spawn(sweep_expired_sessions(self.ctx.clone()));
         let key_keeper = tokio::spawn(signing_keys::maintain(self.ctx.clone()));
         let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
-        let mail_worker = tokio::spawn(crate::mail::worker::run(self.ctx.clone(), mail_stopped));
-        let header_read_timeout = self.ctx.settings.header_read_timeout;
+        let mail_worker = tokio::spawn(crate::service::outbox::run(self.ctx.clone(), mail_stopped));
+        let header_read_timeout = self.ctx.settings.server.header_read_timeout;
         let result =
             http::serve::serve(self.listener, app(self.ctx), header_read_timeout, shutdown).await;
         sweeper.abort();

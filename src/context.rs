@@ -2,6 +2,8 @@
 //! is a pointer copy) keeps handler signatures short and makes the dependencies of the request path
 //! visible in one place.
 
+mod role_cache;
+
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -12,8 +14,8 @@ use crate::security::encryption::Keyring;
 use crate::security::jwt::TokenKeys;
 use crate::security::one_time::CodeHasher;
 use crate::security::password::PasswordHasher;
-use crate::service::roles::RoleCache;
 use crate::store::Store;
+pub use role_cache::RoleCache;
 
 #[derive(Clone)]
 pub struct AppContext(Arc<Inner>);
@@ -41,10 +43,10 @@ impl AppContext {
     ) -> anyhow::Result<Self> {
         let mut tokens = TokenKeys::new(
             secret,
-            settings.access_token_ttl,
-            settings.refresh_token_ttl,
-            settings.jwt_issuer.clone(),
-            settings.jwt_audience.clone(),
+            settings.tokens.access_ttl,
+            settings.tokens.refresh_ttl,
+            settings.tokens.jwt_issuer.clone(),
+            settings.tokens.jwt_audience.clone(),
         );
         // Filled on first use: the database may not answer yet (see `Store::prepare`).
         let roles = RoleCache::default();
@@ -62,7 +64,10 @@ impl AppContext {
             mailer,
             codes: CodeHasher::new(secret),
             keyring,
-            passwords: PasswordHasher::new(settings.workers, settings.password_hash_queue),
+            passwords: PasswordHasher::new(
+                settings.server.workers,
+                settings.limits.password_hash_queue,
+            ),
             settings,
             store,
             tokens,

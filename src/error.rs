@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::validate::FieldError;
-use crate::security::password::PasswordError;
 use crate::store::StoreError;
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -95,15 +94,6 @@ impl From<StoreError> for AppError {
             }),
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
             StoreError::Other(cause) => Self::Internal(cause),
-        }
-    }
-}
-
-impl From<PasswordError> for AppError {
-    fn from(e: PasswordError) -> Self {
-        match e {
-            PasswordError::QueueFull => Self::Busy,
-            other => Self::Internal(other.to_string()),
         }
     }
 }

@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         return healthcheck(&settings);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.workers)
+        .worker_threads(settings.server.workers)
         // The blocking pool runs SQLite writes (one writer at a time) and slow reads; hundreds of
         // threads queued on one mutex would only cost memory.
         .max_blocking_threads(8)
@@ -204,12 +204,12 @@ fn healthcheck(settings: &Settings) -> ExitCode {
     use std::net::{SocketAddr, TcpStream};
     use std::time::Duration;
 
-    let host = if settings.host.is_unspecified() {
+    let host = if settings.server.host.is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
-        settings.host
+        settings.server.host
     };
-    let addr = SocketAddr::new(host, settings.port);
+    let addr = SocketAddr::new(host, settings.server.port);
     let timeout = Duration::from_secs(3);
     let check = || -> std::io::Result<bool> {
         let mut stream = TcpStream::connect_timeout(&addr, timeout)?;

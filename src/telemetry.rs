@@ -15,27 +15,27 @@ pub const LOG_FILES_KEPT: usize = 14;
 
 /// Installs the global subscriber. Keep the guard alive: dropping it flushes the file writer.
 pub fn init(settings: &Settings) -> anyhow::Result<WorkerGuard> {
-    std::fs::create_dir_all(&settings.log_dir)
-        .with_context(|| format!("LOG_DIR: cannot create {}", settings.log_dir.display()))?;
+    std::fs::create_dir_all(&settings.logging.dir)
+        .with_context(|| format!("LOG_DIR: cannot create {}", settings.logging.dir.display()))?;
     let appender = Builder::new()
         .rotation(Rotation::DAILY)
         .filename_prefix("app.log")
         .max_log_files(LOG_FILES_KEPT)
-        .build(&settings.log_dir)
+        .build(&settings.logging.dir)
         .with_context(|| {
             format!(
                 "LOG_DIR: cannot write logs to {}",
-                settings.log_dir.display()
+                settings.logging.dir.display()
             )
         })?;
     let (file_writer, guard) = tracing_appender::non_blocking(appender);
 
-    let filter = EnvFilter::try_new(&settings.log_level).context("LOG_LEVEL")?;
-    let console = match settings.log_format {
+    let filter = EnvFilter::try_new(&settings.logging.level).context("LOG_LEVEL")?;
+    let console = match settings.logging.format {
         LogFormat::Pretty => fmt::layer().compact().with_target(false).boxed(),
         LogFormat::Json => fmt::layer().json().flatten_event(true).boxed(),
     };
-    let file = match settings.log_format {
+    let file = match settings.logging.format {
         LogFormat::Pretty => fmt::layer()
             .compact()
             .with_ansi(false)

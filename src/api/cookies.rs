@@ -14,7 +14,7 @@ fn base(settings: &Settings, value: String) -> Cookie<'static> {
     cookie.set_http_only(true);
     cookie.set_secure(settings.is_production());
     cookie.set_path(REFRESH_COOKIE_PATH);
-    cookie.set_same_site(match settings.cookie_samesite {
+    cookie.set_same_site(match settings.tokens.cookie_samesite {
         SameSite::Lax => CookieSameSite::Lax,
         SameSite::Strict => CookieSameSite::Strict,
         SameSite::None => CookieSameSite::None,

@@ -28,7 +28,7 @@ pub fn check_cookie_request(headers: &HeaderMap, settings: &Settings) -> AppResu
         .get(ORIGIN)
         .map(|v| v.to_str().unwrap_or("unreadable"));
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    let listed = |origin: &str| settings.cors_origins.iter().any(|o| o == origin);
+    let listed = |origin: &str| settings.server.cors_origins.iter().any(|o| o == origin);
     let allowed = match (origin, fetch_site) {
         // The browser itself says the page is the API's own origin, or no page at all.
         (_, Some("same-origin" | "none")) => true,

@@ -14,9 +14,10 @@ use utoipa::openapi::{RefOr, Schema};
 
 use crate::context::AppContext;
 use crate::domain::permission::ADMIN_ALL;
+use crate::domain::principal::{ClientInfo, Principal};
 use crate::domain::validate::FieldError;
 use crate::error::{AppError, AppResult};
-use crate::service::sessions::{self, ClientInfo, Principal};
+use crate::service::sessions;
 
 /// A JSON request body. Wrong content type -> 415, unreadable or oversized body -> 400/413,
 /// malformed JSON -> 400, well-formed JSON of the wrong shape -> 422 naming the field.

@@ -18,14 +18,14 @@ use crate::error::{AppError, ErrorBody};
         (status = 404, description = "Disabled: production without METRICS_TOKEN", body = ErrorBody),
     ))]
 pub async fn metrics(State(ctx): State<AppContext>, headers: HeaderMap) -> Response {
-    match &ctx.settings.metrics_token {
+    match &ctx.settings.server.metrics_token {
         Some(expected) => {
             let given = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or_default();
-            if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            if !constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
                 return AppError::Unauthorized("Invalid metrics token".into()).into_response();
             }
         }

@@ -23,7 +23,7 @@ use crate::error::AppError;
 
 /// All routes, without the cross-cutting layers (see `http::app`).
 pub fn routes(ctx: AppContext) -> Router {
-    let console = ctx.settings.admin_console.then(console::router);
+    let console = ctx.settings.server.admin_console.then(console::router);
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

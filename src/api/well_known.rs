@@ -1,4 +1,4 @@
-//! `/.well-known`: what other services need to verify our access tokens offline (API.md,
+//! `/.well-known`: what other services need to verify our access tokens offline (docs/API.md,
 //! "Signing keys and JWKS"). Not enveloped: these are standard documents read by libraries.
 
 use axum::Json;
@@ -80,6 +80,7 @@ pub struct OpenIdConfiguration {
 pub async fn openid_configuration(State(ctx): State<AppContext>) -> AppResult<Response> {
     let issuer = ctx
         .settings
+        .tokens
         .jwt_issuer
         .clone()
         .ok_or_else(|| AppError::NotFound("Not found".into()))?;

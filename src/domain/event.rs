@@ -1,5 +1,5 @@
 //! Security events: the append-only record of every act that changes an account or its access
-//! (API.md, "Security events"). Who did what to which account, when, and from where.
+//! (docs/API.md, "Security events"). Who did what to which account, when, and from where.
 //!
 //! An event carries no secret by construction: its `detail` is built only from names fixed in
 //! the code (`&'static str`), counts and public identifiers, never from a request's values.
@@ -17,7 +17,7 @@ macro_rules! event_types {
         }
 
         impl EventType {
-            /// Every type, in the order of API.md.
+            /// Every type, in the order of docs/API.md.
             pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
 
             pub fn as_str(self) -> &'static str {

@@ -1,5 +1,5 @@
 //! One-time tokens (the secrets mailed for a password reset or an address check) and the mail
-//! outbox (mail waiting to be sent) (API.md, "Email: verification, password reset, email
+//! outbox (mail waiting to be sent) (docs/API.md, "Email: verification, password reset, email
 //! change").
 
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! A user's second factor (API.md, "Second factor"): one TOTP factor per user, pending until its
+//! A user's second factor (docs/API.md, "Second factor"): one TOTP factor per user, pending until its
 //! first code confirms it, and the recovery codes that stand in for it once.
 
 use chrono::{DateTime, Utc};

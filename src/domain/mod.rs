@@ -3,7 +3,9 @@
 pub mod event;
 pub mod mail;
 pub mod mfa;
+pub mod network;
 pub mod permission;
+pub mod principal;
 pub mod signing_key;
 pub mod validate;
 

@@ -1,4 +1,4 @@
-//! A key that signs access tokens when `JWT_ALG=EdDSA` (API.md, "Signing keys and JWKS").
+//! A key that signs access tokens when `JWT_ALG=EdDSA` (docs/API.md, "Signing keys and JWKS").
 //!
 //! A key lives through three states, each entered by one conditional write:
 //! - `next`: published in the JWKS but not signing yet, so every verifier's cached key set holds

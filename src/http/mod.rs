@@ -51,7 +51,7 @@ pub fn app(routes: Router, ctx: &AppContext) -> AppService {
         .option_layer(cors(settings))
         .option_layer(hsts)
         .layer(axum::middleware::from_fn_with_state(
-            limits::InFlight::new(settings.max_in_flight),
+            limits::InFlight::new(settings.server.max_in_flight),
             limits::shed_load,
         ))
         .layer(axum::middleware::from_fn(request_log::no_store_on_api))
@@ -69,12 +69,12 @@ pub fn app(routes: Router, ctx: &AppContext) -> AppService {
         ))
         .layer(axum::middleware::from_fn_with_state(
             limits::RequestBounds {
-                timeout: settings.request_timeout,
-                max_body_bytes: settings.max_body_bytes,
+                timeout: settings.server.request_timeout,
+                max_body_bytes: settings.server.max_body_bytes,
             },
             limits::bound_request,
         ))
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
         .service(routes.route_layer(axum::middleware::from_fn(request_log::remember_route)));
     BoxCloneSyncService::new(stack)
 }
@@ -82,10 +82,11 @@ pub fn app(routes: Router, ctx: &AppContext) -> AppService {
 /// CORS for the configured origins only, with credentials (the refresh cookie). No origins
 /// configured means no CORS headers at all: same-origin clients only.
 fn cors(settings: &Settings) -> Option<CorsLayer> {
-    if settings.cors_origins.is_empty() {
+    if settings.server.cors_origins.is_empty() {
         return None;
     }
     let origins: Vec<HeaderValue> = settings
+        .server
         .cors_origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
@@ -98,6 +99,7 @@ fn cors(settings: &Settings) -> Option<CorsLayer> {
     ];
     allow_headers.extend(
         settings
+            .server
             .cors_allow_headers
             .iter()
             .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()),

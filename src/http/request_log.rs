@@ -46,7 +46,8 @@ pub async fn log_request(State(ctx): State<AppContext>, mut req: Request, next: 
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let ip = peer.map(|p| client_ip::resolve(p, req.headers(), &ctx.settings.trusted_proxies));
+    let ip =
+        peer.map(|p| client_ip::resolve(p, req.headers(), &ctx.settings.server.trusted_proxies));
     if let Some(ip) = ip {
         req.extensions_mut().insert(ClientIp(ip));
     }

@@ -1,11 +1,10 @@
-//! Mail (API.md, "Email"): requests only put mail into the outbox in the store; a background
+//! Mail (docs/API.md, "Email: verification, password reset, email change"): requests only put mail into the outbox in the store; a background
 //! worker on each instance claims and sends it with retries, so an SMTP outage delays mail and
 //! loses none, a slow SMTP server never slows a request, and two instances never send one mail
 //! twice.
 
 pub mod templates;
 pub mod transport;
-pub mod worker;
 
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use tokio::sync::Notify;
 use crate::config::Settings;
 use crate::domain::mail::{OutboxKind, OutboxMail};
 use crate::domain::new_id;
-use crate::service::sessions::ClientInfo;
+use crate::domain::principal::ClientInfo;
 use crate::store::{Store, StoreResult};
 use templates::Rendered;
 use transport::Transport;
@@ -43,6 +42,21 @@ impl Mailer {
                 .map_err(|_| anyhow::anyhow!("MAIL_FROM is not an address"))?,
             wake: Notify::new(),
         })
+    }
+
+    /// The way out, if mail is on; the outbox worker sends through it.
+    pub fn transport(&self) -> Option<Arc<Transport>> {
+        self.transport.clone()
+    }
+
+    /// The From of every mail.
+    pub fn from(&self) -> &Mailbox {
+        &self.from
+    }
+
+    /// Resolves when a mail was put into the outbox by this process since the last call.
+    pub async fn mail_queued(&self) {
+        self.wake.notified().await
     }
 
     /// Whether mail can be sent at all (SMTP configured, or the log in development).

@@ -34,13 +34,14 @@ impl Transport {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Option<Self>> {
         match &settings.mail.smtp_url {
             Some(url) => {
+                let url = url.expose();
                 // smtp:// upgrades with STARTTLS whenever the server offers it, unless the URL
                 // says otherwise (`?tls=required`); smtps:// is TLS from the first byte.
                 let url = if url.starts_with("smtp://") && !url.contains("tls=") {
                     let separator = if url.contains('?') { '&' } else { '?' };
                     format!("{url}{separator}tls=opportunistic")
                 } else {
-                    url.clone()
+                    url.to_string()
                 };
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
                     // The error may quote the URL, which may hold a password.

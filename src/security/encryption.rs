@@ -69,15 +69,16 @@ impl Keyring {
     /// once under DATA_DIR; in production without it, none (the features that need it answer
     /// 503 and say so).
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Option<Self>> {
-        let current = match &settings.encryption_key {
-            Some(text) => decode_key("ENCRYPTION_KEY", text)?,
+        let current = match &settings.encryption.key {
+            Some(text) => decode_key("ENCRYPTION_KEY", text.expose())?,
             None if settings.is_production() => return Ok(None),
-            None => load_or_create(&settings.data_dir.join(KEY_FILE))?,
+            None => load_or_create(&settings.store.data_dir.join(KEY_FILE))?,
         };
         let previous = settings
-            .encryption_keys_previous
+            .encryption
+            .previous
             .iter()
-            .map(|k| decode_key("ENCRYPTION_KEYS_PREVIOUS", k).map(|b| Key::new(&b)))
+            .map(|k| decode_key("ENCRYPTION_KEYS_PREVIOUS", k.expose()).map(|b| Key::new(&b)))
             .collect::<anyhow::Result<_>>()?;
         Ok(Some(Self {
             current: Key::new(&current),

@@ -1,6 +1,7 @@
 //! Security primitives: password hashing, JWTs, the signing secret, mailed one-time secrets,
 //! User-Agent parsing and client IP resolution. Nothing here knows about HTTP routing or the database.
 
+pub mod claims;
 pub mod client_ip;
 pub mod device;
 pub mod encryption;

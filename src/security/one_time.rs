@@ -1,4 +1,4 @@
-//! The secrets a mail carries (API.md, "Email"): a link token of 32 random bytes and a 6-digit
+//! The secrets a mail carries (docs/API.md, "Email: verification, password reset, email change"): a link token of 32 random bytes and a 6-digit
 //! code for apps without deep links, and how each is stored. The token is unguessable, so its
 //! SHA-256 is enough; a million codes could be enumerated from a plain hash, so a code is stored
 //! as an HMAC under a key derived from the server secret, bound to its user and purpose.

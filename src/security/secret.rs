@@ -16,7 +16,7 @@ const KEY_FILE: &str = "secret_key";
 
 /// Returns the signing secret: SECRET_KEY when set, else the development key file (created if absent).
 pub fn resolve(settings: &Settings) -> anyhow::Result<Vec<u8>> {
-    if let Some(key) = &settings.secret_key {
+    if let Some(key) = settings.tokens.secret_key.as_ref().map(|k| k.expose()) {
         if key.len() < MIN_SECRET_LEN {
             tracing::warn!(
                 "SECRET_KEY is shorter than {MIN_SECRET_LEN} bytes; this is refused in production"
@@ -25,7 +25,7 @@ pub fn resolve(settings: &Settings) -> anyhow::Result<Vec<u8>> {
         return Ok(key.as_bytes().to_vec());
     }
     // Production without SECRET_KEY never gets here: config refuses it.
-    load_or_create(&settings.data_dir.join(KEY_FILE))
+    load_or_create(&settings.store.data_dir.join(KEY_FILE))
 }
 
 fn load_or_create(path: &Path) -> anyhow::Result<Vec<u8>> {

@@ -21,7 +21,7 @@ use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
 
-use crate::security::jwt::Claims;
+use crate::security::claims::Claims;
 
 /// Clients whose tokens are remembered at once; more only means more verifications.
 pub const CAPACITY: usize = 10_000;

@@ -7,6 +7,7 @@ use chrono::Utc;
 use crate::context::AppContext;
 use crate::domain::event::EventType;
 use crate::domain::permission::ROLE_USER;
+use crate::domain::principal::{ClientInfo, Principal};
 use crate::domain::validate::{self, FieldError, Problems};
 use crate::domain::{REDACTED, RevokeReason, Role, User, UserChanges, new_id};
 use crate::error::{AppError, AppResult};
@@ -14,7 +15,7 @@ use crate::security::password::Verified;
 use crate::service;
 use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account};
-use crate::service::sessions::{self as login_sessions, ClientInfo, Principal};
+use crate::service::sessions as login_sessions;
 use crate::service::verification;
 
 /// What a client sends to register. `role` exists only to refuse anything but USER.

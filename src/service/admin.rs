@@ -9,13 +9,13 @@ use chrono::Utc;
 use crate::context::AppContext;
 use crate::domain::event::EventType;
 use crate::domain::permission::{EVERYTHING, is_privileged};
+use crate::domain::principal::Principal;
 use crate::domain::validate::FieldError;
 use crate::domain::{RevokeReason, Role, Session, User, UserFilter};
 use crate::error::{AppError, AppResult};
 use crate::service;
 use crate::service::accounts::ProfileUpdate;
 use crate::service::audit::{self, NewEvent};
-use crate::service::sessions::Principal;
 
 pub const MAX_PAGE_SIZE: u64 = 100;
 /// Far beyond any real listing; keeps `skip` within what every database accepts.

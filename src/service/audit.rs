@@ -1,4 +1,4 @@
-//! Recording security events (API.md, "Security events"): the flow that causes an event
+//! Recording security events (docs/API.md, "Security events"): the flow that causes an event
 //! describes it with [`NewEvent`] and hands it to [`record`], which writes one `audit` log line
 //! and stores it.
 //!
@@ -16,9 +16,9 @@ use serde_json::{Map, Value};
 use crate::context::AppContext;
 use crate::domain::event::{EventCursor, EventFilter, EventType, SecurityEvent};
 use crate::domain::new_id;
+use crate::domain::principal::{ClientInfo, Principal};
 use crate::error::AppResult;
 use crate::security::device;
-use crate::service::sessions::{ClientInfo, Principal};
 
 /// An event being described by the flow that causes it.
 #[must_use = "an event is only recorded by `audit::record`"]
@@ -132,7 +132,8 @@ impl NewEvent {
 pub async fn record(ctx: &AppContext, event: NewEvent) {
     // Milliseconds: what both stores keep, so a cursor made from this event matches it exactly.
     let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
-    let retention = Duration::from_std(ctx.settings.audit_retention).unwrap_or(Duration::days(90));
+    let retention =
+        Duration::from_std(ctx.settings.store.audit_retention).unwrap_or(Duration::days(90));
     let event = event.into_event(now, retention);
     log_line(&event);
     let store = ctx.store.clone();

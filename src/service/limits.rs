@@ -53,7 +53,7 @@ fn too_many(message: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> AppError
 }
 
 fn ip_key(ctx: &AppContext, ip: IpAddr) -> String {
-    client_ip::limit_key(ip, ctx.settings.ipv6_limit_prefix)
+    client_ip::limit_key(ip, ctx.settings.limits.ipv6_prefix)
 }
 
 pub async fn login_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
@@ -61,7 +61,7 @@ pub async fn login_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
         ctx,
         "login_ip",
         &ip_key(ctx, ip),
-        ctx.settings.login_limit,
+        ctx.settings.limits.login,
         "Too many login attempts, try again later",
     )
     .await
@@ -72,7 +72,7 @@ pub async fn register_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {
         ctx,
         "register_ip",
         &ip_key(ctx, ip),
-        ctx.settings.register_limit,
+        ctx.settings.limits.register,
         "Too many registrations, try again later",
     )
     .await
@@ -83,7 +83,7 @@ pub async fn refresh_of_session(ctx: &AppContext, session_id: &str) -> AppResult
         ctx,
         "refresh_session",
         session_id,
-        ctx.settings.refresh_limit,
+        ctx.settings.limits.refresh,
         "Too many refreshes, try again later",
     )
     .await
@@ -143,7 +143,7 @@ pub struct Attempt {
 /// counted before the password is checked, so parallel guesses cannot slip past the lock; a
 /// correct password clears the count ([`password_accepted`]).
 pub async fn password_attempt(ctx: &AppContext, account: Account<'_>) -> AppResult<Attempt> {
-    let Some(limit) = ctx.settings.login_lockout else {
+    let Some(limit) = ctx.settings.limits.login_lockout else {
         return Ok(Attempt::default());
     };
     let key = account.key();
@@ -188,7 +188,7 @@ fn backoff_until(previous: &Counter, limit: Limit) -> Option<DateTime<Utc>> {
 
 /// A correct password resets the account's attempt count.
 pub async fn password_accepted(ctx: &AppContext, account: Account<'_>) -> AppResult<()> {
-    if ctx.settings.login_lockout.is_some() {
+    if ctx.settings.limits.login_lockout.is_some() {
         ctx.store.delete_counter(&account.key()).await?;
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! The second factor (API.md, "Second factor"): TOTP enrolment and confirmation, the login's
+//! The second factor (docs/API.md, "Second factor"): TOTP enrolment and confirmation, the login's
 //! second step, disabling, new recovery codes, and an admin's reset.
 //!
 //! Every code check (TOTP or recovery) draws on the account's failure budget, like a password,
@@ -13,6 +13,7 @@ use crate::context::AppContext;
 use crate::domain::event::EventType;
 use crate::domain::mail::{OneTimeToken, TokenPurpose};
 use crate::domain::mfa::MfaFactor;
+use crate::domain::principal::{ClientInfo, Principal};
 use crate::domain::{RevokeReason, Role, User, UserChanges};
 use crate::error::{AppError, AppResult};
 use crate::security::encryption::Keyring;
@@ -23,7 +24,7 @@ use crate::service::accounts::check_current_password;
 use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account};
 use crate::service::one_time::MFA_TOKEN_TTL_SECS;
-use crate::service::sessions::{self, ClientInfo, IssuedTokens, Principal};
+use crate::service::sessions::{self, IssuedTokens};
 
 /// How long an enrolment may wait for its first code.
 pub const PENDING_SECS: u64 = 600;

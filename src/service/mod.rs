@@ -7,8 +7,8 @@ pub mod audit;
 pub mod limits;
 pub mod mfa;
 pub mod one_time;
+pub mod outbox;
 pub mod recovery;
-pub mod roles;
 pub mod sessions;
 pub mod signing_keys;
 pub mod verification;
@@ -16,6 +16,19 @@ pub mod verification;
 use std::future::Future;
 
 use crate::error::{AppError, AppResult};
+use crate::security::password::PasswordError;
+
+/// A full hashing queue is the one hashing failure a client can act on (try again shortly); the
+/// others are bugs. Written here, where services meet the hasher, so that `error` stays below
+/// `security` in the layer order.
+impl From<PasswordError> for AppError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::QueueFull => Self::Busy,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
 
 /// Runs `work` to its end even if the request that started it is dropped (the client went away,
 /// or the request timeout fired). For writes that must not stop halfway, such as a password

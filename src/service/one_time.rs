@@ -31,7 +31,7 @@ pub fn invalid() -> AppError {
     AppError::BadRequest("Invalid or expired token or code".into())
 }
 
-/// How long each kind of secret lives (API.md: 30 minutes and 24 hours by default).
+/// How long each kind of secret lives (docs/API.md: 30 minutes and 24 hours by default).
 fn lifetime(ctx: &AppContext, purpose: TokenPurpose) -> Duration {
     let mail = &ctx.settings.mail;
     let ttl = match purpose {

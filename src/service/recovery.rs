@@ -1,4 +1,4 @@
-//! A forgotten password (API.md, "Email"): the reset mail, and the reset by its link or code.
+//! A forgotten password (docs/API.md, "Email: verification, password reset, email change"): the reset mail, and the reset by its link or code.
 //!
 //! `forgot` does the same store work for every address: it counts the limits and puts a request
 //! into the outbox. The lookup, and the writes a known address causes (the token, the mail, the
@@ -10,6 +10,7 @@ use chrono::Utc;
 use crate::context::AppContext;
 use crate::domain::event::EventType;
 use crate::domain::mail::{OutboxKind, OutboxMail, TokenPurpose};
+use crate::domain::principal::{ClientInfo, Principal};
 use crate::domain::validate::{self, Problems};
 use crate::domain::{RevokeReason, User, UserChanges};
 use crate::error::{AppError, AppResult};
@@ -18,7 +19,6 @@ use crate::service;
 use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account};
 use crate::service::one_time::{self, Proof};
-use crate::service::sessions::{ClientInfo, Principal};
 use crate::service::verification;
 
 /// 503 unless mail can go out (SMTP configured, or the log in development).

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::context::AppContext;
 use crate::domain::event::EventType;
-use crate::domain::permission::has_permission;
+use crate::domain::principal::{ClientInfo, Principal};
 use crate::domain::{REDACTED, RevokeReason, Role, Session, User, new_id};
 use crate::error::{AppError, AppResult};
 use crate::metrics::LoginOutcome;
@@ -21,28 +21,6 @@ use crate::service::signing_keys;
 
 /// `last_activity` is written at most this often per session, so reads stay reads.
 const ACTIVITY_WRITE_INTERVAL: Duration = Duration::seconds(60);
-
-/// Where a request came from, recorded on new sessions.
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub ip: IpAddr,
-    pub user_agent: String,
-}
-
-/// The authenticated caller of a request, and where the request came from.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user: User,
-    pub role: Arc<Role>,
-    pub session_id: String,
-    pub client: ClientInfo,
-}
-
-impl Principal {
-    pub fn can(&self, permission: &str) -> bool {
-        self.role.is_active && has_permission(&self.role.permissions, permission)
-    }
-}
 
 /// A freshly issued pair of tokens.
 #[derive(Clone)]
@@ -242,11 +220,11 @@ pub(crate) async fn record_wrong_password(
 }
 
 fn refresh_ttl(ctx: &AppContext) -> Duration {
-    Duration::from_std(ctx.settings.refresh_token_ttl).unwrap_or(Duration::days(30))
+    Duration::from_std(ctx.settings.tokens.refresh_ttl).unwrap_or(Duration::days(30))
 }
 
 fn max_lifetime(ctx: &AppContext) -> Duration {
-    Duration::from_std(ctx.settings.session_max_lifetime).unwrap_or(Duration::days(90))
+    Duration::from_std(ctx.settings.tokens.session_max_lifetime).unwrap_or(Duration::days(90))
 }
 
 fn issue(
@@ -314,7 +292,7 @@ pub async fn refresh(
         .filter(|(s, owner)| s.user_id == claims.uid && s.is_usable(now, owner, max_lifetime(ctx)))
         .map(|(s, _)| s)
         .ok_or_else(session_ended)?;
-    let grace = Duration::from_std(ctx.settings.refresh_grace).unwrap_or_default();
+    let grace = Duration::from_std(ctx.settings.tokens.refresh_grace).unwrap_or_default();
     let within_grace = session.previous_jti.as_deref() == Some(jti)
         && session.rotated_at.is_some_and(|at| now - at <= grace);
     if within_grace {

@@ -1,4 +1,4 @@
-//! The lifecycle of the Ed25519 signing keys of `JWT_ALG=EdDSA` (API.md, "Signing keys and
+//! The lifecycle of the Ed25519 signing keys of `JWT_ALG=EdDSA` (docs/API.md, "Signing keys and
 //! JWKS"), shared by every instance through the store:
 //!
 //! - there is always one `active` key, which signs, and one `next` key, published ahead;
@@ -17,12 +17,12 @@ use chrono::{DateTime, Utc};
 
 use crate::context::AppContext;
 use crate::domain::event::EventType;
+use crate::domain::principal::Principal;
 use crate::domain::signing_key::{KeyState, SigningKey};
 use crate::error::{AppError, AppResult};
 use crate::security::encryption::Keyring;
 use crate::security::keyset::{self, KeySet};
 use crate::service::audit::{self, NewEvent};
-use crate::service::sessions::Principal;
 use crate::store::StoreError;
 
 /// Fewest seconds between two reloads caused by unknown kids: a stream of forged kids costs the
@@ -56,7 +56,7 @@ pub fn publish_lead(ctx: &AppContext) -> chrono::Duration {
 /// How long a retired key still verifies and is published: other instances may sign with it
 /// until they reload, and the last token it signed lives one access-token lifetime.
 pub fn retired_for(ctx: &AppContext) -> chrono::Duration {
-    to_chrono(ctx.settings.access_token_ttl + reload_every(ctx))
+    to_chrono(ctx.settings.tokens.access_ttl + reload_every(ctx))
 }
 
 fn to_chrono(d: Duration) -> chrono::Duration {
@@ -288,7 +288,7 @@ fn install(ctx: &AppContext, records: &[SigningKey], now: DateTime<Utc>) -> AppR
         return Ok(());
     }
     let keyring = keyring(ctx)?;
-    let access_ttl = to_chrono(ctx.settings.access_token_ttl);
+    let access_ttl = to_chrono(ctx.settings.tokens.access_ttl);
     let set = KeySet::build(records, keyring, access_ttl, now)
         .map_err(|e| AppError::Internal(e.to_string()))?;
     ctx.tokens.install(set);

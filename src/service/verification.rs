@@ -1,4 +1,4 @@
-//! Proof that an address belongs to its user (API.md, "Email"): the verification mail at
+//! Proof that an address belongs to its user (docs/API.md, "Email: verification, password reset, email change"): the verification mail at
 //! registration and on request, and the confirmation of a new address before it replaces the old.
 
 use chrono::Utc;
@@ -6,13 +6,13 @@ use chrono::Utc;
 use crate::context::AppContext;
 use crate::domain::event::EventType;
 use crate::domain::mail::{OneTimeToken, OutboxKind, TokenPurpose};
+use crate::domain::principal::{ClientInfo, Principal};
 use crate::domain::{User, UserChanges};
 use crate::error::{AppError, AppResult};
 use crate::mail::templates::MailKind;
 use crate::service::audit::{self, NewEvent};
 use crate::service::one_time::{self, Proof};
 use crate::service::recovery::{self, mail_enabled};
-use crate::service::sessions::{ClientInfo, Principal};
 
 /// Mails `user` a verification link and code, if mail is on.
 pub async fn send_verification(

@@ -390,10 +390,12 @@ pub trait Store:
 /// closed, and [`Store::prepare`] opens it once the database answers. A bad URL or an unusable
 /// SQLite file is still an error at once.
 pub async fn open(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Arc<dyn Store>> {
-    let backend: Arc<dyn Store> = match &settings.mongo_url {
-        Some(url) => Arc::new(mongo::MongoStore::connect(url, &settings.mongodb_name).await?),
+    let backend: Arc<dyn Store> = match &settings.store.mongo_url {
+        Some(url) => {
+            Arc::new(mongo::MongoStore::connect(url.expose(), &settings.store.mongodb_name).await?)
+        }
         None => Arc::new(sqlite::SqliteStore::open(
-            &settings.data_dir.join("authkit.db"),
+            &settings.store.data_dir.join("authkit.db"),
         )?),
     };
     Ok(Arc::new(metered::MeteredStore::new(backend, metrics)))

@@ -1,4 +1,4 @@
-//! Email (API.md, "Email: verification, password reset, email change") through a real SMTP
+//! Email (docs/API.md, "Email: verification, password reset, email change") through a real SMTP
 //! server: every mail is read back from what the server received.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Signing keys and JWKS (API.md, "Signing keys and JWKS"): EdDSA access tokens that another
+//! Signing keys and JWKS (docs/API.md, "Signing keys and JWKS"): EdDSA access tokens that another
 //! party's library verifies from the JWKS alone, the algorithm-confusion and kid cases, rotation
 //! across two instances with the old key's tokens accepted until they expire, and the switch
 //! from HS256 that logs nobody out.

@@ -1,4 +1,4 @@
-//! The second factor (API.md, "Second factor") end to end, with codes computed in the test from
+//! The second factor (docs/API.md, "Second factor") end to end, with codes computed in the test from
 //! the secret the server hands out, as an authenticator app would.
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,4 +1,4 @@
-//! The mail outbox under an SMTP outage (API.md, "Email"): mail requested while the SMTP server
+//! The mail outbox under an SMTP outage (docs/API.md, "Email: verification, password reset, email change"): mail requested while the SMTP server
 //! is down is sent once it is back, all of it and each mail once, also when two server instances
 //! share the store and both send. The SMTP server is a real process (`TEST_SMTPD_CMD`, aiosmtpd),
 //! started late and stopped by the test.

@@ -1,4 +1,4 @@
-//! Security events (API.md, "Security events"): each act a user or an admin performs is found
+//! Security events (docs/API.md, "Security events"): each act a user or an admin performs is found
 //! through the API with the right type, account, actor and client address; the listings page by
 //! cursor without repeats or gaps and refuse bad queries; the read path records nothing; events
 //! expire after `AUDIT_RETENTION`; a failed event write does not fail the act.

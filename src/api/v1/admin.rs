@@ -1,4 +1,4 @@
-//! `/api/v1/admin`: user management for holders of `admin:*` (API.md, "Routes").
+//! `/api/v1/admin`: user management for holders of `admin:*` (docs/API.md, "Routes").
 
 use axum::Router;
 use axum::extract::State;

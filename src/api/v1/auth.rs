@@ -1,4 +1,4 @@
-//! `/api/v1/auth`: register, login, refresh, logout, logout-all (API.md, "Routes").
+//! `/api/v1/auth`: register, login, refresh, logout, logout-all (docs/API.md, "Routes").
 
 use axum::Router;
 use axum::extract::State;
@@ -17,11 +17,12 @@ use crate::api::views::{
 };
 use crate::api::{cookies, csrf};
 use crate::context::AppContext;
+use crate::domain::principal::ClientInfo;
 use crate::domain::validate::FieldError;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::accounts::{self, Registration};
 use crate::service::one_time::MFA_TOKEN_TTL_SECS;
-use crate::service::sessions::{self, ClientInfo, IssuedTokens, LoginResult};
+use crate::service::sessions::{self, IssuedTokens, LoginResult};
 
 pub fn router() -> Router<AppContext> {
     Router::new()

@@ -1,5 +1,5 @@
 //! `/api/v1/auth/password/*` and `/api/v1/auth/email/*`: a forgotten password and proof of an
-//! address (API.md, "Email: verification, password reset, email change").
+//! address (docs/API.md, "Email: verification, password reset, email change").
 
 use axum::Router;
 use axum::extract::State;
@@ -11,11 +11,11 @@ use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::JsonBody;
 use crate::api::views::UserView;
 use crate::context::AppContext;
+use crate::domain::principal::ClientInfo;
 use crate::domain::validate::FieldError;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::one_time::Proof;
 use crate::service::recovery;
-use crate::service::sessions::ClientInfo;
 use crate::service::verification;
 
 pub fn router() -> Router<AppContext> {

@@ -1,4 +1,4 @@
-//! The second factor (API.md, "Second factor"): enrolment and management under
+//! The second factor (docs/API.md, "Second factor"): enrolment and management under
 //! `/api/v1/user/mfa`, the login's second step at `/api/v1/auth/mfa/verify`, and an admin's reset.
 
 use axum::Router;
@@ -14,10 +14,10 @@ use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, Auth, JsonBody, PathParam};
 use crate::api::views::LoginView;
 use crate::context::AppContext;
+use crate::domain::principal::ClientInfo;
 use crate::domain::validate::FieldError;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::mfa::{self, Proof};
-use crate::service::sessions::ClientInfo;
 
 pub fn router() -> Router<AppContext> {
     Router::new()

@@ -1,4 +1,4 @@
-//! Security events (API.md, "Security events"): the caller's own at
+//! Security events (docs/API.md, "Security events"): the caller's own at
 //! `/api/v1/user/security-events`, everyone's for admins at `/api/v1/admin/security-events`.
 //! Newest first, paged by an opaque keyset cursor, so a page deep in the log costs what the first
 //! one does and events written while a client pages neither repeat nor go missing.

@@ -1,4 +1,4 @@
-//! `/api/v1/user`: the caller's own account and sessions (API.md, "Routes").
+//! `/api/v1/user`: the caller's own account and sessions (docs/API.md, "Routes").
 
 use axum::Router;
 use axum::extract::State;

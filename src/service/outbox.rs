@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::watch;
 
-use super::transport::{SMTP_TIMEOUT, SendError};
 use crate::context::AppContext;
 use crate::domain::mail::{MailOutcome, OutboxKind, OutboxMail};
+use crate::mail::transport::{SMTP_TIMEOUT, SendError, Transport};
 
 /// How often an idle worker looks for mail another instance queued (its own wake it at once).
 const POLL: Duration = Duration::from_secs(1);
@@ -29,7 +29,7 @@ fn retry_delay(attempts: u32) -> Duration {
 /// Runs until `stop` turns true; a delivery under way is finished first, so stopping never
 /// leaves a mail sent but recorded as pending.
 pub async fn run(ctx: AppContext, mut stop: watch::Receiver<bool>) {
-    let Some(transport) = ctx.mailer.transport.clone() else {
+    let Some(transport) = ctx.mailer.transport() else {
         return;
     };
     while !*stop.borrow() {
@@ -42,7 +42,7 @@ pub async fn run(ctx: AppContext, mut stop: watch::Receiver<bool>) {
             Ok(Some(request)) => fulfil(&ctx, request).await,
             Ok(None) => {
                 tokio::select! {
-                    _ = ctx.mailer.wake.notified() => {}
+                    _ = ctx.mailer.mail_queued() => {}
                     _ = tokio::time::sleep(POLL) => {}
                     _ = stop.changed() => {}
                 }
@@ -60,7 +60,7 @@ pub async fn run(ctx: AppContext, mut stop: watch::Receiver<bool>) {
 
 /// Turns a mail request into the mail (if the address names an account that should get it).
 async fn fulfil(ctx: &AppContext, request: OutboxMail) {
-    let outcome = match crate::service::recovery::fulfil(ctx, &request).await {
+    let outcome = match super::recovery::fulfil(ctx, &request).await {
         Ok(()) => MailOutcome::Sent { at: Utc::now() },
         Err(e) if request.attempts < MAX_ATTEMPTS => {
             let delay = retry_delay(request.attempts);
@@ -84,8 +84,8 @@ async fn fulfil(ctx: &AppContext, request: OutboxMail) {
     }
 }
 
-async fn deliver(ctx: &AppContext, transport: &super::transport::Transport, mail: OutboxMail) {
-    let result = transport.send(&ctx.mailer.from, &mail).await;
+async fn deliver(ctx: &AppContext, transport: &Transport, mail: OutboxMail) {
+    let result = transport.send(ctx.mailer.from(), &mail).await;
     let now = Utc::now();
     let outcome = match result {
         Ok(()) => {

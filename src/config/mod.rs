@@ -1,0 +1,203 @@
+//! Typed settings from the environment (and an optional `.env`), validated once at start.
+//! A bad value stops the process with a message naming the variable; see `example.env`.
+//!
+//! One module per concern, each with its settings struct and the one function that reads it, so a
+//! new variable lands beside its neighbours and no reader has to page through all of them.
+
+mod keys;
+mod limits;
+mod logging;
+mod mail;
+mod server;
+mod store;
+mod tokens;
+mod vars;
+
+use std::fmt;
+
+pub use keys::{EncryptionSettings, JwtAlg, SigningSettings};
+pub use limits::{Limit, LimitSettings};
+pub use logging::{LogFormat, LogSettings};
+pub use mail::MailSettings;
+pub use server::ServerSettings;
+pub use store::StoreSettings;
+pub use tokens::{MIN_SECRET_LEN, SameSite, TokenSettings};
+use vars::Vars;
+
+/// `development` (the default) or `production`; production refuses unsafe defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub logging: LogSettings,
+    pub tokens: TokenSettings,
+    pub limits: LimitSettings,
+    pub mail: MailSettings,
+    pub encryption: EncryptionSettings,
+    pub signing: SigningSettings,
+}
+
+/// A configured secret (a key, a token, a URL with a password). `Debug` never prints it, so
+/// formatting the settings into a log line is safe.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(crate::domain::REDACTED)
+    }
+}
+
+/// A configuration problem, always naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Reads `.env` (if present; real environment variables win) and then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(bad("(.env)", e.to_string())),
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any variable lookup; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars::new(&lookup);
+        let environment = vars.choice(
+            "ENVIRONMENT",
+            Environment::Development,
+            &[
+                ("development", Environment::Development),
+                ("dev", Environment::Development),
+                ("production", Environment::Production),
+                ("prod", Environment::Production),
+            ],
+        )?;
+        let server = server::read(&vars)?;
+        Ok(Self {
+            store: store::read(&vars)?,
+            logging: logging::read(&vars)?,
+            tokens: tokens::read(&vars, environment)?,
+            limits: limits::read(&vars)?,
+            mail: mail::read(&vars, server.port)?,
+            encryption: keys::encryption(&vars),
+            signing: keys::signing(&vars)?,
+            server,
+            environment,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+    use std::time::Duration;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_safe_and_local() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.server.host, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(s.server.port, 8000);
+        assert!(s.store.mongo_url.is_none());
+        assert_eq!(s.tokens.access_ttl, Duration::from_secs(900));
+        assert_eq!(s.tokens.refresh_ttl, Duration::from_secs(30 * 86_400));
+    }
+
+    #[test]
+    fn production_needs_a_long_secret() {
+        let err = settings(&[("ENVIRONMENT", "production")]).unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY");
+        let err = settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY");
+        let key = "k".repeat(32);
+        assert!(settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &key)]).is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("WORKERS", "0"),
+            ("HOST", "not-an-ip"),
+            ("LOG_FORMAT", "xml"),
+            ("ENVIRONMENT", "staging"),
+            ("ACCESS_TOKEN_TTL", "15x"),
+            ("MONGO_URL", "postgres://x"),
+            ("CORS_ORIGINS", "*"),
+            ("CORS_ORIGINS", "https://a.example/path"),
+            ("TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("RATE_LIMIT_LOGIN", "30"),
+            ("RATE_LIMIT_LOGIN", "0/5m"),
+            ("LOGIN_LOCKOUT", "10/0s"),
+            ("MAX_IN_FLIGHT", "0"),
+            ("REQUEST_TIMEOUT", "0"),
+            ("MAX_BODY_BYTES", "big"),
+        ] {
+            let err = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn durations_take_units() {
+        let s = settings(&[("ACCESS_TOKEN_TTL", "5m"), ("REFRESH_TOKEN_TTL", "2d")]).unwrap();
+        assert_eq!(s.tokens.access_ttl, Duration::from_secs(300));
+        assert_eq!(s.tokens.refresh_ttl, Duration::from_secs(172_800));
+        let s = settings(&[(
+            "CORS_ORIGINS",
+            "https://app.example, http://localhost:3000/",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.server.cors_origins,
+            ["https://app.example", "http://localhost:3000"]
+        );
+    }
+}

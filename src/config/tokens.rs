@@ -1,0 +1,103 @@
+//! Tokens, sessions and the refresh cookie: the signing secret, lifetimes, the rotation grace,
+//! the claims other services check, and the cookie's SameSite.
+
+use std::time::Duration;
+
+use super::vars::Vars;
+use super::{ConfigError, Environment, Secret, bad};
+
+/// Minimum length of SECRET_KEY in bytes (HS256 wants at least its 256-bit output size).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The refresh cookie's SameSite attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// The JWT signing key as configured; see `security::secret` for the development fallback.
+    pub secret_key: Option<Secret>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// How long after a rotation the previous refresh token is answered instead of treated as theft.
+    pub refresh_grace: Duration,
+    /// Absolute lifetime of a session from its login: refreshing never extends it past this.
+    pub session_max_lifetime: Duration,
+    pub cookie_samesite: SameSite,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+}
+
+pub(super) fn read(vars: &Vars, environment: Environment) -> Result<TokenSettings, ConfigError> {
+    let access_ttl = vars.positive_duration("ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
+    let refresh_ttl = vars.duration("REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600))?;
+    if refresh_ttl <= access_ttl {
+        return Err(bad(
+            "REFRESH_TOKEN_TTL",
+            "must be longer than ACCESS_TOKEN_TTL",
+        ));
+    }
+    let refresh_grace = vars.duration("REFRESH_GRACE_PERIOD", Duration::from_secs(10))?;
+    if refresh_grace > Duration::from_secs(300) {
+        return Err(bad("REFRESH_GRACE_PERIOD", "must be at most 5 minutes"));
+    }
+    Ok(TokenSettings {
+        secret_key: secret_key(vars, environment)?,
+        access_ttl,
+        refresh_ttl,
+        refresh_grace,
+        session_max_lifetime: vars
+            .positive_duration("SESSION_MAX_LIFETIME", Duration::from_secs(90 * 24 * 3600))?,
+        cookie_samesite: cookie_samesite(vars, environment)?,
+        jwt_issuer: vars.get("JWT_ISSUER"),
+        jwt_audience: vars.get("JWT_AUDIENCE"),
+    })
+}
+
+/// Production refuses to start without a long key: a generated one would differ per instance.
+fn secret_key(vars: &Vars, environment: Environment) -> Result<Option<Secret>, ConfigError> {
+    let key = vars.get("SECRET_KEY");
+    if environment == Environment::Production {
+        match &key {
+            None => {
+                return Err(bad(
+                    "SECRET_KEY",
+                    "required when ENVIRONMENT=production (the container's default): set at \
+                     least 32 random bytes, e.g. SECRET_KEY=\"$(openssl rand -base64 48)\"",
+                ));
+            }
+            Some(k) if k.len() < MIN_SECRET_LEN => {
+                return Err(bad(
+                    "SECRET_KEY",
+                    format!("must be at least {MIN_SECRET_LEN} bytes in production"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(key.map(Secret::new))
+}
+
+fn cookie_samesite(vars: &Vars, environment: Environment) -> Result<SameSite, ConfigError> {
+    let samesite = vars.choice(
+        "COOKIE_SAMESITE",
+        SameSite::Lax,
+        &[
+            ("lax", SameSite::Lax),
+            ("strict", SameSite::Strict),
+            ("none", SameSite::None),
+        ],
+    )?;
+    if samesite == SameSite::None && environment != Environment::Production {
+        // Browsers reject SameSite=None without Secure, and Secure is only set in production.
+        return Err(bad(
+            "COOKIE_SAMESITE",
+            "none requires ENVIRONMENT=production (Secure cookies)",
+        ));
+    }
+    Ok(samesite)
+}
