@@ -86,8 +86,11 @@ macro_rules! store_trait {
 store_trait! {
     /// `roles`: few, seeded at start, cached by the services.
     pub trait RoleStore {
-        /// Inserts the role unless one with the same name exists (idempotent seeding).
-        async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()>;
+        /// Seeds a built-in role: inserts it, or brings the role of that name to this
+        /// description and these permissions. Its id, creation time and `is_active` stay, so
+        /// users keep their role and an operator's deactivation holds. Idempotent, also when
+        /// several instances seed at once.
+        async fn seed_role(&self, role: &Role) -> StoreResult<()>;
         /// Every role, ordered by name.
         async fn list_roles(&self) -> StoreResult<Vec<Role>>;
     }
@@ -401,8 +404,10 @@ pub async fn open(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<
     Ok(Arc::new(metered::MeteredStore::new(backend, metrics)))
 }
 
-/// Creates the indexes and seeds the default roles, both idempotently.
-async fn seed_default_roles(store: &dyn Store) -> StoreResult<()> {
+/// Seeds the built-in roles as the code defines them, idempotently: a permission added to `USER`
+/// here reaches a database seeded by an older version at its next start. Roles of other names
+/// (an operator's own) are left alone.
+pub(crate) async fn seed_default_roles(store: &dyn Store) -> StoreResult<()> {
     let now = Utc::now();
     for (name, description, permissions) in crate::domain::permission::DEFAULT_ROLES {
         let role = Role {
@@ -413,7 +418,7 @@ async fn seed_default_roles(store: &dyn Store) -> StoreResult<()> {
             is_active: true,
             created_at: now,
         };
-        store.insert_role_if_absent(&role).await?;
+        store.seed_role(&role).await?;
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! MongoDB `roles`: a unique index on `name`, so seeding is an idempotent upsert.
+//! MongoDB `roles`: a unique index on `name`, so seeding is an idempotent upsert by name.
 
 use async_trait::async_trait;
 use bson::doc;
@@ -53,22 +53,32 @@ pub(super) async fn create_indexes(roles: &Collection<RoleDoc>) -> mongodb::erro
 
 #[async_trait]
 impl RoleStore for MongoStore {
-    async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()> {
+    async fn seed_role(&self, role: &Role) -> StoreResult<()> {
         let mut on_insert = to_document(&RoleDoc::from(role))?;
-        // The upsert takes `name` from the filter.
-        on_insert.remove("name");
-        let result = self
+        // The upsert takes `name` from the filter; the code's definition is `$set` either way.
+        for field in ["name", "description", "permissions"] {
+            on_insert.remove(field);
+        }
+        let filter = doc! { "name": &role.name };
+        let update = doc! {
+            "$set": { "description": &role.description, "permissions": &role.permissions },
+            "$setOnInsert": on_insert,
+        };
+        match self
             .roles
-            .update_one(
-                doc! { "name": &role.name },
-                doc! { "$setOnInsert": on_insert },
-            )
+            .update_one(filter.clone(), update.clone())
             .upsert(true)
-            .await;
-        match result {
+            .await
+        {
             Ok(_) => Ok(()),
-            // Two instances seeding at once: the other one inserted it, which is what we wanted.
-            Err(e) if is_duplicate_key(&e) => Ok(()),
+            // Two instances seeding at once: the other inserted it first. The role exists now,
+            // so the same update without the insert brings it to this definition.
+            Err(e) if is_duplicate_key(&e) => self
+                .roles
+                .update_one(filter, update)
+                .await
+                .map(drop)
+                .map_err(map_err),
             Err(e) => Err(map_err(e)),
         }
     }

@@ -1,4 +1,4 @@
-//! SQLite `roles`: seeded once by name, listed by name.
+//! SQLite `roles`: seeded by name (inserted, or brought to the code's definition), listed by name.
 
 use async_trait::async_trait;
 use rusqlite::{Row, params};
@@ -21,14 +21,15 @@ pub(super) fn role_from_row(row: &Row<'_>) -> rusqlite::Result<Role> {
 
 #[async_trait]
 impl RoleStore for SqliteStore {
-    async fn insert_role_if_absent(&self, role: &Role) -> StoreResult<()> {
+    async fn seed_role(&self, role: &Role) -> StoreResult<()> {
         let role = role.clone();
         self.write(move |conn| {
             // Keyed on the name only: a clash on anything else (the id) is still an error.
             conn.prepare_cached(
                 "INSERT INTO roles (id, name, description, permissions, is_active, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (name) DO NOTHING",
+                 ON CONFLICT (name) DO UPDATE
+                 SET description = excluded.description, permissions = excluded.permissions",
             )?
             .execute(params![
                 role.id,

@@ -83,7 +83,7 @@ async fn reopening_keeps_data_and_schema() {
     let alice = user("alice", "alice@example.com", t);
     {
         let store = SqliteStore::open(&path).expect("first open");
-        store.insert_role_if_absent(&role).await.expect("seed");
+        store.seed_role(&role).await.expect("seed");
         store.insert_user(&alice).await.expect("insert");
     }
 
@@ -93,10 +93,7 @@ async fn reopening_keeps_data_and_schema() {
         id: "role-2".to_owned(),
         ..role.clone()
     };
-    store
-        .insert_role_if_absent(&again)
-        .await
-        .expect("seed again");
+    store.seed_role(&again).await.expect("seed again");
     assert_eq!(store.list_roles().await.expect("roles"), vec![role]);
     assert_eq!(store.find_user(&alice.id).await.expect("find"), Some(alice));
     store.ping().await.expect("ping");
