@@ -11,6 +11,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod responses;
 pub mod v1;
 pub mod views;
 pub mod well_known;

@@ -482,13 +482,12 @@ pub async fn revoke_of_user(
     session_id: &str,
     reason: RevokeReason,
 ) -> AppResult<()> {
-    if !ctx
+    // Owner-scoped (see `access`): another user's session is as unknown as a missing one.
+    let revoked = ctx
         .store
         .revoke_session(session_id, Some(user_id), reason, Utc::now())
-        .await?
-    {
-        return Err(AppError::NotFound("Session not found".into()));
-    }
+        .await?;
+    super::access::owned(revoked.then_some(()), "Session")?;
     // The session is the one revoked, not the one acting.
     let event = NewEvent::new(EventType::SessionRevoked)
         .user(user_id)

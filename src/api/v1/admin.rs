@@ -8,10 +8,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, JsonBody, PathParam, QueryParams, query_value};
+use crate::api::responses::{AdminOnly, Authenticated, NotJson};
 use crate::api::views::{RevokedView, RoleView, SessionView, UserListView, UserView};
 use crate::context::AppContext;
 use crate::domain::permission::EVERYTHING;
-use crate::error::{AppError, AppResult, ErrorBody};
+use crate::error::{AppResult, ErrorBody};
+use crate::service::access;
 use crate::service::accounts::ProfileUpdate;
 use crate::service::admin::{self, AdminUpdate, ListQuery};
 use crate::service::signing_keys::{self, Rotation};
@@ -67,10 +69,8 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "One page of users", body = Envelope<UserListView>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 422, description = "Bad page, size, q, role or is_active", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminOnly,
     ))]
 pub async fn list_users(
     State(ctx): State<AppContext>,
@@ -111,10 +111,8 @@ pub async fn list_users(
     responses(
         (status = 200, description = "The user", body = Envelope<UserView>),
         (status = 400, description = "A path parameter that is not valid UTF-8 once percent-decoded", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "Unknown id", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminOnly,
     ))]
 pub async fn get_user(
     State(ctx): State<AppContext>,
@@ -155,13 +153,11 @@ pub struct AdminUpdateRequest {
     responses(
         (status = 200, description = "Updated user", body = Envelope<UserView>),
         (status = 400, description = "Own id, or malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed for this account or role", body = ErrorBody),
         (status = 404, description = "Unknown id", body = ErrorBody),
         (status = 409, description = "Username or email taken", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field or unknown role", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated, NotJson,
     ))]
 pub async fn update_user(
     State(ctx): State<AppContext>,
@@ -192,10 +188,9 @@ pub async fn update_user(
     responses(
         (status = 200, description = "Deactivated; `data` is null", body = Envelope<Option<String>>),
         (status = 400, description = "Own id, or already inactive", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed for this account", body = ErrorBody),
         (status = 404, description = "Unknown id", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn delete_user(
     State(ctx): State<AppContext>,
@@ -215,10 +210,8 @@ pub async fn delete_user(
     responses(
         (status = 200, description = "Active sessions", body = Envelope<Vec<SessionView>>),
         (status = 400, description = "A path parameter that is not valid UTF-8 once percent-decoded", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "Unknown id", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminOnly,
     ))]
 pub async fn user_sessions(
     State(ctx): State<AppContext>,
@@ -238,10 +231,9 @@ pub async fn user_sessions(
     responses(
         (status = 200, description = "Sessions revoked", body = Envelope<RevokedView>),
         (status = 400, description = "Own id", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed for this account", body = ErrorBody),
         (status = 404, description = "Unknown id", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn revoke_user_sessions(
     State(ctx): State<AppContext>,
@@ -266,10 +258,9 @@ pub async fn revoke_user_sessions(
     responses(
         (status = 200, description = "Session revoked; `data` is null", body = Envelope<Option<String>>),
         (status = 400, description = "Own id, or a path parameter that is not valid UTF-8 once percent-decoded", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed for this account", body = ErrorBody),
         (status = 404, description = "Unknown user, or no such active session of the user", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn revoke_user_session(
     State(ctx): State<AppContext>,
@@ -285,9 +276,7 @@ pub async fn revoke_user_session(
 #[utoipa::path(get, path = "/api/v1/admin/roles", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "Roles", body = Envelope<Vec<RoleView>>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminOnly,
     ))]
 pub async fn list_roles(
     State(ctx): State<AppContext>,
@@ -331,20 +320,19 @@ pub async fn send_password_reset(
 #[utoipa::path(post, path = "/api/v1/admin/keys/rotate", tag = "keys", security(("bearer" = [])),
     responses(
         (status = 200, description = "Rotated", body = Envelope<Rotation>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not a `*` holder", body = ErrorBody),
         (status = 409, description = "The next key is too new to sign, another rotation is under way, or JWT_ALG is HS256", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn rotate_keys(
     State(ctx): State<AppContext>,
     Admin(actor): Admin,
 ) -> AppResult<Reply<Rotation>> {
-    if !actor.can(EVERYTHING) {
-        return Err(AppError::Forbidden(
-            "Only a holder of every permission (*) may rotate the signing keys".into(),
-        ));
-    }
+    access::require_because(
+        &actor,
+        EVERYTHING,
+        "Only a holder of every permission (*) may rotate the signing keys",
+    )?;
     let rotation = signing_keys::rotate(&ctx, Some(&actor)).await?;
     Ok(Reply::ok("Signing keys rotated", rotation))
 }

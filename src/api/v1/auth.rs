@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Auth, JsonBody, OptionalJsonBody, bearer_token, client_info};
+use crate::api::responses::{Authenticated, NotJson};
 use crate::api::views::{
     LoginView, MfaChallengeView, RefreshView, RevokedView, TokenView, UserView,
 };
@@ -73,10 +74,10 @@ pub struct RegisterRequest {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 403, description = "A role other than USER was requested", body = ErrorBody),
         (status = 409, description = "Username or email already registered", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
         (status = 429, description = "Too many registrations from this IP; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable, or too many passwords waiting to be hashed; see Retry-After", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn register(
     State(ctx): State<AppContext>,
@@ -125,10 +126,10 @@ pub struct LoginRequest {
         (status = 200, description = "Logged in; refresh cookie set. For an account with a second factor: `data` is an `MfaChallengeView` (no tokens, no cookie); finish at `POST /api/v1/auth/mfa/verify`", body = Envelope<LoginView>),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Invalid credentials or inactive account", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many attempts from this IP or on this account; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable, or too many passwords waiting to be hashed; see Retry-After", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn login(
     State(ctx): State<AppContext>,
@@ -330,8 +331,7 @@ pub async fn logout(State(ctx): State<AppContext>, parts: Parts) -> Response {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "All sessions revoked", body = Envelope<RevokedView>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn logout_all(
     State(ctx): State<AppContext>,

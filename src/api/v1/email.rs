@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::JsonBody;
+use crate::api::responses::NotJson;
 use crate::api::views::UserView;
 use crate::context::AppContext;
 use crate::domain::principal::ClientInfo;
@@ -80,11 +81,11 @@ pub struct ResetRequest {
 #[utoipa::path(post, path = "/api/v1/auth/password/forgot", tag = "auth",
     request_body = EmailRequest,
     responses(
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 202, description = "Taken; a mail goes out if the address belongs to an active account", body = Envelope<Option<String>>),
         (status = 422, description = "Not an email address", body = ErrorBody),
         (status = 503, description = "Email delivery is not configured", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn forgot_password(
     State(ctx): State<AppContext>,
@@ -102,11 +103,11 @@ pub async fn forgot_password(
 #[utoipa::path(post, path = "/api/v1/auth/password/reset", tag = "auth",
     request_body = ResetRequest,
     responses(
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 200, description = "Password changed", body = Envelope<Option<String>>),
         (status = 400, description = "Invalid or expired token or code, or malformed JSON", body = ErrorBody),
         (status = 422, description = "Missing proof, or a password that breaks the rules", body = ErrorBody),
         (status = 503, description = "Email delivery is not configured", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn reset_password(
     State(ctx): State<AppContext>,
@@ -123,12 +124,12 @@ pub async fn reset_password(
 #[utoipa::path(post, path = "/api/v1/auth/email/verify", tag = "auth",
     request_body = ProofFields,
     responses(
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 200, description = "Address verified (or changed to the confirmed one)", body = Envelope<UserView>),
         (status = 400, description = "Invalid or expired token or code, or malformed JSON", body = ErrorBody),
         (status = 409, description = "The new address was taken meanwhile", body = ErrorBody),
         (status = 422, description = "Missing proof", body = ErrorBody),
         (status = 503, description = "Email delivery is not configured", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn verify_email(
     State(ctx): State<AppContext>,
@@ -147,11 +148,11 @@ pub async fn verify_email(
 #[utoipa::path(post, path = "/api/v1/auth/email/verify/resend", tag = "auth",
     request_body = EmailRequest,
     responses(
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 202, description = "Taken; a mail goes out if the address belongs to an unverified account", body = Envelope<Option<String>>),
         (status = 422, description = "Not an email address", body = ErrorBody),
         (status = 503, description = "Email delivery is not configured", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn resend_verification(
     State(ctx): State<AppContext>,

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, Auth, JsonBody, PathParam};
+use crate::api::responses::{Authenticated, NotJson};
 use crate::api::views::LoginView;
 use crate::context::AppContext;
 use crate::domain::principal::ClientInfo;
@@ -97,7 +98,6 @@ fn proof(code: Option<String>, recovery_code: Option<String>) -> AppResult<Proof
 #[utoipa::path(post, path = "/api/v1/user/mfa/totp", tag = "mfa", security(("bearer" = [])),
     request_body = PasswordRequest,
     responses(
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 200, description = "A pending factor (10 minutes to confirm)", body = Envelope<EnrolmentView>),
         (status = 400, description = "Current password is incorrect, or malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
@@ -105,6 +105,7 @@ fn proof(code: Option<String>, recovery_code: Option<String>) -> AppResult<Proof
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes on this account; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured (ENCRYPTION_KEY), or database unavailable", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn enrol(
     State(ctx): State<AppContext>,
@@ -127,12 +128,12 @@ pub async fn enrol(
     request_body = CodeRequest,
     responses(
         (status = 422, description = "A body of the wrong shape", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 200, description = "Active; the recovery codes, shown once", body = Envelope<RecoveryCodesView>),
         (status = 400, description = "Invalid code, or no factor waiting, or malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 429, description = "Too many wrong codes; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn confirm(
     State(ctx): State<AppContext>,
@@ -150,7 +151,6 @@ pub async fn confirm(
 #[utoipa::path(delete, path = "/api/v1/user/mfa/totp", tag = "mfa", security(("bearer" = [])),
     request_body = DisableRequest,
     responses(
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 200, description = "Second factor disabled", body = Envelope<Option<String>>),
         (status = 400, description = "Wrong password or code, or malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
@@ -158,6 +158,7 @@ pub async fn confirm(
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn disable(
     State(ctx): State<AppContext>,
@@ -174,13 +175,13 @@ pub async fn disable(
     request_body = RegenerateRequest,
     responses(
         (status = 422, description = "A body of the wrong shape", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 200, description = "The new codes, shown once", body = Envelope<RecoveryCodesView>),
         (status = 400, description = "Wrong password or code, or malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "The account has no second factor", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn regenerate(
     State(ctx): State<AppContext>,
@@ -203,13 +204,13 @@ pub async fn regenerate(
     request_body = VerifyRequest,
     params(("X-Refresh-Token-Transport" = Option<String>, Header, description = "`body` to receive the refresh token in the response body (native clients)")),
     responses(
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 200, description = "Logged in; refresh cookie set", body = Envelope<LoginView>),
         (status = 401, description = "Invalid or expired mfa_token, or a wrong code", body = ErrorBody),
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes on this account; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn verify(
     State(ctx): State<AppContext>,
@@ -231,10 +232,9 @@ pub async fn verify(
     responses(
         (status = 200, description = "Factor removed", body = Envelope<Option<String>>),
         (status = 400, description = "Own id", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed for this account", body = ErrorBody),
         (status = 404, description = "Unknown id, or no second factor", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn admin_reset(
     State(ctx): State<AppContext>,

@@ -14,6 +14,7 @@ use utoipa::IntoParams;
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, Auth, QueryParams, query_value};
+use crate::api::responses::{AdminOnly, Authenticated};
 use crate::api::views::{EventListView, EventView};
 use crate::context::AppContext;
 use crate::domain::event::{EventCursor, EventFilter, EventType};
@@ -133,9 +134,8 @@ fn reply(page: EventPage) -> Reply<EventListView> {
     params(PageParams),
     responses(
         (status = 200, description = "One page of the caller's events", body = Envelope<EventListView>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 422, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn own_events(
     State(ctx): State<AppContext>,
@@ -165,10 +165,8 @@ pub async fn own_events(
     params(FilterParams, PageParams),
     responses(
         (status = 200, description = "One page of events", body = Envelope<EventListView>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 422, description = "Bad filter, limit or cursor", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminOnly,
     ))]
 pub async fn all_events(
     State(ctx): State<AppContext>,

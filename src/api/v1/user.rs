@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::api::cookies;
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Auth, JsonBody, PathParam};
+use crate::api::responses::{Authenticated, NotJson};
 use crate::api::views::{SessionView, UserView};
 use crate::context::AppContext;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -31,8 +32,7 @@ pub fn router() -> Router<AppContext> {
 #[utoipa::path(get, path = "/api/v1/user/", tag = "user", security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = Envelope<UserView>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn me(Auth(principal): Auth) -> Reply<UserView> {
     // The template's text for this answer.
@@ -71,10 +71,10 @@ pub struct UpdateMeRequest {
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Tried to change role or is_active", body = ErrorBody),
         (status = 409, description = "Username or email taken", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field or missing current_password", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords for this account (shared with login); see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable, or too many passwords waiting to be hashed; see Retry-After", body = ErrorBody),
+        NotJson,
     ))]
 pub async fn update_me(
     State(ctx): State<AppContext>,
@@ -109,8 +109,7 @@ pub async fn update_me(
 #[utoipa::path(delete, path = "/api/v1/user/", tag = "user", security(("bearer" = [])),
     responses(
         (status = 200, description = "Account deactivated; `data` is null", body = Envelope<Option<String>>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn delete_me(
     State(ctx): State<AppContext>,
@@ -126,8 +125,7 @@ pub async fn delete_me(
 #[utoipa::path(get, path = "/api/v1/user/sessions", tag = "user", security(("bearer" = [])),
     responses(
         (status = 200, description = "Active sessions", body = Envelope<Vec<SessionView>>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn my_sessions(
     State(ctx): State<AppContext>,
@@ -146,9 +144,8 @@ pub async fn my_sessions(
     responses(
         (status = 200, description = "Session revoked; `data` is null", body = Envelope<Option<String>>),
         (status = 400, description = "A path parameter that is not valid UTF-8 once percent-decoded", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "No such active session of the caller", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        Authenticated,
     ))]
 pub async fn revoke_my_session(
     State(ctx): State<AppContext>,

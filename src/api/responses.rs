@@ -1,0 +1,34 @@
+//! The error answers many routes share, declared once for the OpenAPI document. A handler lists
+//! them beside its own: `responses((status = 200, ...), Authenticated, NotJson)`. Where a route
+//! means something more particular by one of these statuses, it writes its own tuple instead.
+
+use utoipa::IntoResponses;
+
+use crate::error::ErrorBody;
+
+/// Any route behind a Bearer token: no usable token, or the database did not answer.
+#[derive(IntoResponses)]
+pub enum Authenticated {
+    #[response(status = 401, description = "Not authenticated")]
+    Unauthorized(ErrorBody),
+    #[response(status = 503, description = "Database unavailable")]
+    Unavailable(ErrorBody),
+}
+
+/// Every `/api/v1/admin` route: [`Authenticated`], and 403 for a caller without `admin:*`.
+#[derive(IntoResponses)]
+pub enum AdminOnly {
+    #[response(status = 401, description = "Not authenticated")]
+    Unauthorized(ErrorBody),
+    #[response(status = 403, description = "Not an admin")]
+    Forbidden(ErrorBody),
+    #[response(status = 503, description = "Database unavailable")]
+    Unavailable(ErrorBody),
+}
+
+/// Any route with a JSON body, sent without a JSON content type.
+#[derive(IntoResponses)]
+pub enum NotJson {
+    #[response(status = 415, description = "Not JSON")]
+    UnsupportedMediaType(ErrorBody),
+}
