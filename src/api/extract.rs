@@ -17,7 +17,7 @@ use crate::domain::permission::ADMIN_ALL;
 use crate::domain::principal::{ClientInfo, Principal};
 use crate::domain::validate::FieldError;
 use crate::error::{AppError, AppResult};
-use crate::service::{access, sessions};
+use crate::service::{access, authentication};
 
 /// A JSON request body. Wrong content type -> 415, unreadable or oversized body -> 400/413,
 /// malformed JSON -> 400, well-formed JSON of the wrong shape -> 422 naming the field.
@@ -272,7 +272,7 @@ impl FromRequestParts<AppContext> for Auth {
     async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, AppError> {
         let token = bearer_token(parts)
             .ok_or_else(|| AppError::Unauthorized("Not authenticated".into()))?;
-        sessions::authenticate(ctx, token, client_info(parts))
+        authentication::authenticate(ctx, token, client_info(parts))
             .await
             .map(Auth)
     }

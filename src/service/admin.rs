@@ -298,7 +298,7 @@ pub async fn delete_user(ctx: &AppContext, actor: &Principal, user_id: &str) -> 
 /// Active sessions of any user.
 pub async fn list_user_sessions(ctx: &AppContext, user_id: &str) -> AppResult<Vec<Session>> {
     let (user, _) = get_user(ctx, user_id).await?;
-    service::sessions::list_usable(ctx, &user).await
+    service::logout::list_usable(ctx, &user).await
 }
 
 /// Revokes one session of another user (same privilege rule as any modification).
@@ -310,7 +310,7 @@ pub async fn revoke_user_session(
 ) -> AppResult<()> {
     let (user, _) = modifiable_target(ctx, actor, user_id, USE_SELF_SERVICE).await?;
     let reason = RevokeReason::RevokedByAdmin;
-    service::sessions::revoke_of_user(ctx, actor, &user.id, session_id, reason).await
+    service::logout::revoke_of_user(ctx, actor, &user.id, session_id, reason).await
 }
 
 /// Every role, by name, for an admin picking one.

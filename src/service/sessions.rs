@@ -8,19 +8,16 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::context::AppContext;
 use crate::domain::event::EventType;
-use crate::domain::principal::{ClientInfo, Principal};
+use crate::domain::principal::ClientInfo;
 use crate::domain::{REDACTED, RevokeReason, Role, Session, User, new_id};
 use crate::error::{AppError, AppResult};
 use crate::metrics::LoginOutcome;
 use crate::security::device;
-use crate::security::jwt::{Claims, TokenError, TokenType};
+use crate::security::jwt::TokenType;
 use crate::security::password::Verified;
 use crate::service::audit::{self, NewEvent};
+use crate::service::authentication::{session_ended, token_refused, verify};
 use crate::service::limits::{self, Account, Attempt};
-use crate::service::signing_keys;
-
-/// `last_activity` is written at most this often per session, so reads stay reads.
-const ACTIVITY_WRITE_INTERVAL: Duration = Duration::seconds(60);
 
 /// A freshly issued pair of tokens.
 #[derive(Clone)]
@@ -223,7 +220,7 @@ fn refresh_ttl(ctx: &AppContext) -> Duration {
     Duration::from_std(ctx.settings.tokens.refresh_ttl).unwrap_or(Duration::days(30))
 }
 
-fn max_lifetime(ctx: &AppContext) -> Duration {
+pub(super) fn max_lifetime(ctx: &AppContext) -> Duration {
     Duration::from_std(ctx.settings.tokens.session_max_lifetime).unwrap_or(Duration::days(90))
 }
 
@@ -320,180 +317,4 @@ pub async fn refresh(
         .reason(RevokeReason::RefreshTokenReuse.as_str());
     audit::record(ctx, reuse).await;
     Err(AppError::invalid_token())
-}
-
-fn verify(ctx: &AppContext, token: &str, expected: TokenType) -> AppResult<Claims> {
-    ctx.tokens.verify(token, expected).map_err(token_refused)
-}
-
-/// What a client is told about a token it cannot use: 401, or 503 while the keys of
-/// `JWT_ALG=EdDSA` are not loaded (the database has not answered since the start).
-/// A valid token whose session (or account) is over: revoked, expired, or its user deactivated.
-fn session_ended() -> AppError {
-    AppError::Unauthorized("Session expired or revoked. Please login again".into())
-}
-
-fn token_refused(e: TokenError) -> AppError {
-    match e {
-        TokenError::NoKeys => AppError::Unavailable("signing keys are not loaded yet".into()),
-        // Only a token whose signature verified reaches its expiry check: the text tells a
-        // client to sign in again (the template's wording) and tells nobody anything new.
-        TokenError::Expired => {
-            AppError::Unauthorized("Token has expired. Please login again".into())
-        }
-        e => {
-            tracing::debug!(error = %e, "token refused");
-            AppError::invalid_token()
-        }
-    }
-}
-
-/// Verifies an access token; one under a kid this instance does not know yet makes it reload
-/// the keys (at most once per few seconds, see `signing_keys::reload_for_unknown_kid`) and try
-/// again.
-async fn verify_access(ctx: &AppContext, token: &str) -> AppResult<Claims> {
-    match ctx.tokens.verify(token, TokenType::Access) {
-        Err(TokenError::UnknownKey) if signing_keys::reload_for_unknown_kid(ctx).await => {
-            verify(ctx, token, TokenType::Access)
-        }
-        result => result.map_err(token_refused),
-    }
-}
-
-/// Authenticates a Bearer access token: signature and expiry, then the session (active,
-/// unexpired, the token's user) and the user (exists, active), both read from the store.
-pub async fn authenticate(
-    ctx: &AppContext,
-    access_token: &str,
-    client: ClientInfo,
-) -> AppResult<Principal> {
-    let claims = verify_access(ctx, access_token).await?;
-    let now = Utc::now();
-    let (session, user) = ctx
-        .store
-        .find_session_and_user(&claims.sid, &claims.uid)
-        .await?
-        .filter(|(session, user)| session.is_usable(now, user, max_lifetime(ctx)))
-        .ok_or_else(session_ended)?;
-    let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
-
-    if now - session.last_activity >= ACTIVITY_WRITE_INTERVAL {
-        // Best effort: a failed activity write must not fail the request it rides on.
-        if let Err(e) = ctx.store.touch_session(&claims.sid, now).await {
-            tracing::warn!(error = %e, "could not record session activity");
-        }
-    }
-    Ok(Principal {
-        user,
-        role,
-        session_id: claims.sid,
-        client,
-    })
-}
-
-/// Revokes the session a refresh token belongs to (logout from a cookie). Returns how many
-/// sessions were revoked; a token of an unknown or already revoked session is refused.
-pub async fn logout_with_refresh(
-    ctx: &AppContext,
-    refresh_token: &str,
-    client: &ClientInfo,
-) -> AppResult<u64> {
-    let claims = verify(ctx, refresh_token, TokenType::Refresh)?;
-    revoke_one(ctx, &claims.sid, &claims.uid, client).await
-}
-
-/// Revokes the caller's current session.
-pub async fn logout(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
-    revoke_one(
-        ctx,
-        &principal.session_id,
-        &principal.user.id,
-        &principal.client,
-    )
-    .await
-}
-
-async fn revoke_one(ctx: &AppContext, sid: &str, uid: &str, client: &ClientInfo) -> AppResult<u64> {
-    if !ctx
-        .store
-        .revoke_session(sid, Some(uid), RevokeReason::Logout, Utc::now())
-        .await?
-    {
-        return Err(AppError::invalid_token());
-    }
-    let logout = NewEvent::new(EventType::Logout)
-        .own(uid)
-        .session(sid)
-        .from(client);
-    audit::record(ctx, logout).await;
-    Ok(1)
-}
-
-/// Revokes every session of the caller.
-pub async fn logout_all(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
-    let revoked = ctx
-        .store
-        .revoke_user_sessions(
-            &principal.user.id,
-            None,
-            RevokeReason::LogoutAll,
-            Utc::now(),
-        )
-        .await?;
-    let event = NewEvent::new(EventType::LogoutAll)
-        .user(&principal.user.id)
-        .by(principal)
-        .count("revoked", revoked);
-    audit::record(ctx, event).await;
-    Ok(revoked)
-}
-
-/// The caller's active sessions, most recent activity first.
-pub async fn list_own(ctx: &AppContext, principal: &Principal) -> AppResult<Vec<Session>> {
-    list_usable(ctx, &principal.user).await
-}
-
-/// The sessions of `user` that could be used right now, most recent activity first. The store
-/// lists those not revoked; a session ended by the account's epoch whose revocation record was
-/// not written (that write is only bookkeeping) is left out here.
-pub async fn list_usable(ctx: &AppContext, user: &User) -> AppResult<Vec<Session>> {
-    let now = Utc::now();
-    let mut sessions = ctx.store.list_active_sessions(&user.id, now).await?;
-    sessions.retain(|s| s.is_usable(now, user, max_lifetime(ctx)));
-    Ok(sessions)
-}
-
-/// Revokes one of the caller's own sessions; someone else's session id is answered like an unknown one.
-pub async fn revoke_own(
-    ctx: &AppContext,
-    principal: &Principal,
-    session_id: &str,
-) -> AppResult<()> {
-    let reason = RevokeReason::RevokedByUser;
-    revoke_of_user(ctx, principal, &principal.user.id, session_id, reason).await
-}
-
-/// Revokes one active session of `user_id` on `actor`'s behalf (the user, or an admin the
-/// caller has checked); a session that is not that user's active one is a 404.
-pub async fn revoke_of_user(
-    ctx: &AppContext,
-    actor: &Principal,
-    user_id: &str,
-    session_id: &str,
-    reason: RevokeReason,
-) -> AppResult<()> {
-    // Owner-scoped (see `access`): another user's session is as unknown as a missing one.
-    let revoked = ctx
-        .store
-        .revoke_session(session_id, Some(user_id), reason, Utc::now())
-        .await?;
-    super::access::owned(revoked.then_some(()), "Session")?;
-    // The session is the one revoked, not the one acting.
-    let event = NewEvent::new(EventType::SessionRevoked)
-        .user(user_id)
-        .by(actor)
-        .session(session_id)
-        .reason(reason.as_str());
-    audit::record(ctx, event).await;
-    Ok(())
 }

@@ -4,7 +4,9 @@
 //! [`KeyStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
-//! and `conformance.rs` checks both against the same behaviours.
+//! and the conformance suite (`conformance/`, one file per collection) checks both against the
+//! same behaviours. Longer than this crate's other files on purpose: it is the whole contract a
+//! backend implements, every trait on one page; a new collection adds its trait here.
 //!
 //! Rules every backend keeps:
 //! - uniqueness of `username_lower`, `email_lower` and `sessions.refresh_jti` comes from unique

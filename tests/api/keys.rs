@@ -363,9 +363,13 @@ async fn keys_rotate_across_two_instances_and_old_tokens_live_until_they_expire(
     };
     eprintln!("instance B signed with the new key {converged:?} after the rotation");
 
-    // Both instances accept tokens of both keys; the old key is still published.
+    // Both instances accept tokens of both keys; the old key is still published. (The old token
+    // is only asked about while it has a second left: on a loaded machine the waits above can
+    // outlast its 6 s, and then its refusal is right.)
     for app in [&a, &b] {
-        assert_eq!(status_with(app, &old).await, StatusCode::OK);
+        if segment(&old, 1)["exp"].as_i64().unwrap() > chrono::Utc::now().timestamp() + 1 {
+            assert_eq!(status_with(app, &old).await, StatusCode::OK);
+        }
         assert_eq!(status_with(app, &fresh).await, StatusCode::OK);
         let published = kids(&jwks(app).await);
         assert!(

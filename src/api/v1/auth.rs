@@ -24,6 +24,7 @@ use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::accounts::{self, Registration};
 use crate::service::one_time::MFA_TOKEN_TTL_SECS;
 use crate::service::sessions::{self, IssuedTokens, LoginResult};
+use crate::service::{authentication, logout};
 
 pub fn router() -> Router<AppContext> {
     Router::new()
@@ -291,8 +292,8 @@ pub async fn logout(State(ctx): State<AppContext>, parts: Parts) -> Response {
     let client = client_info(&parts);
     let by_bearer = match bearer_token(&parts) {
         Some(token) => Some(
-            match sessions::authenticate(&ctx, token, client.clone()).await {
-                Ok(principal) => sessions::logout(&ctx, &principal).await,
+            match authentication::authenticate(&ctx, token, client.clone()).await {
+                Ok(principal) => logout::logout(&ctx, &principal).await,
                 Err(e) => Err(e),
             },
         ),
@@ -305,7 +306,7 @@ pub async fn logout(State(ctx): State<AppContext>, parts: Parts) -> Response {
             if let Err(e) = csrf::check_cookie_request(&parts.headers, &ctx.settings) {
                 return e.into_response();
             }
-            sessions::logout_with_refresh(&ctx, &token, &client).await
+            logout::logout_with_refresh(&ctx, &token, &client).await
         }
         (Some(Err(e)), _) => Err(e),
         (None, None) => Err(AppError::Unauthorized("Not authenticated".into())),
@@ -338,7 +339,7 @@ pub async fn logout_all(
     Auth(principal): Auth,
     jar: CookieJar,
 ) -> AppResult<Response> {
-    let n = sessions::logout_all(&ctx, &principal).await?;
+    let n = logout::logout_all(&ctx, &principal).await?;
     let jar = cookies::clear_refresh(jar, &ctx.settings);
     Ok((
         jar,

@@ -16,7 +16,7 @@ use crate::api::views::{SessionView, UserView};
 use crate::context::AppContext;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::accounts::{self, ProfileUpdate};
-use crate::service::sessions;
+use crate::service::logout;
 
 pub fn router() -> Router<AppContext> {
     Router::new()
@@ -131,7 +131,7 @@ pub async fn my_sessions(
     State(ctx): State<AppContext>,
     Auth(principal): Auth,
 ) -> AppResult<Reply<Vec<SessionView>>> {
-    let list = sessions::list_own(&ctx, &principal).await?;
+    let list = logout::list_own(&ctx, &principal).await?;
     Ok(Reply::ok(
         "Sessions retrieved successfully",
         SessionView::list(&list, Some(&principal.session_id)),
@@ -152,6 +152,6 @@ pub async fn revoke_my_session(
     Auth(principal): Auth,
     PathParam(session_id): PathParam<String>,
 ) -> AppResult<Reply<()>> {
-    sessions::revoke_own(&ctx, &principal, &session_id).await?;
+    logout::revoke_own(&ctx, &principal, &session_id).await?;
     Ok(Reply::ok("Session revoked successfully", ()))
 }

@@ -1,3 +1,6 @@
+//! The token rules of `jwt.rs`, each against the token that would break it. Long because every
+//! rule has its attack written out, and they read best side by side.
+
 use super::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
