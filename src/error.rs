@@ -38,6 +38,10 @@ pub enum AppError {
         message: String,
         retry_after_secs: u64,
     },
+    /// The client did not send its whole body within BODY_READ_TIMEOUT of its headers. The
+    /// connection is closed after the answer: what is left of the body is never read.
+    #[error("The request body did not arrive in time")]
+    BodyTimeout,
     /// The request ran longer than REQUEST_TIMEOUT; 503 because the server, not the client, was slow.
     #[error("Request timed out")]
     RequestTimeout,
@@ -68,6 +72,7 @@ impl AppError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RequestTimeout | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) | Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -162,6 +167,9 @@ impl IntoResponse for AppError {
             }
             Self::Unavailable(_) | Self::Busy | Self::RequestTimeout => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::BodyTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

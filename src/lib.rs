@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod mail;
 pub mod malloc_tuning;

@@ -43,6 +43,7 @@ enum Command {
 fn main() -> ExitCode {
     // First thing, before any other thread exists (see the module).
     authkit::malloc_tuning::apply();
+    authkit::files::restrict_umask();
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(s) => s,

@@ -1,10 +1,22 @@
 //! Logging: console (pretty or JSON) plus a daily-rotating file `LOG_DIR/app.log.YYYY-MM-DD`
 //! keeping 14 files. Secrets are never formatted into events: settings redact themselves and
 //! tokens and passwords are never logged.
+//!
+//! In the `pretty` format every field value that holds a space, a quote, an `=` or a control
+//! character is written quoted and escaped ([`QuotedFields`]), so a client's User-Agent such as
+//! `x event=login.succeeded` stays one value and cannot pose as fields of its own to a key=value
+//! parser. Colours go to a terminal only, never to the file.
+
+use std::fmt::{self as stdfmt, Write as _};
+use std::io::IsTerminal;
 
 use anyhow::Context;
+use tracing::field::{Field, Visit};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{Builder, Rotation};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
@@ -15,7 +27,9 @@ pub const LOG_FILES_KEPT: usize = 14;
 
 /// Installs the global subscriber. Keep the guard alive: dropping it flushes the file writer.
 pub fn init(settings: &Settings) -> anyhow::Result<WorkerGuard> {
-    std::fs::create_dir_all(&settings.logging.dir)
+    // In development the log holds each mail, live links and codes included: owner only.
+    crate::files::private_dir(&settings.logging.dir)
+        .and_then(|()| crate::files::private_files_in(&settings.logging.dir, "app.log"))
         .with_context(|| format!("LOG_DIR: cannot create {}", settings.logging.dir.display()))?;
     let appender = Builder::new()
         .rotation(Rotation::DAILY)
@@ -32,13 +46,19 @@ pub fn init(settings: &Settings) -> anyhow::Result<WorkerGuard> {
 
     let filter = EnvFilter::try_new(&settings.logging.level).context("LOG_LEVEL")?;
     let console = match settings.logging.format {
-        LogFormat::Pretty => fmt::layer().compact().with_target(false).boxed(),
+        LogFormat::Pretty => fmt::layer()
+            .compact()
+            .with_target(false)
+            .with_ansi(std::io::stdout().is_terminal())
+            .fmt_fields(QuotedFields)
+            .boxed(),
         LogFormat::Json => fmt::layer().json().flatten_event(true).boxed(),
     };
     let file = match settings.logging.format {
         LogFormat::Pretty => fmt::layer()
             .compact()
             .with_ansi(false)
+            .fmt_fields(QuotedFields)
             .with_writer(file_writer)
             .boxed(),
         LogFormat::Json => fmt::layer()
@@ -54,4 +74,110 @@ pub fn init(settings: &Settings) -> anyhow::Result<WorkerGuard> {
         .try_init()
         .context("installing the log subscriber")?;
     Ok(guard)
+}
+
+/// Formats fields as `name=value`, quoting and escaping (as Rust string literals are) every value
+/// that could be read as more than one token. One type for both layers also matters: a span's
+/// fields are formatted once by the first layer and reused by the others that share the
+/// formatter's type, so a formatter that writes no colour keeps colour out of the file.
+pub struct QuotedFields;
+
+impl<'writer> FormatFields<'writer> for QuotedFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> stdfmt::Result {
+        let mut visitor = QuotingVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct QuotingVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: stdfmt::Result,
+}
+
+impl QuotingVisitor<'_> {
+    fn write(&mut self, field: &Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = if field.name() == "message" {
+            // The message is the code's own text.
+            write!(self.writer, "{separator}{value}")
+        } else if needs_quotes(value) && !is_quoted_literal(value) {
+            write!(self.writer, "{separator}{}={value:?}", field.name())
+        } else {
+            write!(self.writer, "{separator}{}={value}", field.name())
+        };
+    }
+}
+
+/// Whether `value` is already one quoted, escaped string (as `?` formats a `&str`): an opening
+/// and a closing quote, and no quote between them that an escape does not cover.
+fn is_quoted_literal(value: &str) -> bool {
+    let Some(inner) = value
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    else {
+        return false;
+    };
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.next().is_none() => return false,
+            '"' => return false,
+            c if c.is_control() => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+fn needs_quotes(value: &str) -> bool {
+    value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '=' | '\\'))
+}
+
+impl Visit for QuotingVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.write(field, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn stdfmt::Debug) {
+        let mut text = String::new();
+        let _ = write!(text, "{value:?}");
+        self.write(field, &text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_that_could_pose_as_fields_are_quoted() {
+        assert!(needs_quotes("x event=login.succeeded user_id=1"));
+        assert!(needs_quotes("a\u{1b}[31mred"));
+        assert!(needs_quotes("tab\there"));
+        assert!(needs_quotes(""));
+        assert!(!needs_quotes("Mozilla/5.0"));
+        assert!(!needs_quotes("127.0.0.1"));
+        // What `?` makes of a string stays as it is; a client's text that only looks quoted
+        // does not.
+        assert!(is_quoted_literal(&format!("{:?}", "a \" b=c")));
+        assert!(!is_quoted_literal(r#""a\\" b="c""#));
+        assert!(!is_quoted_literal(r#""a\""#));
+        assert_eq!(
+            format!("{:?}", "x event=login.succeeded\n"),
+            "\"x event=login.succeeded\\n\""
+        );
+    }
 }

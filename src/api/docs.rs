@@ -19,11 +19,21 @@ const FAVICON: &[u8] = include_bytes!("../../assets/swagger-ui/favicon-32x32.png
 const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
                         frame-ancestors 'none'";
 
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// `persist_authorization`: whether Swagger UI keeps a pasted token in the browser's
+/// `localStorage` across reloads (development only: there any script of the origin could read it).
+pub fn router<S: Clone + Send + Sync + 'static>(persist_authorization: bool) -> Router<S> {
     // Rendered once: the document never changes while the process runs.
     let document = ApiDoc::openapi()
         .to_json()
         .expect("the OpenAPI document serialises");
+    let init_js = axum::body::Bytes::from(INIT_JS.replace(
+        "PERSIST_AUTHORIZATION",
+        if persist_authorization {
+            "true"
+        } else {
+            "false"
+        },
+    ));
     Router::new()
         .route(
             "/openapi.json",
@@ -36,7 +46,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/docs/", get(|| async { page(INDEX_HTML) }))
         .route(
             "/docs/init.js",
-            get(|| async { asset(INIT_JS, "text/javascript; charset=utf-8") }),
+            get(move || {
+                let init_js = init_js.clone();
+                async move { asset(init_js, "text/javascript; charset=utf-8") }
+            }),
         )
         .route(
             "/docs/swagger-ui-bundle.js",

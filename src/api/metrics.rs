@@ -1,10 +1,14 @@
 //! `/metrics` in the Prometheus text format. Guarded by METRICS_TOKEN when set; without a token
-//! it is open in development and switched off (404) in production, so it never leaks by default.
+//! it is served only to loopback clients in development and switched off (404) in production, so
+//! it never leaks by default. (Its counters move with what requests do: the store and mail
+//! counters after a forgot-password request tell a known address from an unknown one, so an open
+//! `/metrics` would undo the forgot route's equal answers.)
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::api::extract::ClientIp;
 use crate::context::AppContext;
 use crate::error::{AppError, ErrorBody};
 
@@ -15,9 +19,14 @@ use crate::error::{AppError, ErrorBody};
     responses(
         (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
         (status = 401, description = "METRICS_TOKEN is set and the Bearer token does not match", body = ErrorBody),
+        (status = 403, description = "Development without METRICS_TOKEN, and the client is not on the loopback", body = ErrorBody),
         (status = 404, description = "Disabled: production without METRICS_TOKEN", body = ErrorBody),
     ))]
-pub async fn metrics(State(ctx): State<AppContext>, headers: HeaderMap) -> Response {
+pub async fn metrics(
+    State(ctx): State<AppContext>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+) -> Response {
     match &ctx.settings.server.metrics_token {
         Some(expected) => {
             let given = headers
@@ -31,6 +40,14 @@ pub async fn metrics(State(ctx): State<AppContext>, headers: HeaderMap) -> Respo
         }
         None if ctx.settings.is_production() => {
             return AppError::NotFound("Not found".into()).into_response();
+        }
+        None if !client.is_loopback() => {
+            return AppError::Forbidden(
+                "Metrics are served to loopback clients only; set METRICS_TOKEN to read them \
+                 from elsewhere"
+                    .into(),
+            )
+            .into_response();
         }
         None => {}
     }

@@ -31,7 +31,7 @@ pub fn routes(ctx: AppContext) -> Router {
         .route("/", get(health::root))
         .route("/metrics", get(metrics::metrics))
         .merge(v1::router())
-        .merge(docs::router())
+        .merge(docs::router(!ctx.settings.is_production()))
         .merge(pages::router())
         .merge(well_known::router())
         .merge(console.unwrap_or_default())

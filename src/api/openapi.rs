@@ -18,7 +18,12 @@ Every `/api/v1` answer is enveloped: `{\"code\": 0, \"message\", \"data\"}` on s
 `{\"code\": <status>, \"message\", \"data\": null}` on error (422 adds `details`). Every `/api/v1` route \
 answers with and without a trailing slash.\n\n\
 To try it here: register, log in, copy `data.token.access_token`, press **Authorize** and paste it. \
-The refresh cookie is sent by the browser automatically to `/api/v1/auth/refresh` and `/api/v1/auth/logout`.",
+The refresh cookie is sent by the browser automatically to `/api/v1/auth/refresh` and `/api/v1/auth/logout`.\n\n\
+Limits every route shares (README, Configuration): one client address has at most `MAX_IN_FLIGHT_PER_CLIENT` \
+(128) requests in flight, beyond that 429 with `Retry-After`; a request body must arrive whole within \
+`BODY_READ_TIMEOUT` (10 s) of its headers, else 408; JSON bodies are one UTF-8 object with nothing after it. \
+Changing one's own username or email draws on `RATE_LIMIT_ACCOUNT_CHANGE` (10/5m per account and per \
+client address).",
         license(name = "MIT"),
     ),
     paths(

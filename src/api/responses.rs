@@ -1,5 +1,5 @@
 //! The error answers many routes share, declared once for the OpenAPI document. A handler lists
-//! them beside its own: `responses((status = 200, ...), Authenticated, NotJson)`. Where a route
+//! them beside its own: `responses((status = 200, ...), Authenticated, BodyErrors)`. Where a route
 //! means something more particular by one of these statuses, it writes its own tuple instead.
 
 use utoipa::IntoResponses;
@@ -26,9 +26,14 @@ pub enum AdminOnly {
     Unavailable(ErrorBody),
 }
 
-/// Any route with a JSON body, sent without a JSON content type.
+/// Any route with a JSON body: a body that did not arrive in time, or is not UTF-8 JSON.
 #[derive(IntoResponses)]
-pub enum NotJson {
-    #[response(status = 415, description = "Not JSON")]
+pub enum BodyErrors {
+    #[response(
+        status = 408,
+        description = "The body did not arrive whole within BODY_READ_TIMEOUT of the headers; the connection is closed"
+    )]
+    BodyTimeout(ErrorBody),
+    #[response(status = 415, description = "Not JSON, or a charset other than UTF-8")]
     UnsupportedMediaType(ErrorBody),
 }

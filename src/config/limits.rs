@@ -19,6 +19,9 @@ pub struct LimitSettings {
     pub login: Option<Limit>,
     /// Registrations per client IP.
     pub register: Option<Limit>,
+    /// Tries to change one's username or email, per account and per client IP (each tells
+    /// whether a name or an address is taken).
+    pub account_change: Option<Limit>,
     /// Refreshes per session.
     pub refresh: Option<Limit>,
     /// Failed password checks per account (login, current_password, the second factor) before
@@ -38,6 +41,7 @@ pub(super) fn read(vars: &Vars) -> Result<LimitSettings, ConfigError> {
     Ok(LimitSettings {
         login: vars.limit("RATE_LIMIT_LOGIN", "30/5m")?,
         register: vars.limit("RATE_LIMIT_REGISTER", "10/5m")?,
+        account_change: vars.limit("RATE_LIMIT_ACCOUNT_CHANGE", "10/5m")?,
         refresh: vars.limit("RATE_LIMIT_REFRESH", "30/5m")?,
         login_lockout: vars.limit("LOGIN_LOCKOUT", "10/15m")?,
         ipv6_prefix,

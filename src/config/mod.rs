@@ -155,8 +155,13 @@ mod tests {
         assert_eq!(err.var, "SECRET_KEY");
         let err = settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "short")]).unwrap_err();
         assert_eq!(err.var, "SECRET_KEY");
-        let key = "k".repeat(32);
-        assert!(settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &key)]).is_ok());
+        for guessable in ["k".repeat(32), "abcdefgh".repeat(4), "ab".repeat(24)] {
+            let err =
+                settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", &guessable)]).unwrap_err();
+            assert_eq!(err.var, "SECRET_KEY", "{guessable}");
+        }
+        let key = "Vq3xT9pL2mZ8rK4wN7bJ6hF1dS5gY0cA";
+        assert!(settings(&[("ENVIRONMENT", "production"), ("SECRET_KEY", key)]).is_ok());
     }
 
     #[test]

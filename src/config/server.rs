@@ -28,8 +28,13 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// How long a client may take to send its request headers before the connection is closed.
     pub header_read_timeout: Duration,
+    /// How long after its headers a request's whole body may take to arrive (408 after).
+    pub body_read_timeout: Duration,
     /// Requests served at once; beyond it new requests are shed with 503 instead of queueing.
     pub max_in_flight: usize,
+    /// Requests served at once for one client address (IPv6 by its network, as the rate limits
+    /// count it); beyond it 429, so one address cannot take every slot of `max_in_flight`.
+    pub max_in_flight_per_client: usize,
     /// Bearer token that guards `/metrics`. Unset: open in development, off in production.
     pub metrics_token: Option<Secret>,
     /// Serve the admin console at `/admin` (`ADMIN_CONSOLE=off` removes it).
@@ -60,7 +65,9 @@ pub(super) fn read(vars: &Vars) -> Result<ServerSettings, ConfigError> {
         request_timeout: vars.positive_duration("REQUEST_TIMEOUT", Duration::from_secs(30))?,
         header_read_timeout: vars
             .positive_duration("HEADER_READ_TIMEOUT", Duration::from_secs(10))?,
+        body_read_timeout: vars.positive_duration("BODY_READ_TIMEOUT", Duration::from_secs(10))?,
         max_in_flight: vars.positive("MAX_IN_FLIGHT", 512)?,
+        max_in_flight_per_client: vars.positive("MAX_IN_FLIGHT_PER_CLIENT", 128)?,
         metrics_token: vars.get("METRICS_TOKEN").map(Secret::new),
         admin_console: vars.bool("ADMIN_CONSOLE", true)?,
     })

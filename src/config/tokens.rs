@@ -76,10 +76,42 @@ fn secret_key(vars: &Vars, environment: Environment) -> Result<Option<Secret>, C
                     format!("must be at least {MIN_SECRET_LEN} bytes in production"),
                 ));
             }
-            Some(_) => {}
+            Some(k) => {
+                if let Some(flaw) = obviously_guessable(k) {
+                    return Err(bad(
+                        "SECRET_KEY",
+                        format!(
+                            "{flaw}: use random bytes, e.g. SECRET_KEY=\"$(openssl rand -base64 48)\""
+                        ),
+                    ));
+                }
+            }
         }
     }
     Ok(key.map(Secret::new))
+}
+
+/// Fewer than this many different characters is no random key, whatever its length.
+const MIN_DISTINCT_CHARS: usize = 8;
+
+/// What makes a key obviously not random: few different characters (`kkkk...`), or one short
+/// pattern repeated (`abcdefghabcdefgh...`). Not an entropy estimate, which random keys of
+/// ordinary lengths can fail; only the keys nobody should be running with.
+fn obviously_guessable(key: &str) -> Option<&'static str> {
+    let bytes = key.as_bytes();
+    let mut seen = [false; 256];
+    let distinct = bytes
+        .iter()
+        .filter(|&&b| !std::mem::replace(&mut seen[b as usize], true))
+        .count();
+    if distinct < MIN_DISTINCT_CHARS {
+        return Some("has too few different characters to be random");
+    }
+    let repeats = |period: usize| (period..bytes.len()).all(|i| bytes[i] == bytes[i - period]);
+    if (1..=bytes.len() / 2).any(repeats) {
+        return Some("repeats a short pattern");
+    }
+    None
 }
 
 fn cookie_samesite(vars: &Vars, environment: Environment) -> Result<SameSite, ConfigError> {

@@ -51,7 +51,11 @@ pub fn app(routes: Router, ctx: &AppContext) -> AppService {
         .option_layer(cors(settings))
         .option_layer(hsts)
         .layer(axum::middleware::from_fn_with_state(
-            limits::InFlight::new(settings.server.max_in_flight),
+            limits::InFlight::new(
+                settings.server.max_in_flight,
+                settings.server.max_in_flight_per_client,
+                settings.limits.ipv6_prefix,
+            ),
             limits::shed_load,
         ))
         .layer(axum::middleware::from_fn(request_log::no_store_on_api))
@@ -71,6 +75,7 @@ pub fn app(routes: Router, ctx: &AppContext) -> AppService {
             limits::RequestBounds {
                 timeout: settings.server.request_timeout,
                 max_body_bytes: settings.server.max_body_bytes,
+                body_read_timeout: settings.server.body_read_timeout,
             },
             limits::bound_request,
         ))

@@ -57,18 +57,26 @@ fn parse_hop(entry: &str) -> Option<IpAddr> {
 /// network of `ipv6_prefix` bits. One subscriber or host usually holds a whole /64, so keying by
 /// the full address would give it 2^64 budgets.
 pub fn limit_key(ip: IpAddr, ipv6_prefix: u8) -> String {
-    match canonical(ip) {
+    match limit_network(ip, ipv6_prefix) {
         IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(network) => format!("{network}/{}", ipv6_prefix.min(128)),
+    }
+}
+
+/// The address a per-client limit counts: IPv4 as it is, IPv6 as the first address of its
+/// network of `ipv6_prefix` bits (one subscriber is usually given a whole /64).
+pub fn limit_network(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match canonical(ip) {
         IpAddr::V6(v6) => {
             let prefix = ipv6_prefix.min(128);
-            let bits = u128::from(v6);
             let network = if prefix == 0 {
                 0
             } else {
-                bits & (u128::MAX << (128 - u32::from(prefix)))
+                u128::from(v6) & (u128::MAX << (128 - u32::from(prefix)))
             };
-            format!("{}/{prefix}", std::net::Ipv6Addr::from(network))
+            IpAddr::V6(network.into())
         }
+        v4 => v4,
     }
 }
 

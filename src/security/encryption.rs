@@ -187,7 +187,7 @@ fn load_or_create(path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut key = [0u8; KEY_LEN];
     getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("OS random source: {e}"))?;
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::files::private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -40,7 +40,8 @@ fn load_or_create(path: &Path) -> anyhow::Result<Vec<u8>> {
         );
     }
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("creating DATA_DIR {}", dir.display()))?;
+        crate::files::private_dir(dir)
+            .with_context(|| format!("creating DATA_DIR {}", dir.display()))?;
     }
     let mut random = [0u8; 48];
     getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("OS random source: {e}"))?;

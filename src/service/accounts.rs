@@ -197,6 +197,14 @@ pub async fn update_self(
         .as_deref()
         .is_some_and(|e| e.trim() != user.email);
     let changes_password = update.password.is_some();
+    let changes_username = update
+        .username
+        .as_deref()
+        .is_some_and(|u| u.trim() != user.username);
+    if changes_username || changes_email {
+        // Each try tells whether a name or an address is taken (409): limited as registering is.
+        limits::account_change(ctx, &user.id, principal.client.ip).await?;
+    }
     if changes_email || changes_password {
         let Some(current) = current_password else {
             return Err(AppError::validation(FieldError::body(

@@ -89,6 +89,15 @@ pub async fn refresh_of_session(ctx: &AppContext, session_id: &str) -> AppResult
     .await
 }
 
+/// Tries to change one's username or email address, per account and per client IP. Each try
+/// answers whether the name or address is taken, so it is limited as registering is.
+pub async fn account_change(ctx: &AppContext, user_id: &str, ip: IpAddr) -> AppResult<()> {
+    let limit = ctx.settings.limits.account_change;
+    let message = "Too many username or email changes, try again later";
+    count(ctx, "change_account", user_id, limit, message).await?;
+    count(ctx, "change_ip", &ip_key(ctx, ip), limit, message).await
+}
+
 /// Mail-sending requests (forgot, resend, an admin's reset) from one client IP. Callers answer
 /// alike whether or not a mail goes out, so going over it changes nothing a client can see.
 pub async fn mail_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {

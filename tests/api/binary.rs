@@ -364,6 +364,14 @@ fn bad_configuration_names_the_variable() {
             ],
             "SECRET_KEY",
         ),
+        // Long enough, but one character repeated: refused as no random key.
+        (
+            vec![
+                ("ENVIRONMENT", "production".to_string()),
+                ("SECRET_KEY", "k".repeat(48)),
+            ],
+            "SECRET_KEY",
+        ),
         (vec![("LOG_FORMAT", "xml".to_string())], "LOG_FORMAT"),
         (
             vec![("ACCESS_TOKEN_TTL", "soon".to_string())],
@@ -432,7 +440,10 @@ async fn the_container_starts_in_production_and_needs_only_the_secret() {
     );
 
     let mut with_key = vars.clone();
-    with_key.push(("SECRET_KEY", "k".repeat(48)));
+    with_key.push((
+        "SECRET_KEY",
+        "hT4v9QmX2pL7sK1zR8wB3nC6yF0gD5jE-production-test".to_string(),
+    ));
     let server = Server::start(dir.path(), &with_key).await;
     server.wait_ready().await;
     let client = reqwest::Client::new();

@@ -13,6 +13,7 @@ mod edge;
 mod email;
 mod faults;
 mod hardening;
+mod hardening_probe;
 mod health;
 mod instances;
 mod keys;

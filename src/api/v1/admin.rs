@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, JsonBody, PathParam, QueryParams, query_value};
-use crate::api::responses::{AdminOnly, Authenticated, NotJson};
+use crate::api::responses::{AdminOnly, Authenticated, BodyErrors};
 use crate::api::views::{RevokedView, RoleView, SessionView, UserListView, UserView};
 use crate::context::AppContext;
 use crate::domain::permission::EVERYTHING;
@@ -157,7 +157,7 @@ pub struct AdminUpdateRequest {
         (status = 404, description = "Unknown id", body = ErrorBody),
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 422, description = "Invalid field or unknown role", body = ErrorBody),
-        Authenticated, NotJson,
+        Authenticated, BodyErrors,
     ))]
 pub async fn update_user(
     State(ctx): State<AppContext>,

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Auth, JsonBody, OptionalJsonBody, bearer_token, client_info};
-use crate::api::responses::{Authenticated, NotJson};
+use crate::api::responses::{Authenticated, BodyErrors};
 use crate::api::views::{
     LoginView, MfaChallengeView, RefreshView, RevokedView, TokenView, UserView,
 };
@@ -78,7 +78,7 @@ pub struct RegisterRequest {
         (status = 422, description = "Invalid field", body = ErrorBody),
         (status = 429, description = "Too many registrations from this IP; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable, or too many passwords waiting to be hashed; see Retry-After", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn register(
     State(ctx): State<AppContext>,
@@ -130,7 +130,7 @@ pub struct LoginRequest {
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many attempts from this IP or on this account; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable, or too many passwords waiting to be hashed; see Retry-After", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn login(
     State(ctx): State<AppContext>,

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::JsonBody;
-use crate::api::responses::NotJson;
+use crate::api::responses::BodyErrors;
 use crate::api::views::UserView;
 use crate::context::AppContext;
 use crate::domain::principal::ClientInfo;
@@ -85,7 +85,7 @@ pub struct ResetRequest {
         (status = 202, description = "Taken; a mail goes out if the address belongs to an active account", body = Envelope<Option<String>>),
         (status = 422, description = "Not an email address", body = ErrorBody),
         (status = 503, description = "Email delivery is not configured", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn forgot_password(
     State(ctx): State<AppContext>,
@@ -107,7 +107,7 @@ pub async fn forgot_password(
         (status = 400, description = "Invalid or expired token or code, or malformed JSON", body = ErrorBody),
         (status = 422, description = "Missing proof, or a password that breaks the rules", body = ErrorBody),
         (status = 503, description = "Email delivery is not configured", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn reset_password(
     State(ctx): State<AppContext>,
@@ -129,7 +129,7 @@ pub async fn reset_password(
         (status = 409, description = "The new address was taken meanwhile", body = ErrorBody),
         (status = 422, description = "Missing proof", body = ErrorBody),
         (status = 503, description = "Email delivery is not configured", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn verify_email(
     State(ctx): State<AppContext>,
@@ -152,7 +152,7 @@ pub async fn verify_email(
         (status = 202, description = "Taken; a mail goes out if the address belongs to an unverified account", body = Envelope<Option<String>>),
         (status = 422, description = "Not an email address", body = ErrorBody),
         (status = 503, description = "Email delivery is not configured", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn resend_verification(
     State(ctx): State<AppContext>,

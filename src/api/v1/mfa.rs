@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, Auth, JsonBody, PathParam};
-use crate::api::responses::{Authenticated, NotJson};
+use crate::api::responses::{Authenticated, BodyErrors};
 use crate::api::views::LoginView;
 use crate::context::AppContext;
 use crate::domain::principal::ClientInfo;
@@ -105,7 +105,7 @@ fn proof(code: Option<String>, recovery_code: Option<String>) -> AppResult<Proof
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes on this account; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured (ENCRYPTION_KEY), or database unavailable", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn enrol(
     State(ctx): State<AppContext>,
@@ -133,7 +133,7 @@ pub async fn enrol(
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 429, description = "Too many wrong codes; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn confirm(
     State(ctx): State<AppContext>,
@@ -158,7 +158,7 @@ pub async fn confirm(
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn disable(
     State(ctx): State<AppContext>,
@@ -181,7 +181,7 @@ pub async fn disable(
         (status = 404, description = "The account has no second factor", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn regenerate(
     State(ctx): State<AppContext>,
@@ -210,7 +210,7 @@ pub async fn regenerate(
         (status = 422, description = "Missing field", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords or codes on this account; see Retry-After", body = ErrorBody),
         (status = 503, description = "Second factor not configured, or database unavailable", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn verify(
     State(ctx): State<AppContext>,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::api::cookies;
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Auth, JsonBody, PathParam};
-use crate::api::responses::{Authenticated, NotJson};
+use crate::api::responses::{Authenticated, BodyErrors};
 use crate::api::views::{SessionView, UserView};
 use crate::context::AppContext;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -72,9 +72,9 @@ pub struct UpdateMeRequest {
         (status = 403, description = "Tried to change role or is_active", body = ErrorBody),
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 422, description = "Invalid field or missing current_password", body = ErrorBody),
-        (status = 429, description = "Too many wrong passwords for this account (shared with login); see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords for this account (shared with login), or too many username or email changes (RATE_LIMIT_ACCOUNT_CHANGE); see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable, or too many passwords waiting to be hashed; see Retry-After", body = ErrorBody),
-        NotJson,
+        BodyErrors,
     ))]
 pub async fn update_me(
     State(ctx): State<AppContext>,

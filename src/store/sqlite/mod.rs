@@ -86,7 +86,7 @@ impl SqliteStore {
     /// schema up to date. Blocking, but it runs once at start.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::files::private_dir(dir)
                 .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         }
         let cannot_open = || format!("cannot open the SQLite database {}", path.display());
@@ -96,6 +96,13 @@ impl SqliteStore {
         let mut writer = Connection::open(path).with_context(cannot_open)?;
         configure_writer(&writer).with_context(cannot_open)?;
         create_schema(&mut writer).with_context(cannot_open)?;
+        // The database and its WAL files hold every account: the owner's only. (SQLite gives
+        // the `-wal` and `-shm` files the database file's mode when it creates them.)
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            crate::files::private_file(Path::new(&file)).with_context(cannot_open)?;
+        }
 
         let readers = (0..READERS)
             .map(|_| open_reader(path).map(Mutex::new))
