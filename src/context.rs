@@ -14,6 +14,7 @@ use crate::security::encryption::Keyring;
 use crate::security::jwt::TokenKeys;
 use crate::security::one_time::CodeHasher;
 use crate::security::password::PasswordHasher;
+use crate::security::pwned::PwnedPasswords;
 use crate::store::Store;
 pub use role_cache::RoleCache;
 
@@ -31,6 +32,8 @@ pub struct Inner {
     pub codes: CodeHasher,
     /// Seals TOTP secrets; `None` in production without ENCRYPTION_KEY (second factor off).
     pub keyring: Option<Keyring>,
+    /// The breach service new passwords are looked up in; `None` unless PASSWORD_BREACH_CHECK.
+    pub breach_check: Option<PwnedPasswords>,
 }
 
 impl AppContext {
@@ -60,7 +63,12 @@ impl AppContext {
             // The keys come from the store once it answers (`service::signing_keys`).
             tokens = tokens.with_ed25519();
         }
+        let breach_check = match &settings.passwords.breach_check {
+            Some(check) => Some(PwnedPasswords::new(&check.url, check.timeout)?),
+            None => None,
+        };
         Ok(Self(Arc::new(Inner {
+            breach_check,
             mailer,
             codes: CodeHasher::new(secret),
             keyring,

@@ -107,6 +107,7 @@ pub struct Metrics {
     store_errors: Family<(&'static str, &'static str), AtomicU64>,
     audit_write_failures: AtomicU64,
     mail_deliveries: Family<&'static str, AtomicU64>,
+    breach_checks: Family<&'static str, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -119,6 +120,7 @@ impl Default for Metrics {
             store_errors: Family::new(),
             audit_write_failures: AtomicU64::new(0),
             mail_deliveries: Family::new(),
+            breach_checks: Family::new(),
         }
     }
 }
@@ -171,6 +173,12 @@ impl Metrics {
     /// How a mail delivery attempt ended: `sent`, `retried` or `failed`.
     pub fn mail_delivery(&self, outcome: &'static str) {
         self.mail_deliveries.get(&outcome).fetch_add(1, Relaxed);
+    }
+
+    /// One look-up of a new password in the breach service, by outcome (`breached`, `clear`,
+    /// `unavailable`). The outcome only: never the password or anything derived from it.
+    pub fn breach_check(&self, outcome: &'static str) {
+        self.breach_checks.get(&outcome).fetch_add(1, Relaxed);
     }
 
     /// Total store operations so far (each is one call into the database).
@@ -277,6 +285,13 @@ impl Metrics {
             "Mail delivery attempts by outcome (sent, retried, failed).",
             "outcome",
             &self.mail_deliveries,
+        );
+        counter(
+            &mut out,
+            "authkit_password_breach_checks_total",
+            "New passwords looked up in the breach service (PASSWORD_BREACH_CHECK), by outcome (breached, clear, unavailable).",
+            "outcome",
+            &self.breach_checks,
         );
         out.push_str("# HELP authkit_audit_write_failures_total Security events that could not be stored (each still reached the log).\n");
         out.push_str("# TYPE authkit_audit_write_failures_total counter\n");

@@ -8,6 +8,7 @@ mod keys;
 mod limits;
 mod logging;
 mod mail;
+mod passwords;
 mod server;
 mod store;
 mod tokens;
@@ -19,6 +20,7 @@ pub use keys::{EncryptionSettings, JwtAlg, SigningSettings};
 pub use limits::{Limit, LimitSettings};
 pub use logging::{LogFormat, LogSettings};
 pub use mail::MailSettings;
+pub use passwords::{BreachCheck, PasswordSettings};
 pub use server::ServerSettings;
 pub use store::StoreSettings;
 pub use tokens::{MIN_SECRET_LEN, SameSite, TokenSettings};
@@ -40,6 +42,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub limits: LimitSettings,
     pub mail: MailSettings,
+    pub passwords: PasswordSettings,
     pub encryption: EncryptionSettings,
     pub signing: SigningSettings,
 }
@@ -111,6 +114,7 @@ impl Settings {
             tokens: tokens::read(&vars, environment)?,
             limits: limits::read(&vars)?,
             mail: mail::read(&vars, server.port)?,
+            passwords: passwords::read(&vars)?,
             encryption: keys::encryption(&vars),
             signing: keys::signing(&vars)?,
             server,

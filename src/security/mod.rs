@@ -3,12 +3,14 @@
 
 pub mod claims;
 pub mod client_ip;
+pub mod common_passwords;
 pub mod device;
 pub mod encryption;
 pub mod jwt;
 pub mod keyset;
 pub mod one_time;
 pub mod password;
+pub mod pwned;
 pub mod secret;
 pub mod token_cache;
 pub mod totp;

@@ -15,6 +15,7 @@ use crate::security::password::Verified;
 use crate::service;
 use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account};
+use crate::service::password_policy;
 use crate::service::sessions as login_sessions;
 use crate::service::verification;
 
@@ -69,7 +70,7 @@ async fn create_user(
     problems
         .check(validate::username(&input.username))
         .check(validate::email(input.email.trim()))
-        .check(validate::password("password", &input.password));
+        .check(password_policy::offline(ctx, "password", &input.password));
     if let Some(name) = &input.full_name {
         problems.check(validate::full_name(name));
     }
@@ -89,6 +90,7 @@ async fn create_user(
         .await?
         .ok_or_else(|| AppError::Internal(format!("{role_name} role missing")))?;
 
+    password_policy::online(ctx, "password", &input.password).await?;
     let password_hash = ctx.passwords.hash(input.password).await?;
     let now = Utc::now();
     let user = User {
@@ -163,11 +165,14 @@ impl ProfileUpdate {
             problems.check(validate::full_name(name));
         }
         if let Some(password) = &self.password {
-            problems.check(validate::password("password", password));
+            problems.check(password_policy::offline(ctx, "password", password));
         }
         problems.into_result().map_err(AppError::Validation)?;
         let password_hash = match self.password {
-            Some(p) => Some(ctx.passwords.hash(p).await?),
+            Some(p) => {
+                password_policy::online(ctx, "password", &p).await?;
+                Some(ctx.passwords.hash(p).await?)
+            }
             None => None,
         };
         Ok(UserChanges {

@@ -11,6 +11,7 @@ pub mod logout;
 pub mod mfa;
 pub mod one_time;
 pub mod outbox;
+pub mod password_policy;
 pub mod recovery;
 pub mod sessions;
 pub mod signing_keys;

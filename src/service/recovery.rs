@@ -19,6 +19,7 @@ use crate::service;
 use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account};
 use crate::service::one_time::{self, Proof};
+use crate::service::password_policy;
 use crate::service::verification;
 
 /// 503 unless mail can go out (SMTP configured, or the log in development).
@@ -147,8 +148,9 @@ pub async fn reset(
 ) -> AppResult<()> {
     mail_enabled(ctx)?;
     let mut problems = Problems::default();
-    problems.check(validate::password("new_password", &new_password));
+    problems.check(password_policy::offline(ctx, "new_password", &new_password));
     problems.into_result().map_err(AppError::Validation)?;
+    password_policy::online(ctx, "new_password", &new_password).await?;
     // Hashed before the token is spent, so a full hashing queue does not burn it.
     let password_hash = ctx.passwords.hash(new_password).await?;
     let token = one_time::redeem(ctx, &proof, &[TokenPurpose::PasswordReset]).await?;

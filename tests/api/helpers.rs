@@ -96,6 +96,8 @@ const TEST_PASSWORDS: &[&str] = &[
     "not the password",
     "a new password",
     "not my password",
+    "a strong and unlisted passphrase",
+    "listed by the breach stand-in",
 ];
 
 /// The secret scan: no event this test's server recorded holds a secret. Runs for every API

@@ -20,6 +20,7 @@ mod keys;
 mod mailbox;
 mod mfa;
 mod outbox;
+mod passwords;
 mod security_events;
 mod template_texts;
 mod tokens;
