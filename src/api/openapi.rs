@@ -23,7 +23,10 @@ Limits every route shares (README, Configuration): one client address has at mos
 (128) requests in flight, beyond that 429 with `Retry-After`; a request body must arrive whole within \
 `BODY_READ_TIMEOUT` (10 s) of its headers, else 408; JSON bodies are one UTF-8 object with nothing after it. \
 Changing one's own username or email draws on `RATE_LIMIT_ACCOUNT_CHANGE` (10/5m per account and per \
-client address).",
+client address).\n\n\
+A new password (registration, a change, a reset, an admin's change) must be 8-128 characters and not one of the \
+most common breached passwords (422 `password_too_common`, `PASSWORD_COMMON_CHECK`); with \
+`PASSWORD_BREACH_CHECK=pwned` also not one the Pwned Passwords service lists (422 `password_breached`).",
         license(name = "MIT"),
     ),
     paths(
