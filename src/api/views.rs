@@ -111,12 +111,17 @@ pub struct UserView {
     pub pending_email: Option<String>,
     /// A second factor (TOTP) is on.
     pub mfa_enabled: bool,
+    /// The account has a password. An account a provider or an emailed code made has none
+    /// until its owner sets one (through forgot/reset); its password login answers as a wrong
+    /// password does.
+    pub has_password: bool,
 }
 
 impl UserView {
     /// Takes the user by value: its strings move into the view instead of being copied.
     pub fn new(user: User, role: &Role) -> Self {
         Self {
+            has_password: user.has_password(),
             id: user.id,
             username: user.username,
             email: user.email,

@@ -54,6 +54,8 @@ pub struct User {
     pub username: String,
     pub email: String,
     pub full_name: Option<String>,
+    /// The Argon2id hash of the password; empty for an account without a password (one a
+    /// provider or an emailed code made), which no password matches: see [`User::stored_hash`].
     pub password_hash: String,
     pub role_id: String,
     pub is_active: bool,
@@ -100,6 +102,18 @@ impl std::fmt::Debug for User {
 }
 
 impl User {
+    /// Whether the account has a password at all.
+    pub fn has_password(&self) -> bool {
+        !self.password_hash.is_empty()
+    }
+
+    /// The hash to check a password against, `None` without a password. A password check with
+    /// `None` runs against a dummy hash, so an account without a password answers a password
+    /// exactly as a wrong one, in the same time, as an unknown account does.
+    pub fn stored_hash(&self) -> Option<String> {
+        self.has_password().then(|| self.password_hash.clone())
+    }
+
     pub fn username_lower(&self) -> String {
         self.username.to_lowercase()
     }

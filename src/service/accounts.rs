@@ -307,11 +307,7 @@ pub(crate) async fn check_current_password(
     let user = &principal.user;
     let account = Account::Id(&user.id);
     let attempt = limits::password_attempt(ctx, account).await?;
-    match ctx
-        .passwords
-        .verify(password, Some(user.password_hash.clone()))
-        .await?
-    {
+    match ctx.passwords.verify(password, user.stored_hash()).await? {
         Verified::No => {
             login_sessions::record_wrong_password(
                 ctx,

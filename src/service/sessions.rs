@@ -67,7 +67,7 @@ pub async fn login(
             return Err(e);
         }
     };
-    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    let stored_hash = user.as_ref().and_then(User::stored_hash);
     let verified = ctx.passwords.verify(password, stored_hash).await?;
     let user = match (user, verified) {
         (Some(user), Verified::Yes | Verified::YesRehashed(_)) if !user.is_active => {

@@ -98,6 +98,7 @@ const TEST_PASSWORDS: &[&str] = &[
     "not my password",
     "a strong and unlisted passphrase",
     "listed by the breach stand-in",
+    "a first password of mine",
 ];
 
 /// The secret scan: no event this test's server recorded holds a secret. Runs for every API

@@ -17,6 +17,7 @@ use sha1::{Digest, Sha1};
 
 use crate::binary::{Server, create_admin, store_vars};
 use crate::helpers::{Backend, PASSWORD, TestApp, expect_error, read};
+use crate::mailbox::{self, unique_address};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -25,6 +26,7 @@ on_both_stores!(
     the_breach_service_refuses_what_it_lists,
     an_unreachable_breach_service_lets_passwords_through,
     create_admin_refuses_a_common_password,
+    an_account_without_a_password_answers_like_a_wrong_one,
 );
 
 /// In the list, whatever the case.
@@ -328,4 +330,82 @@ async fn create_admin_refuses_a_common_password(backend: Backend) {
         assert!(!log.contains(secret), "{secret} in the log");
     }
     let _ = PASSWORD;
+}
+
+/// Removes an account's password in the store, as a provider or an emailed code will create
+/// accounts: an empty hash.
+async fn remove_password(app: &TestApp, user_id: &str) {
+    let settings = authkit::Settings::from_lookup(|k| app.vars.get(k).cloned()).unwrap();
+    let ctx = authkit::app::context(settings).await.expect("context");
+    let changes = authkit::domain::UserChanges {
+        password_hash: Some(String::new()),
+        ..Default::default()
+    };
+    ctx.store
+        .update_user(user_id, &changes, None, chrono::Utc::now())
+        .await
+        .unwrap()
+        .expect("the user");
+    ctx.store.shutdown().await;
+}
+
+/// An account without a password: a password login answers exactly as a wrong password does
+/// (401 `Invalid credentials`, checked against a dummy hash so the time is the same), the views
+/// say `has_password: false`, and the forgot/reset flow sets a first password.
+async fn an_account_without_a_password_answers_like_a_wrong_one(backend: Backend) {
+    let Some((url, mail)) = mailbox::smtp() else {
+        return;
+    };
+    let app = TestApp::spawn_with(backend, &[("SMTP_URL", url.as_str())]).await;
+    let email = unique_address("nopass");
+    let res = app
+        .post(
+            "/api/v1/auth/register",
+            Some(json!({"username": "nopass", "email": email, "password": STRONG})),
+            None,
+        )
+        .await;
+    let (status, body) = read(res).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["has_password"], true);
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    remove_password(&app, &id).await;
+
+    for password in [STRONG, "any other password"] {
+        let body = expect_error(
+            app.post(
+                "/api/v1/auth/login",
+                Some(json!({"email": "nopass", "password": password})),
+                None,
+            )
+            .await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+        assert_eq!(body["message"], "Invalid credentials");
+    }
+    let (_, admin) = app.user_with_role("overseer", "SUPER_ADMIN").await;
+    let (_, view) = read(app.get(&format!("/api/v1/admin/{id}"), Some(&admin)).await).await;
+    assert_eq!(view["data"]["has_password"], false, "{view}");
+
+    // A first password through forgot and reset.
+    let res = app
+        .post(
+            "/api/v1/auth/password/forgot",
+            Some(json!({"email": email})),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let sent = mail.latest(&email, "Reset your").await;
+    let body = json!({"token": sent.link_token(), "new_password": "a first password of mine"});
+    let (status, body) = read(
+        app.post("/api/v1/auth/password/reset", Some(body), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = app.login("nopass", "a first password of mine").await;
+    let (_, me) = read(app.get("/api/v1/user/", Some(&token)).await).await;
+    assert_eq!(me["data"]["has_password"], true);
 }
