@@ -1,5 +1,6 @@
 //! Domain types shared by the services and the stores. They carry no HTTP or driver types.
 
+pub mod auth_method;
 pub mod event;
 pub mod mail;
 pub mod mfa;
@@ -10,6 +11,8 @@ pub mod signing_key;
 pub mod validate;
 
 use chrono::{DateTime, Duration, Utc};
+
+pub use auth_method::{Amr, Authentication};
 
 /// Which account field a login identifier names. Usernames cannot contain '@' (see
 /// [`validate::username`]) and email addresses must, so the identifier alone decides, and a login
@@ -201,8 +204,10 @@ pub struct Session {
     pub user_agent: String,
     /// The user's `session_epoch` when the session was opened (or last carried over).
     pub epoch: i64,
-    /// Opened with a second factor: its tokens say so (`amr`).
-    pub mfa: bool,
+    /// How the session was signed in (`amr` of its tokens).
+    pub amr: Amr,
+    /// When its user last proved who they are, by any method (`auth_time` of its tokens).
+    pub authenticated_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub last_activity: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -226,7 +231,8 @@ impl std::fmt::Debug for Session {
             .field("ip_address", &self.ip_address)
             .field("user_agent", &self.user_agent)
             .field("epoch", &self.epoch)
-            .field("mfa", &self.mfa)
+            .field("amr", &self.amr)
+            .field("authenticated_at", &self.authenticated_at)
             .field("created_at", &self.created_at)
             .field("last_activity", &self.last_activity)
             .field("expires_at", &self.expires_at)
@@ -238,6 +244,13 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    pub fn authentication(&self) -> Authentication {
+        Authentication {
+            amr: self.amr,
+            at: self.authenticated_at,
+        }
+    }
+
     pub fn is_usable(&self, now: DateTime<Utc>, owner: &User, max_lifetime: Duration) -> bool {
         SessionState::from(self).is_usable(now, owner, max_lifetime)
     }
@@ -249,7 +262,8 @@ impl Session {
 pub struct SessionState {
     pub is_active: bool,
     pub epoch: i64,
-    pub mfa: bool,
+    pub amr: Amr,
+    pub authenticated_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub last_activity: DateTime<Utc>,
@@ -274,7 +288,8 @@ impl From<&Session> for SessionState {
         Self {
             is_active: s.is_active,
             epoch: s.epoch,
-            mfa: s.mfa,
+            amr: s.amr,
+            authenticated_at: s.authenticated_at,
             created_at: s.created_at,
             expires_at: s.expires_at,
             last_activity: s.last_activity,

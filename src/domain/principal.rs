@@ -20,6 +20,8 @@ pub struct Principal {
     pub user: User,
     pub role: Arc<Role>,
     pub session_id: String,
+    /// How and when the session's user last signed in.
+    pub authentication: super::Authentication,
     pub client: ClientInfo,
 }
 

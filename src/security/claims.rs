@@ -4,6 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Amr;
+
+fn no_methods(amr: &Amr) -> bool {
+    amr.is_empty()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenType {
@@ -26,10 +32,13 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
-    /// How the session was authenticated (RFC 8176), on tokens of a session opened with a second
-    /// factor only: `["pwd", "otp"]`.
+    /// How the session was signed in (RFC 8176): `["pwd"]`, `["pwd", "otp"]`, `["mail"]`, ...
+    /// On access tokens.
+    #[serde(default, skip_serializing_if = "no_methods")]
+    pub amr: Amr,
+    /// When the session's user last signed in (seconds since the epoch). On access tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amr: Option<Vec<String>>,
+    pub auth_time: Option<i64>,
 }
 
 impl std::fmt::Debug for Claims {
@@ -44,6 +53,7 @@ impl std::fmt::Debug for Claims {
             .field("iss", &self.iss)
             .field("aud", &self.aud)
             .field("amr", &self.amr)
+            .field("auth_time", &self.auth_time)
             .finish()
     }
 }

@@ -28,6 +28,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::domain::{Amr, Authentication};
 pub use crate::security::claims::{Claims, TokenError, TokenType};
 use crate::security::keyset::KeySet;
 use crate::security::token_cache::VerifiedTokens;
@@ -141,15 +142,18 @@ impl TokenKeys {
         }
     }
 
-    /// A signed access token; `mfa` marks a session opened with a second factor (`amr`).
+    /// A signed access token of a session signed in as `authentication` says (`amr`,
+    /// `auth_time`).
     pub fn issue_access(
         &self,
         uid: &str,
         sid: &str,
-        mfa: bool,
+        authentication: Authentication,
         now: DateTime<Utc>,
     ) -> Result<String, TokenError> {
-        let claims = self.claims(uid, sid, TokenType::Access, None, mfa, now, self.access_ttl);
+        let mut claims = self.claims(uid, sid, TokenType::Access, None, now, self.access_ttl);
+        claims.amr = authentication.amr;
+        claims.auth_time = Some(authentication.at.timestamp());
         match &self.ed25519 {
             None => Ok(self.encode_hs256(&claims)),
             Some(_) => {
@@ -171,24 +175,24 @@ impl TokenKeys {
         uid: &str,
         sid: &str,
         jti: &str,
-        mfa: bool,
+        amr: Amr,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> String {
         let ttl = (expires_at - now).to_std().unwrap_or_default();
         let jti = Some(jti.to_string());
-        let claims = self.claims(uid, sid, TokenType::Refresh, jti, mfa, now, ttl);
+        let mut claims = self.claims(uid, sid, TokenType::Refresh, jti, now, ttl);
+        // For a native client to read; a refresh itself reads it from the session.
+        claims.amr = amr;
         self.encode_hs256(&claims)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn claims(
         &self,
         uid: &str,
         sid: &str,
         token_type: TokenType,
         jti: Option<String>,
-        mfa: bool,
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Claims {
@@ -201,7 +205,8 @@ impl TokenKeys {
             exp: now.timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            amr: mfa.then(|| vec!["pwd".to_string(), "otp".to_string()]),
+            amr: Amr::default(),
+            auth_time: None,
         }
     }
 

@@ -84,6 +84,12 @@ impl NewEvent {
         self
     }
 
+    /// How a sign-in was made: `password`, `provider`, `email` or `passkey`.
+    pub fn method(mut self, method: &'static str) -> Self {
+        self.detail.insert("method".into(), method.into());
+        self
+    }
+
     /// The names of the fields an update changed (never their values).
     pub fn fields(mut self, fields: &[&'static str]) -> Self {
         self.detail.insert("fields".into(), fields.into());

@@ -8,6 +8,7 @@ use chrono::{Duration, Utc};
 use super::sessions::max_lifetime;
 use super::signing_keys;
 use crate::context::AppContext;
+use crate::domain::Authentication;
 use crate::domain::principal::{ClientInfo, Principal};
 use crate::error::{AppError, AppResult};
 use crate::security::jwt::{Claims, TokenError, TokenType};
@@ -80,6 +81,10 @@ pub async fn authenticate(
         user,
         role,
         session_id: claims.sid,
+        authentication: Authentication {
+            amr: session.amr,
+            at: session.authenticated_at,
+        },
         client,
     })
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 
 use crate::context::AppContext;
+use crate::domain::Amr;
 use crate::domain::event::EventType;
 use crate::domain::mail::{OneTimeToken, TokenPurpose};
 use crate::domain::mfa::MfaFactor;
@@ -232,7 +233,7 @@ pub async fn verify(
         .consume_token_by_hash(&token_hash, &purposes, now)
         .await?
         .ok_or_else(expired)?;
-    sessions::open_session(ctx, user, client, true).await
+    sessions::open_session(ctx, user, client, Amr::PWD.with(Amr::OTP)).await
 }
 
 /// An admin removes a user's factor (a lost phone); every session of the user ends.

@@ -181,7 +181,8 @@ mod debug_redaction {
                     ip_address: "127.0.0.1".into(),
                     user_agent: "ua".into(),
                     epoch: 0,
-                    mfa: false,
+                    amr: crate::domain::Amr::PWD,
+                    authenticated_at: now,
                     created_at: now,
                     last_activity: now,
                     expires_at: now,
@@ -204,7 +205,8 @@ mod debug_redaction {
                     exp: 0,
                     iss: None,
                     aud: None,
-                    amr: None,
+                    amr: crate::domain::Amr::PWD,
+                    auth_time: None,
                 }
             ),
         );

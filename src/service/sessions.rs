@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::context::AppContext;
 use crate::domain::event::EventType;
 use crate::domain::principal::ClientInfo;
-use crate::domain::{REDACTED, RevokeReason, Role, Session, User, new_id};
+use crate::domain::{Amr, Authentication, REDACTED, RevokeReason, Role, Session, User, new_id};
 use crate::error::{AppError, AppResult};
 use crate::metrics::LoginOutcome;
 use crate::security::device;
@@ -75,6 +75,7 @@ pub async fn login(
             let failed = NewEvent::new(EventType::LoginFailed)
                 .user(&user.id)
                 .from(client)
+                .method("password")
                 .reason("inactive");
             audit::record(ctx, failed).await;
             return Err(AppError::Unauthorized("Account is inactive".into()));
@@ -99,6 +100,7 @@ pub async fn login(
         let refused = NewEvent::new(EventType::LoginFailed)
             .user(&user.id)
             .from(client)
+            .method("password")
             .reason("email_not_verified");
         audit::record(ctx, refused).await;
         return Err(AppError::Forbidden("email not verified".into()));
@@ -116,17 +118,17 @@ pub async fn login(
         return Ok(LoginResult::SecondFactor { mfa_token });
     }
     limits::password_accepted(ctx, Account::Id(&user.id)).await?;
-    let signed_in = open_session(ctx, user, client, false).await?;
+    let signed_in = open_session(ctx, user, client, Amr::PWD).await?;
     Ok(LoginResult::SignedIn(Box::new(signed_in)))
 }
 
-/// Opens a session for `user`, who has proved who they are (`mfa`: with a second factor too),
-/// and records the login.
+/// Opens a session for `user`, who has just proved who they are by the methods in `amr`, and
+/// records the login.
 pub(crate) async fn open_session(
     ctx: &AppContext,
     user: User,
     client: &ClientInfo,
-    mfa: bool,
+    amr: Amr,
 ) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
     ctx.metrics.login(LoginOutcome::Success);
     let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
@@ -144,7 +146,8 @@ pub(crate) async fn open_session(
         // The epoch as read before the password was checked: if a password change or a
         // deactivation landed meanwhile, this session is born ended.
         epoch: user.session_epoch,
-        mfa,
+        amr,
+        authenticated_at: now,
         created_at: now,
         last_activity: now,
         expires_at: now + refresh_ttl(ctx),
@@ -157,8 +160,9 @@ pub(crate) async fn open_session(
     let mut succeeded = NewEvent::new(EventType::LoginSucceeded)
         .own(&user.id)
         .session(&session.id)
-        .from(client);
-    if mfa {
+        .from(client)
+        .method(sign_in_method(amr));
+    if amr.contains(Amr::OTP) {
         succeeded = succeeded.reason("password_and_second_factor");
     }
     audit::record(ctx, succeeded).await;
@@ -171,11 +175,24 @@ pub(crate) async fn open_session(
         &user.id,
         &session.id,
         &session.refresh_jti,
-        mfa,
+        session.authentication(),
         now,
         session.expires_at,
     )?;
     Ok((tokens, user, role))
+}
+
+/// The `method` of a `login.succeeded` event, from how the session was signed in.
+fn sign_in_method(amr: Amr) -> &'static str {
+    if amr.contains(Amr::FED) {
+        "provider"
+    } else if amr.contains(Amr::MAIL) {
+        "email"
+    } else if amr.contains(Amr::HWK) {
+        "passkey"
+    } else {
+        "password"
+    }
 }
 
 /// The per-IP limit, then the failure budget of the account the login names (or of the login
@@ -210,7 +227,11 @@ pub(crate) async fn record_wrong_password(
             None => event,
         }
     };
-    audit::record(ctx, event(kind).reason("invalid_credentials")).await;
+    let mut failed = event(kind).reason("invalid_credentials");
+    if kind == EventType::LoginFailed {
+        failed = failed.method("password");
+    }
+    audit::record(ctx, failed).await;
     if attempt.locks_on_failure {
         audit::record(ctx, event(EventType::LoginLocked)).await;
     }
@@ -229,20 +250,25 @@ fn issue(
     uid: &str,
     sid: &str,
     jti: &str,
-    mfa: bool,
+    authentication: Authentication,
     now: DateTime<Utc>,
     refresh_expires_at: DateTime<Utc>,
 ) -> AppResult<IssuedTokens> {
     let access_token = ctx
         .tokens
-        .issue_access(uid, sid, mfa, now)
+        .issue_access(uid, sid, authentication, now)
         .map_err(token_refused)?;
     Ok(IssuedTokens {
         access_token,
         access_expires_in: ctx.tokens.access_ttl.as_secs(),
-        refresh_token: ctx
-            .tokens
-            .issue_refresh(uid, sid, jti, mfa, now, refresh_expires_at),
+        refresh_token: ctx.tokens.issue_refresh(
+            uid,
+            sid,
+            jti,
+            authentication.amr,
+            now,
+            refresh_expires_at,
+        ),
         refresh_expires_at,
     })
 }
@@ -276,8 +302,19 @@ pub async fn refresh(
         }
         // Refreshing slides the expiry, but never past the session's absolute end.
         let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
-        let mfa = rotated.mfa;
-        return issue(ctx, &claims.uid, &claims.sid, &new_jti, mfa, now, ends_at);
+        let signed_in = Authentication {
+            amr: rotated.amr,
+            at: rotated.authenticated_at,
+        };
+        return issue(
+            ctx,
+            &claims.uid,
+            &claims.sid,
+            &new_jti,
+            signed_in,
+            now,
+            ends_at,
+        );
     }
 
     let (session, owner) = tokio::try_join!(
@@ -301,7 +338,7 @@ pub async fn refresh(
             &claims.uid,
             &claims.sid,
             &session.refresh_jti,
-            session.mfa,
+            session.authentication(),
             now,
             ends_at,
         );

@@ -420,7 +420,7 @@ async fn disable_regenerate_and_the_admin_reset(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let plain = app.login("dan", PASSWORD).await;
-    assert!(claims(&plain).get("amr").is_none());
+    assert_eq!(claims(&plain)["amr"], json!(["pwd"]), "a password alone");
 
     // Again, then lost: an admin removes it, and every session of the user ends.
     let (_, _) = enable(&app, &plain).await;

@@ -12,6 +12,7 @@ on_both_stores!(
     replay_after_grace_revokes_the_session,
     concurrent_refresh_inside_grace_is_answered,
     refresh_cookie_does_not_authenticate_other_routes,
+    tokens_say_how_and_when_the_session_signed_in,
 );
 
 fn claims_of(token: &str) -> Value {
@@ -278,4 +279,25 @@ async fn refresh_cookie_does_not_authenticate_other_routes(backend: Backend) {
         .await
         .unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED).await;
+}
+
+/// Access tokens carry `amr` (RFC 8176: a password login is `["pwd"]`) and `auth_time`, the
+/// moment of the sign-in; a refresh keeps both (it is no new sign-in).
+async fn tokens_say_how_and_when_the_session_signed_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let before = chrono::Utc::now().timestamp();
+    let (_, token) = app.user("signer").await;
+    let claims = claims_of(&token);
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    let auth_time = claims["auth_time"].as_i64().expect("auth_time");
+    assert!((before..=chrono::Utc::now().timestamp()).contains(&auth_time));
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let res = app.post("/api/v1/auth/refresh", None, None).await;
+    let (status, body) = crate::helpers::read(res).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refreshed = claims_of(body["data"]["token"]["access_token"].as_str().unwrap());
+    assert_eq!(refreshed["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(refreshed["auth_time"], auth_time);
+    assert!(refreshed["iat"].as_i64().unwrap() > auth_time);
 }

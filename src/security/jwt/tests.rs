@@ -2,6 +2,15 @@
 //! rule has its attack written out, and they read best side by side.
 
 use super::*;
+use crate::domain::{Amr, Authentication};
+
+/// How a test's session signed in: by `amr`, just now.
+fn signed_in(amr: Amr) -> Authentication {
+    Authentication {
+        amr,
+        at: Utc::now(),
+    }
+}
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -129,7 +138,9 @@ fn headers_other_than_hs256_are_refused_even_when_signed() {
 #[test]
 fn tampered_or_malformed_tokens_are_refused() {
     let k = keys(&[7; 32]);
-    let token = k.issue_access("u1", "s1", false, Utc::now()).unwrap();
+    let token = k
+        .issue_access("u1", "s1", signed_in(Amr::PWD), Utc::now())
+        .unwrap();
     let (input, signature) = token.rsplit_once('.').unwrap();
     let (header, _) = input.split_once('.').unwrap();
     let other_claims = URL_SAFE_NO_PAD.encode(claims_json(i64::MAX / 2));
@@ -174,14 +185,18 @@ fn issuer_and_audience_are_required_when_configured() {
     let plain = keys(&[7; 32]);
     let strict = scoped("app");
     let now = Utc::now();
-    let token = strict.issue_access("u", "s", false, now).unwrap();
+    let token = strict
+        .issue_access("u", "s", signed_in(Amr::PWD), now)
+        .unwrap();
     let claims = strict.verify(&token, TokenType::Access).unwrap();
     assert_eq!(claims.iss.as_deref(), Some("authkit"));
     assert_eq!(claims.aud.as_deref(), Some("app"));
     assert_eq!(
         strict
             .verify(
-                &plain.issue_access("u", "s", false, now).unwrap(),
+                &plain
+                    .issue_access("u", "s", signed_in(Amr::PWD), now)
+                    .unwrap(),
                 TokenType::Access
             )
             .unwrap_err(),
@@ -191,7 +206,9 @@ fn issuer_and_audience_are_required_when_configured() {
     assert_eq!(
         strict
             .verify(
-                &wrong_audience.issue_access("u", "s", false, now).unwrap(),
+                &wrong_audience
+                    .issue_access("u", "s", signed_in(Amr::PWD), now)
+                    .unwrap(),
                 TokenType::Access
             )
             .unwrap_err(),
@@ -216,7 +233,9 @@ fn expiry_is_exact() {
 fn round_trip_and_type_pinning() {
     let k = keys(&[7; 32]);
     let now = Utc::now();
-    let access = k.issue_access("u1", "s1", false, now).unwrap();
+    let access = k
+        .issue_access("u1", "s1", signed_in(Amr::PWD), now)
+        .unwrap();
     let claims = k.verify(&access, TokenType::Access).unwrap();
     assert_eq!((claims.uid.as_str(), claims.sid.as_str()), ("u1", "s1"));
     assert_eq!(
@@ -227,7 +246,7 @@ fn round_trip_and_type_pinning() {
         "u1",
         "s1",
         "j1",
-        false,
+        Amr::PWD,
         now,
         now + chrono::Duration::days(1),
     );
@@ -251,7 +270,9 @@ fn foreign_key_alg_none_and_expiry_are_refused() {
     let now = Utc::now();
     assert_eq!(
         k.verify(
-            &other.issue_access("u", "s", false, now).unwrap(),
+            &other
+                .issue_access("u", "s", signed_in(Amr::PWD), now)
+                .unwrap(),
             TokenType::Access
         )
         .unwrap_err(),
@@ -275,7 +296,6 @@ fn foreign_key_alg_none_and_expiry_are_refused() {
         "s",
         TokenType::Access,
         None,
-        false,
         now - chrono::Duration::hours(1),
         Duration::from_secs(60),
     ));
@@ -338,7 +358,9 @@ mod ed25519 {
         let now = Utc::now();
         let active = keyset::generate(1, KeyState::Active, &keyring(), now);
         let k = eddsa(std::slice::from_ref(&active), now);
-        let access = k.issue_access("u", "s", true, now).unwrap();
+        let access = k
+            .issue_access("u", "s", signed_in(Amr::PWD.with(Amr::OTP)), now)
+            .unwrap();
         let header: serde_json::Value = serde_json::from_slice(
             &URL_SAFE_NO_PAD
                 .decode(access.split('.').next().unwrap())
@@ -348,8 +370,9 @@ mod ed25519 {
         assert_eq!(header["alg"], "EdDSA");
         assert_eq!(header["kid"], active.kid.as_str());
         let claims = k.verify(&access, TokenType::Access).unwrap();
-        assert_eq!(claims.amr.unwrap(), ["pwd", "otp"]);
-        let refresh = k.issue_refresh("u", "s", "j", false, now, now + Span::days(1));
+        assert_eq!(claims.amr, Amr::PWD.with(Amr::OTP));
+        assert!(claims.auth_time.is_some());
+        let refresh = k.issue_refresh("u", "s", "j", Amr::PWD, now, now + Span::days(1));
         assert!(refresh.starts_with(HEADER));
         assert!(k.verify(&refresh, TokenType::Refresh).is_ok());
         assert_eq!(
@@ -363,7 +386,9 @@ mod ed25519 {
         );
         let unloaded = keys(&[7; 32]).with_ed25519();
         assert_eq!(
-            unloaded.issue_access("u", "s", false, now).unwrap_err(),
+            unloaded
+                .issue_access("u", "s", signed_in(Amr::PWD), now)
+                .unwrap_err(),
             TokenError::NoKeys
         );
     }

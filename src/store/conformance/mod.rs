@@ -30,7 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{
-    RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter, new_id,
+    Amr, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter, new_id,
 };
 
 /// Declares one `#[tokio::test]` per behaviour of the suite, each on a fresh store from `$open`
@@ -121,7 +121,8 @@ fn session(user_id: &str, at: DateTime<Utc>) -> Session {
         ip_address: "127.0.0.1".into(),
         user_agent: "test".into(),
         epoch: 0,
-        mfa: false,
+        amr: Amr::PWD,
+        authenticated_at: at,
         created_at: at,
         last_activity: at,
         expires_at: at + Duration::days(7),

@@ -245,7 +245,7 @@ pub async fn account_and_session_fields_of_mail_and_mfa_round_trip(store: &dyn S
         (false, None, false)
     );
     let with_factor = Session {
-        mfa: true,
+        amr: Amr::PWD.with(Amr::OTP),
         ..session(&u.id, t)
     };
     store
@@ -257,7 +257,8 @@ pub async fn account_and_session_fields_of_mail_and_mfa_round_trip(store: &dyn S
         .await
         .unwrap()
         .expect("found");
-    assert!(state.mfa);
+    assert_eq!(state.amr, Amr::PWD.with(Amr::OTP));
+    assert_eq!(state.authenticated_at, with_factor.authenticated_at);
     let rotated = store
         .rotate_refresh(
             &with_factor.id,
@@ -270,5 +271,9 @@ pub async fn account_and_session_fields_of_mail_and_mfa_round_trip(store: &dyn S
         .await
         .unwrap()
         .expect("rotated");
-    assert!(rotated.mfa, "a refresh keeps the session's second factor");
+    assert_eq!(
+        (rotated.amr, rotated.authenticated_at),
+        (with_factor.amr, with_factor.authenticated_at),
+        "a refresh keeps how and when the session signed in"
+    );
 }

@@ -9,7 +9,7 @@ use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::domain::{RevokeReason, Session, SessionState, User};
+use crate::domain::{Amr, RevokeReason, Session, SessionState, User};
 use crate::store::{SessionStore, UserStore};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -27,8 +27,14 @@ pub(super) struct SessionDoc {
     user_agent: String,
     #[serde(default)]
     epoch: i64,
+    /// Written for a build from before `amr` that shares the database during an upgrade; read
+    /// only when `amr` is missing (a session such a build opened).
     #[serde(default)]
     mfa: bool,
+    #[serde(default)]
+    amr: Option<i64>,
+    #[serde(default)]
+    authenticated_at: Option<bson::DateTime>,
     created_at: bson::DateTime,
     last_activity: bson::DateTime,
     expires_at: bson::DateTime,
@@ -51,7 +57,9 @@ impl From<&Session> for SessionDoc {
             ip_address: s.ip_address.clone(),
             user_agent: s.user_agent.clone(),
             epoch: s.epoch,
-            mfa: s.mfa,
+            mfa: s.amr.contains(Amr::OTP),
+            amr: Some(s.amr.bits()),
+            authenticated_at: Some(bson_date(s.authenticated_at)),
             created_at: bson_date(s.created_at),
             last_activity: bson_date(s.last_activity),
             expires_at: bson_date(s.expires_at),
@@ -74,7 +82,12 @@ impl From<SessionDoc> for Session {
             ip_address: doc.ip_address,
             user_agent: doc.user_agent,
             epoch: doc.epoch,
-            mfa: doc.mfa,
+            amr: match (doc.amr, doc.mfa) {
+                (Some(bits), _) => Amr::from_bits(bits),
+                (None, true) => Amr::PWD.with(Amr::OTP),
+                (None, false) => Amr::PWD,
+            },
+            authenticated_at: doc.authenticated_at.unwrap_or(doc.created_at).to_chrono(),
             created_at: doc.created_at.to_chrono(),
             last_activity: doc.last_activity.to_chrono(),
             expires_at: doc.expires_at.to_chrono(),

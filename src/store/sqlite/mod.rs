@@ -44,13 +44,14 @@ macro_rules! user_columns {
 macro_rules! session_columns {
     () => {
         "id, user_id, refresh_jti, previous_jti, rotated_at, device, ip_address, user_agent, \
-         epoch, mfa, created_at, last_activity, expires_at, is_active, revoked_at, revoke_reason"
+         epoch, amr, authenticated_at, created_at, last_activity, expires_at, is_active, \
+         revoked_at, revoke_reason"
     };
 }
 
 macro_rules! session_state_columns {
     () => {
-        "is_active, epoch, mfa, created_at, expires_at, last_activity"
+        "is_active, epoch, amr, authenticated_at, created_at, expires_at, last_activity"
     };
 }
 

@@ -121,6 +121,16 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
              publish_until INTEGER
          ) STRICT;",
     ),
+    (
+        8,
+        // How and when a session was signed in (`amr` as RFC 8176 method bits, `auth_time`).
+        // Sessions from before: a password, with a second factor when `mfa` says so, at their
+        // creation.
+        "ALTER TABLE sessions ADD COLUMN amr INTEGER NOT NULL DEFAULT 1;
+         UPDATE sessions SET amr = 3 WHERE mfa = 1;
+         ALTER TABLE sessions ADD COLUMN authenticated_at INTEGER NOT NULL DEFAULT 0;
+         UPDATE sessions SET authenticated_at = created_at;",
+    ),
 ];
 
 /// The version this build brings a database to.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, named_params, params};
 
 use super::*;
-use crate::domain::{RevokeReason, Session, SessionState, User};
+use crate::domain::{Amr, RevokeReason, Session, SessionState, User};
 use crate::store::SessionStore;
 
 use super::users::read_user;
@@ -23,7 +23,8 @@ pub(super) fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         ip_address: c.take()?,
         user_agent: c.take()?,
         epoch: c.take()?,
-        mfa: c.take()?,
+        amr: Amr::from_bits(c.take()?),
+        authenticated_at: c.timestamp()?,
         created_at: c.timestamp()?,
         last_activity: c.timestamp()?,
         expires_at: c.timestamp()?,
@@ -37,7 +38,8 @@ pub(super) fn read_session_state(c: &mut Columns<'_, '_>) -> rusqlite::Result<Se
     Ok(SessionState {
         is_active: c.take()?,
         epoch: c.take()?,
-        mfa: c.take()?,
+        amr: Amr::from_bits(c.take()?),
+        authenticated_at: c.timestamp()?,
         created_at: c.timestamp()?,
         expires_at: c.timestamp()?,
         last_activity: c.timestamp()?,
@@ -54,8 +56,9 @@ impl SessionStore for SqliteStore {
             tx.prepare_cached(
                 "INSERT INTO sessions (id, user_id, refresh_jti, previous_jti, rotated_at, device,
                     ip_address, user_agent, created_at, last_activity, expires_at, is_active,
-                    revoked_at, revoke_reason, epoch, mfa)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    revoked_at, revoke_reason, epoch, mfa, amr, authenticated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18)",
             )?
             .execute(params![
                 s.id,
@@ -73,7 +76,10 @@ impl SessionStore for SqliteStore {
                 s.revoked_at.map(millis),
                 s.revoke_reason,
                 s.epoch,
-                s.mfa,
+                // Kept for a build from before `amr` that shares the file during an upgrade.
+                s.amr.contains(Amr::OTP),
+                s.amr.bits(),
+                millis(s.authenticated_at),
             ])?;
             tx.prepare_cached("UPDATE users SET last_login_at = ?2 WHERE id = ?1")?
                 .execute(params![s.user_id, millis(s.created_at)])?;
