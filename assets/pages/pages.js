@@ -1,4 +1,4 @@
-// The reset-password and verify-email pages that mails link to when APP_URL is not set. The
+// The reset-password, verify-email and sign-in pages that mails link to when APP_URL is not set. The
 // link's token is read once and taken out of the address bar; nothing happens until the user
 // submits the form (a mail scanner that follows the link burns nothing).
 
@@ -31,6 +31,8 @@ form.addEventListener("submit", async (event) => {
     }
     url = "/api/v1/auth/password/reset";
     body = { token, new_password: password };
+  } else if (page === "sign-in") {
+    url = "/api/v1/auth/email/sign-in";
   }
   const button = form.querySelector("button");
   button.disabled = true;
@@ -43,9 +45,14 @@ form.addEventListener("submit", async (event) => {
     const answer = await response.json().catch(() => null);
     if (response.ok) {
       form.hidden = true;
-      show(page === "reset"
-        ? "Your password is changed. You can sign in with it now."
-        : "Thank you: your address is confirmed.", true);
+      const done = {
+        reset: "Your password is changed. You can sign in with it now.",
+        verify: "Thank you: your address is confirmed.",
+        "sign-in": answer && answer.data && answer.data.mfa_required
+          ? "One more step: finish signing in with your authenticator in the app."
+          : "You are signed in. You can return to the app.",
+      };
+      show(done[page], true);
       return;
     }
     const details = answer && answer.details ? answer.details.map((d) => d.msg).join(" ") : "";

@@ -39,6 +39,7 @@ most common breached passwords (422 `password_too_common`, `PASSWORD_COMMON_CHEC
         v1::security_events::own_events, v1::security_events::all_events,
         v1::email::forgot_password, v1::email::reset_password, v1::email::verify_email,
         v1::email::resend_verification, v1::admin::send_password_reset,
+        v1::email_sign_in::start, v1::email_sign_in::verify,
         v1::mfa::enrol, v1::mfa::confirm, v1::mfa::disable, v1::mfa::regenerate, v1::mfa::verify,
         v1::mfa::admin_reset, v1::admin::rotate_keys,
         well_known::jwks, well_known::openid_configuration,

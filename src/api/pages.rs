@@ -1,6 +1,7 @@
 //! The small pages mails link to when `APP_URL` is not set: `/reset-password` (a form for the
-//! new password) and `/verify-email` (a button). Both only POST to the API when the user acts,
-//! never on load. Static files compiled into the binary, under a strict CSP: no inline script or
+//! new password), `/verify-email` and `/sign-in` (a button each). They only POST to the API when
+//! the user acts, never on load: a mail scanner or a browser's prefetch that opens the link
+//! spends nothing and signs nobody in. Static files compiled into the binary, under a strict CSP: no inline script or
 //! style, nothing from elsewhere.
 
 use axum::Router;
@@ -12,6 +13,7 @@ use crate::api::docs::{asset, html_page};
 
 const RESET_HTML: &str = include_str!("../../assets/pages/reset-password.html");
 const VERIFY_HTML: &str = include_str!("../../assets/pages/verify-email.html");
+const SIGN_IN_HTML: &str = include_str!("../../assets/pages/sign-in.html");
 const SCRIPT: &str = include_str!("../../assets/pages/pages.js");
 const STYLE: &str = include_str!("../../assets/pages/pages.css");
 
@@ -23,6 +25,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/reset-password", get(|| async { page(RESET_HTML) }))
         .route("/verify-email", get(|| async { page(VERIFY_HTML) }))
+        .route("/sign-in", get(|| async { page(SIGN_IN_HTML) }))
         .route(
             "/pages/pages.js",
             get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),

@@ -30,6 +30,10 @@ pub struct MailSettings {
     pub reset_ttl: Duration,
     /// How long a verification or address-change link and code work.
     pub verify_ttl: Duration,
+    /// How long an emailed sign-in link and code work.
+    pub sign_in_ttl: Duration,
+    /// An emailed sign-in for an address no account holds creates the account.
+    pub sign_up_by_email: bool,
 }
 
 pub(super) fn read(vars: &Vars, port: u16) -> Result<MailSettings, ConfigError> {
@@ -58,6 +62,8 @@ pub(super) fn read(vars: &Vars, port: u16) -> Result<MailSettings, ConfigError> 
         ip_limit: vars.limit("RATE_LIMIT_MAIL_IP", "20/15m")?,
         reset_ttl: vars.positive_duration("PASSWORD_RESET_TTL", Duration::from_secs(30 * 60))?,
         verify_ttl: vars.positive_duration("EMAIL_VERIFY_TTL", Duration::from_secs(24 * 3600))?,
+        sign_in_ttl: vars.positive_duration("EMAIL_SIGNIN_TTL", Duration::from_secs(15 * 60))?,
+        sign_up_by_email: vars.bool("EMAIL_SIGNUP", true)?,
     })
 }
 

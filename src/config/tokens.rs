@@ -30,6 +30,8 @@ pub struct TokenSettings {
     pub cookie_samesite: SameSite,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    /// How recent a sign-in must be for a sensitive change on an account without a password.
+    pub reauth_window: Duration,
 }
 
 pub(super) fn read(vars: &Vars, environment: Environment) -> Result<TokenSettings, ConfigError> {
@@ -55,6 +57,7 @@ pub(super) fn read(vars: &Vars, environment: Environment) -> Result<TokenSetting
         cookie_samesite: cookie_samesite(vars, environment)?,
         jwt_issuer: vars.get("JWT_ISSUER"),
         jwt_audience: vars.get("JWT_AUDIENCE"),
+        reauth_window: vars.positive_duration("REAUTH_WINDOW", Duration::from_secs(10 * 60))?,
     })
 }
 

@@ -66,6 +66,8 @@ event_types! {
     AdminUserDeleted => "admin.user_deleted",
     AdminSessionsRevoked => "admin.sessions_revoked",
     KeysRotated => "keys.rotated",
+    EmailSignInSent => "email.sign_in_sent",
+    AccountPasswordRemoved => "account.password_removed",
 }
 
 /// One recorded event. `kind` is the wire name: an event written by a newer release with a type

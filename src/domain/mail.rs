@@ -17,7 +17,24 @@ pub enum TokenPurpose {
     ChangeEmail,
     /// The second step of a login with a second factor (the `mfa_token`; no mail, no code).
     MfaLogin,
+    /// An emailed sign-in link or code. For an address no account holds yet (sign-up on first
+    /// use), `user_id` is [`new_account_key`] of the address.
+    SignIn,
 }
+
+/// The `user_id` a sign-in secret for an address without an account is filed under: one per
+/// address, so a newer request replaces the older as it does for an account.
+pub fn new_account_key(email_lower: &str) -> String {
+    format!("{NEW_ACCOUNT}{email_lower}")
+}
+
+/// The address a sign-in secret creates an account for, if it was filed for one.
+pub fn new_account_address(user_id: &str) -> Option<&str> {
+    user_id.strip_prefix(NEW_ACCOUNT)
+}
+
+/// Never a user id (those are UUIDs).
+const NEW_ACCOUNT: &str = "new-account:";
 
 impl TokenPurpose {
     pub fn as_str(self) -> &'static str {
@@ -26,6 +43,7 @@ impl TokenPurpose {
             Self::VerifyEmail => "verify_email",
             Self::ChangeEmail => "change_email",
             Self::MfaLogin => "mfa_login",
+            Self::SignIn => "sign_in",
         }
     }
 
@@ -35,6 +53,7 @@ impl TokenPurpose {
             Self::VerifyEmail,
             Self::ChangeEmail,
             Self::MfaLogin,
+            Self::SignIn,
         ]
         .into_iter()
         .find(|p| p.as_str() == name)
@@ -100,6 +119,7 @@ pub enum OutboxKind {
     Mail,
     PasswordResetRequest,
     VerificationRequest,
+    SignInRequest,
 }
 
 impl OutboxKind {
@@ -108,6 +128,7 @@ impl OutboxKind {
             Self::Mail => "mail",
             Self::PasswordResetRequest => "password_reset_request",
             Self::VerificationRequest => "verification_request",
+            Self::SignInRequest => "sign_in_request",
         }
     }
 
@@ -116,6 +137,7 @@ impl OutboxKind {
             Self::Mail,
             Self::PasswordResetRequest,
             Self::VerificationRequest,
+            Self::SignInRequest,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)

@@ -17,6 +17,7 @@ pub enum MailKind<'a> {
     ConfirmNewEmail { link: &'a str, code: &'a str },
     EmailChangeNotice { new_email: &'a str },
     PasswordChanged,
+    SignIn { link: &'a str, code: &'a str },
 }
 
 macro_rules! template {
@@ -36,6 +37,7 @@ impl MailKind<'_> {
             Self::ConfirmNewEmail { .. } => template!("confirm_new_email"),
             Self::EmailChangeNotice { .. } => template!("email_change_notice"),
             Self::PasswordChanged => template!("password_changed"),
+            Self::SignIn { .. } => template!("sign_in"),
         }
     }
 
@@ -43,7 +45,8 @@ impl MailKind<'_> {
         match self {
             Self::PasswordReset { link, code }
             | Self::VerifyEmail { link, code }
-            | Self::ConfirmNewEmail { link, code } => vec![("link", link), ("code", code)],
+            | Self::ConfirmNewEmail { link, code }
+            | Self::SignIn { link, code } => vec![("link", link), ("code", code)],
             Self::EmailChangeNotice { new_email } => vec![("new_email", new_email)],
             Self::PasswordChanged => Vec::new(),
         }
@@ -109,6 +112,10 @@ mod tests {
                 new_email: "<new>@example.com",
             },
             MailKind::PasswordChanged,
+            MailKind::SignIn {
+                link: "https://x/sign-in?token=T",
+                code: "222222",
+            },
         ];
         for kind in &kinds {
             let mail = kind.render("Acme");

@@ -8,7 +8,12 @@
 //!   conditional query, no find-then-check, so there is no window between the check and the act.
 //!   A record of another owner then looks exactly like a missing one, and [`owned`] answers both
 //!   with the same 404, so ids of other people's records reveal nothing.
+//! - **Recent authentication.** A sensitive change needs the current password when the account
+//!   has one, else a session signed in within `REAUTH_WINDOW` ([`recently_signed_in`]).
 
+use chrono::Utc;
+
+use crate::context::AppContext;
 use crate::domain::principal::Principal;
 use crate::error::{AppError, AppResult};
 
@@ -26,6 +31,21 @@ pub fn require_because(principal: &Principal, permission: &str, refusal: &str) -
         Ok(())
     } else {
         Err(AppError::Forbidden(refusal.into()))
+    }
+}
+
+/// The refusal of a sensitive change without a recent enough sign-in.
+pub const REAUTHENTICATE: &str = "reauthentication required";
+
+/// For an account without a password (nothing to type again): refuses with 403 unless the
+/// session signed in within `REAUTH_WINDOW`. Signing in again renews it.
+pub fn recently_signed_in(ctx: &AppContext, principal: &Principal) -> AppResult<()> {
+    let window = chrono::Duration::from_std(ctx.settings.tokens.reauth_window)
+        .unwrap_or(chrono::Duration::minutes(10));
+    if Utc::now() - principal.authentication.at <= window {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(REAUTHENTICATE.into()))
     }
 }
 

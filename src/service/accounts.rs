@@ -210,7 +210,10 @@ pub async fn update_self(
         // Each try tells whether a name or an address is taken (409): limited as registering is.
         limits::account_change(ctx, &user.id, principal.client.ip).await?;
     }
-    if changes_email || changes_password {
+    if (changes_email || changes_password) && !user.has_password() {
+        // Nothing to type again: a recent sign-in stands in for it (a first password, say).
+        super::access::recently_signed_in(ctx, principal)?;
+    } else if changes_email || changes_password {
         let Some(current) = current_password else {
             return Err(AppError::validation(FieldError::body(
                 "current_password",

@@ -180,7 +180,9 @@ pub async fn regenerate_recovery_codes(
 
 /// The first step of a login with a factor: a single-use `mfa_token` for the second step,
 /// replacing an earlier one of the same user.
-pub async fn challenge(ctx: &AppContext, user: &User) -> AppResult<String> {
+/// `first` is how the first step proved who the user is (a password, an emailed code); the
+/// session the second step opens records it beside `otp`.
+pub async fn challenge(ctx: &AppContext, user: &User, first: Amr) -> AppResult<String> {
     let (token, token_hash) = new_link_token();
     let now = Utc::now();
     ctx.store
@@ -191,7 +193,8 @@ pub async fn challenge(ctx: &AppContext, user: &User) -> AppResult<String> {
             token_hash,
             // No code belongs to it: the empty hash matches none.
             code_hash: String::new(),
-            new_email: None,
+            // An mfa_token confirms no address; the field carries the first step's methods.
+            new_email: Some(first_step_field(first)),
             attempts: 0,
             created_at: now,
             expires_at: now + Duration::seconds(MFA_TOKEN_TTL_SECS as i64),
@@ -233,7 +236,24 @@ pub async fn verify(
         .consume_token_by_hash(&token_hash, &purposes, now)
         .await?
         .ok_or_else(expired)?;
-    sessions::open_session(ctx, user, client, Amr::PWD.with(Amr::OTP)).await
+    let first = first_step(token.new_email.as_deref());
+    sessions::open_session(ctx, user, client, first.with(Amr::OTP)).await
+}
+
+/// How an mfa_token's record names the first step's methods.
+fn first_step_field(first: Amr) -> String {
+    format!("amr:{}", first.bits())
+}
+
+/// The first step's methods from an mfa_token's record; a password for one written before they
+/// were recorded.
+fn first_step(field: Option<&str>) -> Amr {
+    field
+        .and_then(|f| f.strip_prefix("amr:"))
+        .and_then(|bits| bits.parse().ok())
+        .map(Amr::from_bits)
+        .filter(|amr| !amr.is_empty())
+        .unwrap_or(Amr::PWD)
 }
 
 /// An admin removes a user's factor (a lost phone); every session of the user ends.

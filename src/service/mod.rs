@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod authentication;
+pub mod email_sign_in;
 pub mod limits;
 pub mod logout;
 pub mod mfa;

@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 
 use crate::context::AppContext;
 use crate::domain::User;
-use crate::domain::mail::{OneTimeToken, TokenPurpose};
+use crate::domain::mail::{OneTimeToken, TokenPurpose, new_account_key};
 use crate::error::{AppError, AppResult};
 use crate::mail::templates::MailKind;
 use crate::security::one_time::{hash_link_token, is_code, new_code, new_link_token};
@@ -38,6 +38,7 @@ fn lifetime(ctx: &AppContext, purpose: TokenPurpose) -> Duration {
         TokenPurpose::PasswordReset => mail.reset_ttl,
         TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => mail.verify_ttl,
         TokenPurpose::MfaLogin => std::time::Duration::from_secs(MFA_TOKEN_TTL_SECS),
+        TokenPurpose::SignIn => mail.sign_in_ttl,
     };
     Duration::from_std(ttl).unwrap_or(Duration::minutes(30))
 }
@@ -46,13 +47,25 @@ fn lifetime(ctx: &AppContext, purpose: TokenPurpose) -> Duration {
 /// replacing the user's previous one of that purpose. For `ChangeEmail`, `to` is the new
 /// address, which the secret confirms.
 pub async fn mail(ctx: &AppContext, user: &User, purpose: TokenPurpose, to: &str) -> AppResult<()> {
+    send(ctx, &user.id, purpose, to).await
+}
+
+/// Mails a sign-in secret to an address no account holds yet; redeeming it creates the account
+/// (filed under [`new_account_key`], so a newer request replaces it as for an account).
+pub async fn mail_new_account(ctx: &AppContext, email_lower: &str) -> AppResult<()> {
+    let key = new_account_key(email_lower);
+    send(ctx, &key, TokenPurpose::SignIn, email_lower).await
+}
+
+async fn send(ctx: &AppContext, user_id: &str, purpose: TokenPurpose, to: &str) -> AppResult<()> {
     let new_email = (purpose == TokenPurpose::ChangeEmail).then_some(to);
-    let issued = issue(ctx, user, purpose, to, new_email).await?;
+    let issued = issue(ctx, user_id, purpose, to, new_email).await?;
     let (link, code) = (issued.link.as_str(), issued.code.as_str());
     let kind = match purpose {
         TokenPurpose::PasswordReset => MailKind::PasswordReset { link, code },
         TokenPurpose::VerifyEmail => MailKind::VerifyEmail { link, code },
         TokenPurpose::ChangeEmail => MailKind::ConfirmNewEmail { link, code },
+        TokenPurpose::SignIn => MailKind::SignIn { link, code },
         TokenPurpose::MfaLogin => {
             return Err(AppError::Internal("an mfa_token is never mailed".into()));
         }
@@ -61,11 +74,11 @@ pub async fn mail(ctx: &AppContext, user: &User, purpose: TokenPurpose, to: &str
     Ok(ctx.mailer.enqueue(ctx.store.as_ref(), to, rendered).await?)
 }
 
-/// A new secret for `user` and `purpose`, mailed to `to`; it replaces the user's previous one of
-/// that purpose. `new_email` is the address being confirmed (`ChangeEmail`).
+/// A new secret for `user_id` and `purpose`, mailed to `to`; it replaces the previous one of
+/// that user and purpose. `new_email` is the address being confirmed (`ChangeEmail`).
 async fn issue(
     ctx: &AppContext,
-    user: &User,
+    user_id: &str,
     purpose: TokenPurpose,
     to: &str,
     new_email: Option<&str>,
@@ -75,11 +88,11 @@ async fn issue(
     let now = Utc::now();
     ctx.store
         .put_token(&OneTimeToken {
-            user_id: user.id.clone(),
+            user_id: user_id.to_string(),
             purpose,
             email_lower: to.to_lowercase(),
             token_hash,
-            code_hash: ctx.codes.hash(&user.id, purpose, &code),
+            code_hash: ctx.codes.hash(user_id, purpose, &code),
             new_email: new_email.map(str::to_string),
             attempts: 0,
             created_at: now,
@@ -99,6 +112,7 @@ fn link(ctx: &AppContext, purpose: TokenPurpose, token: &str) -> String {
     let base = mail.app_url.as_deref().unwrap_or(&mail.public_url);
     let page = match purpose {
         TokenPurpose::PasswordReset => "reset-password",
+        TokenPurpose::SignIn => "sign-in",
         TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail | TokenPurpose::MfaLogin => {
             "verify-email"
         }

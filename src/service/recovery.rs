@@ -95,7 +95,11 @@ pub async fn fulfil(ctx: &AppContext, request: &OutboxMail) -> AppResult<()> {
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
         user_agent: requester["user_agent"].as_str().unwrap_or_default().into(),
     };
-    let Some(user) = ctx.store.find_user_by_login(&request.to).await? else {
+    let user = ctx.store.find_user_by_login(&request.to).await?;
+    if request.kind == OutboxKind::SignInRequest {
+        return super::email_sign_in::fulfil(ctx, request, user, &client).await;
+    }
+    let Some(user) = user else {
         return Ok(());
     };
     match request.kind {

@@ -114,7 +114,7 @@ pub async fn login(
         .await?
         .is_some_and(|f| f.active)
     {
-        let mfa_token = super::mfa::challenge(ctx, &user).await?;
+        let mfa_token = super::mfa::challenge(ctx, &user, Amr::PWD).await?;
         return Ok(LoginResult::SecondFactor { mfa_token });
     }
     limits::password_accepted(ctx, Account::Id(&user.id)).await?;

@@ -11,6 +11,7 @@ mod browser_apps;
 mod concurrency;
 mod edge;
 mod email;
+mod email_sign_in;
 mod faults;
 mod hardening;
 mod hardening_probe;

@@ -12,7 +12,7 @@ use crate::helpers::{Backend, PASSWORD, TestApp, event_types, expect_error, read
 use crate::on_both_stores;
 
 /// The code of `secret` (base32) for the 30-second step `offset` steps from now.
-fn code(secret: &str, offset: i64) -> String {
+pub(crate) fn code(secret: &str, offset: i64) -> String {
     let bytes = base32_decode(secret);
     let totp = TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new());
     let now = SystemTime::now()
@@ -39,7 +39,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
 }
 
 /// The claims of a JWT, unchecked (the server checks them; the test reads them).
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
@@ -48,7 +48,7 @@ fn claims(token: &str) -> Value {
 }
 
 /// Enrols and confirms a factor for the signed-in `token`; returns (secret, recovery codes).
-async fn enable(app: &TestApp, token: &str) -> (String, Vec<String>) {
+pub(crate) async fn enable(app: &TestApp, token: &str) -> (String, Vec<String>) {
     let body = json!({"current_password": PASSWORD});
     let (status, enrolled) = read(
         app.post("/api/v1/user/mfa/totp", Some(body), Some(token))

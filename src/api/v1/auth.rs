@@ -157,10 +157,22 @@ pub async fn login(
             "missing",
         )));
     }
-    match sessions::login(&ctx, &login, body.password, &client).await? {
+    let result = sessions::login(&ctx, &login, body.password, &client).await?;
+    Ok(login_answer(&ctx, &headers, jar, result))
+}
+
+/// The answer of a first sign-in step (a password, an emailed code): signed in, or the second
+/// factor's challenge (no tokens, no cookie).
+pub fn login_answer(
+    ctx: &AppContext,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    result: LoginResult,
+) -> Response {
+    match result {
         LoginResult::SignedIn(done) => {
             let (tokens, user, role) = *done;
-            Ok(signed_in(&ctx, &headers, jar, tokens, user, &role))
+            signed_in(ctx, headers, jar, tokens, user, &role)
         }
         LoginResult::SecondFactor { mfa_token } => {
             let challenge = MfaChallengeView {
@@ -169,7 +181,7 @@ pub async fn login(
                 expires_in: MFA_TOKEN_TTL_SECS,
                 methods: ["totp", "recovery_code"],
             };
-            Ok(Reply::ok("Second factor required", challenge).into_response())
+            Reply::ok("Second factor required", challenge).into_response()
         }
     }
 }

@@ -31,7 +31,7 @@ pub fn router() -> Router<AppContext> {
 }
 
 /// The one answer of `forgot` and `resend`, whatever the address.
-const ACCEPTED: &str = "If the address belongs to an account, a mail is on its way";
+pub(crate) const ACCEPTED: &str = "If the address belongs to an account, a mail is on its way";
 
 #[derive(Deserialize, ToSchema)]
 pub struct EmailRequest {
@@ -53,7 +53,7 @@ pub struct ProofFields {
 }
 
 impl ProofFields {
-    fn into_proof(self) -> AppResult<Proof> {
+    pub(crate) fn into_proof(self) -> AppResult<Proof> {
         match (self.token, self.email, self.code) {
             (Some(token), _, _) => Ok(Proof::Token(token)),
             (None, Some(email), Some(code)) => Ok(Proof::Code { email, code }),

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod email;
+pub mod email_sign_in;
 pub mod mfa;
 pub mod security_events;
 pub mod user;
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppContext> {
     Router::new()
         .merge(auth::router())
         .merge(email::router())
+        .merge(email_sign_in::router())
         .merge(mfa::router())
         .merge(user::router())
         .merge(admin::router())
