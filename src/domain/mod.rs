@@ -2,6 +2,7 @@
 
 pub mod auth_method;
 pub mod event;
+pub mod identity;
 pub mod mail;
 pub mod mfa;
 pub mod network;

@@ -1,7 +1,7 @@
 //! Persistence with two backends: MongoDB (production) and an embedded SQLite file
 //! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
 //! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`], [`MfaStore`],
-//! [`KeyStore`]), all of them together [`Store`], which is what services
+//! [`KeyStore`], [`IdentityStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
 //! and the conformance suite (`conformance/`, one file per collection) checks both against the
@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
 use crate::domain::event::{EventFilter, SecurityEvent};
+use crate::domain::identity::Identity;
 use crate::domain::mail::{MailOutcome, OneTimeToken, OutboxMail, TokenPurpose};
 use crate::domain::mfa::MfaFactor;
 use crate::domain::signing_key::SigningKey;
@@ -330,6 +331,31 @@ store_trait! {
 }
 
 store_trait! {
+    /// `identities`: accounts at sign-in providers linked to ours, unique by provider and
+    /// subject. Every read or change of one identity is scoped to its owner, except the
+    /// sign-in's lookup by provider and subject.
+    pub trait IdentityStore {
+        /// Fails with `Duplicate { field: "identity" }` when the provider's subject is linked
+        /// already (to this account or another).
+        async fn insert_identity(&self, identity: &Identity) -> StoreResult<()>;
+        /// The identity of `subject` at `provider`, whichever account holds it.
+        async fn find_identity(&self, provider: &str, subject: &str) -> StoreResult<Option<Identity>>;
+        /// A user's identities, oldest first.
+        async fn list_identities(&self, user_id: &str) -> StoreResult<Vec<Identity>>;
+        /// Records a sign-in with it, and the address the provider asserted this time.
+        async fn touch_identity(
+            &self,
+            id: &str,
+            email: Option<&str>,
+            email_verified: bool,
+            at: DateTime<Utc>,
+        ) -> StoreResult<()>;
+        /// Unlinks identity `id` of `user_id`; `false` when that user has no such identity.
+        async fn delete_identity(&self, id: &str, user_id: &str) -> StoreResult<bool>;
+    }
+}
+
+store_trait! {
     /// `rate_limits`: counters shared by every server instance using the store.
     pub trait CounterStore {
         /// Atomically adds one to the counter `key` and returns it after the increment. An
@@ -358,6 +384,7 @@ pub trait Store:
     + OutboxStore
     + MfaStore
     + KeyStore
+    + IdentityStore
     + 'static
 {
     /// "mongodb" or "sqlite", for logs.

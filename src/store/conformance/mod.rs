@@ -4,12 +4,13 @@
 //! its own (SQLite's migrations, MongoDB's error mapping).
 //!
 //! One module per collection (`users.rs`, `roles.rs`, `sessions.rs`, `counters.rs`, `events.rs`,
-//! `mail.rs` for one-time tokens and the outbox, `mfa.rs`, `signing_keys.rs`); this file keeps
+//! `mail.rs` for one-time tokens and the outbox, `mfa.rs`, `signing_keys.rs`, `identities.rs`); this file keeps
 //! the list of behaviours and the fixtures they share. A new collection adds a module beside
 //! these and lists its behaviours in [`conformance_tests!`].
 
 mod counters;
 mod events;
+mod identities;
 mod mail;
 mod mfa;
 mod roles;
@@ -18,6 +19,7 @@ mod signing_keys;
 mod users;
 pub use counters::*;
 pub use events::*;
+pub use identities::*;
 pub(in crate::store) use mail::send_one_mail;
 pub use mail::*;
 pub use mfa::*;
@@ -66,6 +68,8 @@ macro_rules! conformance_tests {
             account_and_session_fields_of_mail_and_mfa_round_trip,
             signing_keys_round_trip_and_are_created_once_per_seq,
             signing_keys_activate_once_and_retire_without_their_secret,
+            identities_are_unique_per_provider_subject,
+            identities_are_listed_touched_and_unlinked_by_their_owner,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {

@@ -1,7 +1,7 @@
 //! MongoDB backend (the production store).
 //!
 //! Collections `users`, `roles`, `sessions`, `rate_limits`, `security_events`,
-//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes` and `signing_keys`. Every `_id`
+//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes`, `signing_keys` and `identities`. Every `_id`
 //! is the domain's string UUID, every timestamp a BSON DateTime (the TTL indexes on
 //! `expires_at` only work on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
@@ -61,6 +61,7 @@ const UNAVAILABLE_CODES: &[i32] = &[
 // One module per collection, each implementing its trait for `MongoStore`.
 mod counters;
 mod events;
+mod identities;
 mod mfa;
 mod outbox;
 mod roles;
@@ -71,6 +72,7 @@ mod users;
 
 use counters::CounterDoc;
 use events::EventDoc;
+use identities::IdentityDoc;
 use mfa::{FactorDoc, RecoveryCodeDoc};
 use outbox::MailDoc;
 use roles::RoleDoc;
@@ -91,6 +93,7 @@ pub struct MongoStore {
     mfa_factors: Collection<FactorDoc>,
     mfa_recovery_codes: Collection<RecoveryCodeDoc>,
     signing_keys: Collection<KeyDoc>,
+    identities: Collection<IdentityDoc>,
     commands: Arc<CommandCounts>,
     /// Host names only (no credentials), for error messages.
     hosts: String,
@@ -184,6 +187,7 @@ impl MongoStore {
             mfa_factors: db.collection("mfa_factors"),
             mfa_recovery_codes: db.collection("mfa_recovery_codes"),
             signing_keys: db.collection("signing_keys"),
+            identities: db.collection("identities"),
             commands,
             hosts,
             db,
@@ -202,6 +206,7 @@ impl MongoStore {
         outbox::create_indexes(&self.mail_outbox).await?;
         mfa::create_indexes(&self.mfa_factors, &self.mfa_recovery_codes).await?;
         signing_keys::create_indexes(&self.signing_keys).await?;
+        identities::create_indexes(&self.identities).await?;
         Ok(())
     }
 }
@@ -370,6 +375,8 @@ fn field_for_key(key: &str) -> Option<&'static str> {
         "email_lower" => Some("email"),
         "refresh_jti" => Some("refresh_jti"),
         "seq" => Some("seq"),
+        // The compound key's first field, and the name its index is given.
+        "provider" | "identity" => Some("identity"),
         _ => None,
     }
 }

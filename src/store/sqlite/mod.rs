@@ -59,6 +59,7 @@ macro_rules! session_state_columns {
 // column macros above, which they use.
 mod counters;
 mod events;
+mod identities;
 mod mfa;
 mod outbox;
 mod roles;
@@ -267,6 +268,8 @@ fn map_error(err: rusqlite::Error) -> StoreError {
                     Some("refresh_jti")
                 } else if message.contains("signing_keys.seq") {
                     Some("seq")
+                } else if message.contains("identities.provider") {
+                    Some("identity")
                 } else {
                     // An id collision or similar: a bug, not a user-facing conflict.
                     None

@@ -131,6 +131,22 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE sessions ADD COLUMN authenticated_at INTEGER NOT NULL DEFAULT 0;
          UPDATE sessions SET authenticated_at = created_at;",
     ),
+    (
+        9,
+        // Accounts at sign-in providers linked to ours: one account per provider subject.
+        "CREATE TABLE identities (
+             id             TEXT PRIMARY KEY NOT NULL,
+             user_id        TEXT NOT NULL,
+             provider       TEXT NOT NULL,
+             subject        TEXT NOT NULL,
+             email          TEXT,
+             email_verified INTEGER NOT NULL,
+             created_at     INTEGER NOT NULL,
+             last_used_at   INTEGER,
+             UNIQUE (provider, subject)
+         ) STRICT;
+         CREATE INDEX identities_user ON identities (user_id);",
+    ),
 ];
 
 /// The version this build brings a database to.
