@@ -2,7 +2,10 @@
 //! is shared with the tests, which drive the same application over real HTTP.
 //!
 //! Data flows one way: request -> `http` layers -> `api` extractor -> handler -> `service` ->
-//! `store` trait -> backend.
+//! `store` trait -> backend, and so do the imports. The layers, highest first: `app`/`main`,
+//! `http`, `api`, `service`, `context`, `mail`, `security`, `error`, `store`, `metrics`,
+//! `config`, `domain`, `files`; a module uses only those below it. `scripts/check-layers.py`
+//! (run by the test command) keeps it so.
 
 pub mod api;
 pub mod app;

@@ -1,4 +1,7 @@
-//! Registration and self-service on one's own account.
+//! Registration and self-service on one's own account: registering, changing one's profile,
+//! password or address, deleting the account, the current-password check every sensitive change
+//! shares, and `create-admin`'s account. About 400 lines because these share their validation
+//! and event wording; a split would spread one account's rules over several files.
 
 use std::sync::Arc;
 
