@@ -531,6 +531,7 @@ def seed_events(server: Server, count: int) -> None:
 
 
 MFA_USERS = 200  # accounts with a second factor, one second step each
+EMAIL_SIGN_INS = 200  # returning accounts signing in by an emailed link, one verify each
 
 
 def totp_code(secret_b32: str, offset: int = 0) -> str:
@@ -569,6 +570,44 @@ def mfa_verify_rate(server: Server) -> dict:
     elapsed = time.monotonic() - started
     return {"requests": len(pairs), "ok": statuses.count(200), "rps": round(len(pairs) / elapsed, 1),
             "db_per_request": trips}
+
+
+def email_sign_in_rate(server: Server) -> dict:
+    """The verify step of an email sign-in (POST /api/v1/auth/email/sign-in with the link's
+    token): each request spends one unused secret, so it is not a wrk scenario. EMAIL_SIGN_INS
+    accounts are registered and marked verified (a returning user), and a sign-in secret for each
+    is written straight into the embedded store as the outbox worker would before mailing it
+    (the link token's SHA-256 under the key `<user id>:sign_in`); then one verify each is sent
+    from 8 Python threads. No mail, no Argon2id; the rate is a floor (the Python client is part
+    of it)."""
+    import hashlib
+    import secrets
+    names = [f"benchmail{i}" for i in range(EMAIL_SIGN_INS)]
+    parallel(lambda name: register(server, name), names)
+    now = int(time.time() * 1000)
+    tokens = [secrets.token_urlsafe(32) for _ in names]
+    db = sqlite3.connect(server.data_dir / "authkit.db", timeout=30)
+    with db:
+        db.execute("UPDATE users SET email_verified = 1 WHERE username LIKE 'benchmail%'")
+        ids = dict(db.execute("SELECT username, id FROM users WHERE username LIKE 'benchmail%'"))
+        db.executemany(
+            "INSERT INTO one_time_tokens (key, user_id, purpose, email_lower, token_hash, code_hash,"
+            " new_email, attempts, created_at, expires_at, used_at)"
+            " VALUES (?, ?, 'sign_in', ?, ?, '', NULL, 0, ?, ?, NULL)",
+            [(f"{ids[name]}:sign_in", ids[name], f"{name}@bench.example.com",
+              hashlib.sha256(token.encode()).hexdigest(), now, now + 15 * 60 * 1000)
+             for name, token in zip(names, tokens)])
+    db.close()
+    native = {"X-Refresh-Token-Transport": "body"}
+    first = tokens.pop()
+    trips = round_trips(server, lambda: server.ok(
+        "POST", "/api/v1/auth/email/sign-in", {"token": first}, native))
+    started = time.monotonic()
+    statuses = parallel(lambda token: server.request(
+        "POST", "/api/v1/auth/email/sign-in", {"token": token}, native)[0], tokens, workers=8)
+    elapsed = time.monotonic() - started
+    return {"requests": len(tokens), "ok": statuses.count(200),
+            "rps": round(len(tokens) / elapsed, 1), "db_per_request": trips}
 
 
 # --- one request's round trips ------------------------------------------------------------------
@@ -805,6 +844,8 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
         # the RSS after all scenarios is read.
         log("  POST /api/v1/auth/mfa/verify (second step of a login)")
         mfa = mfa_verify_rate(server)
+        log("  POST /api/v1/auth/email/sign-in (the emailed link's verify step)")
+        email_sign_in = email_sign_in_rate(server)
         for key, title, threads, conns in SCENARIOS:
             if key in runs:
                 continue
@@ -814,6 +855,7 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
         time.sleep(2)  # let requests still in flight when wrk stopped finish
         final = server.memory()
         final["mfa_verify"] = mfa
+        final["email_sign_in"] = email_sign_in
         # Hashing threads give their Argon2 memory back after 10 s without work, one after the
         # other: what an idle server holds.
         log(f"  RSS at rest ({IDLE_WAIT} s without requests)")
@@ -1127,6 +1169,12 @@ def main() -> int:
     print(f"\nsecond step of an MFA login (embedded, {mfa['requests']} second steps from 8 Python "
           f"threads): {mfa['rps']:.0f} req/s, {mfa['ok']} answered 200; one request: "
           f"{d['store_reads']} store reads, {d['store_writes']} store writes "
+          f"({', '.join(f'{k} {v}' for k, v in d['store_operations'].items())}), no Argon2id")
+    mail = final["email_sign_in"]
+    d = mail["db_per_request"]
+    print(f"email sign-in, the link's verify step (embedded, {mail['requests']} returning accounts "
+          f"from 8 Python threads): {mail['rps']:.0f} req/s, {mail['ok']} answered 200; one "
+          f"request: {d['store_reads']} store reads, {d['store_writes']} store writes "
           f"({', '.join(f'{k} {v}' for k, v in d['store_operations'].items())}), no Argon2id")
     print(f"storm beside the hot path: "
           + "; ".join(f"{r['store']} login {r['storm']['rps']:.1f} req/s, p99 {r['storm']['p99_ms']:.0f} ms,"

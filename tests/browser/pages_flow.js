@@ -1,4 +1,4 @@
-// The pages mails link to when APP_URL is not set (/reset-password, /verify-email), in headless
+// The pages mails link to when APP_URL is not set (/reset-password, /verify-email, /sign-in), in headless
 // Chromium, against a development server without SMTP_URL: the mails go to its log (JSON lines),
 // where this script finds their links, as a developer would. Checks that the token leaves the
 // address bar, that nothing happens on load, that the button and the form work, that a used
@@ -82,6 +82,27 @@ async function mailedLink(to, subject, seen) {
     await page.getByRole('button', { name: 'Set the new password' }).click();
     await page.waitForSelector('#status.error');
     expect('a used link is refused', await page.textContent('#status'), 'Invalid or expired token or code');
+
+    // Sign in by email: fetching the link (a prefetch, a mail scanner) and opening the page sign
+    // nobody in; the button does.
+    token = (await api('POST', '/api/v1/auth/login', { email: 'pages', password: NEW_PASSWORD })).body.data.token.access_token;
+    const sessions = async () => (await api('GET', '/api/v1/user/sessions', null, token)).body.data.length;
+    const before = await sessions();
+    r = await api('POST', '/api/v1/auth/email/sign-in/start', { email });
+    expect('sign-in start', r.status, 202);
+    const signInLink = await mailedLink(email, 'sign-in link', null);
+    expect('the sign-in link points to this server', signInLink.includes('/sign-in?token='), true);
+    const prefetched = await page.request.get(signInLink);
+    expect('a prefetch gets the page', prefetched.status(), 200);
+    await page.goto(signInLink);
+    expect('the token leaves the address bar', new URL(page.url()).search, '');
+    expect('fetching and opening the link signed nobody in', await sessions(), before);
+    await page.screenshot({ path: 'target/screenshots/sign-in.png' });
+    await page.getByRole('button', { name: 'Sign me in' }).click();
+    await page.waitForSelector('#status.ok');
+    expect('the page says so', (await page.textContent('#status')).startsWith('You are signed in'), true);
+    expect('the button opened a session', await sessions(), before + 1);
+    await page.screenshot({ path: 'target/screenshots/sign-in-done.png' });
 
     // A link without its token.
     await page.goto(`${base}/reset-password`);
