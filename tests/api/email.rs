@@ -7,23 +7,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, PASSWORD, TestApp, event_types, expect_error, read};
-use crate::mailbox::{self, Mailbox, unique_address};
+use crate::mailbox::{ask_for_mail, mail_app, unique_address};
 use crate::on_both_stores;
 
 const NEW_PASSWORD: &str = "a brand new password";
 const SOON: Duration = Duration::from_secs(10);
-
-/// A server that sends through the test SMTP server; `None` skips (see `mailbox::smtp`).
-async fn mail_app(backend: Backend, extra: &[(&str, &str)]) -> Option<(TestApp, Mailbox)> {
-    let (url, mailbox) = mailbox::smtp()?;
-    let mut vars = vec![
-        ("SMTP_URL", url.as_str()),
-        ("MAIL_FROM", "Acme <no-reply@acme.example>"),
-        ("PRODUCT_NAME", "Acme"),
-    ];
-    vars.extend_from_slice(extra);
-    Some((TestApp::spawn_with(backend, &vars).await, mailbox))
-}
 
 /// Registers `name` at a fresh address; returns (user id, address).
 async fn register(app: &TestApp, name: &str) -> (String, String) {
@@ -41,16 +29,7 @@ async fn register(app: &TestApp, name: &str) -> (String, String) {
 }
 
 async fn forgot(app: &TestApp, email: &str) -> Value {
-    let res = app
-        .post(
-            "/api/v1/auth/password/forgot",
-            Some(json!({"email": email})),
-            None,
-        )
-        .await;
-    let (status, body) = read(res).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    body
+    ask_for_mail(app, "/api/v1/auth/password/forgot", email).await
 }
 
 async fn reset(app: &TestApp, body: Value) -> (StatusCode, Value) {

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, PASSWORD, TestApp, event_types, expect_error, read};
-use crate::mailbox::{self, Mailbox, unique_address};
+use crate::mailbox::{self, Mailbox, ask_for_mail, mail_app, unique_address};
 use crate::mfa::{claims, code, enable};
 use crate::on_both_stores;
 
@@ -26,24 +26,8 @@ on_both_stores!(
 
 const SUBJECT: &str = "sign-in link";
 
-async fn mail_app(backend: Backend, extra: &[(&str, &str)]) -> Option<(TestApp, Mailbox)> {
-    let (url, mailbox) = mailbox::smtp()?;
-    let mut vars = vec![("SMTP_URL", url.as_str()), ("PRODUCT_NAME", "Acme")];
-    vars.extend_from_slice(extra);
-    Some((TestApp::spawn_with(backend, &vars).await, mailbox))
-}
-
 async fn start(app: &TestApp, email: &str) -> Value {
-    let res = app
-        .post(
-            "/api/v1/auth/email/sign-in/start",
-            Some(json!({"email": email})),
-            None,
-        )
-        .await;
-    let (status, body) = read(res).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    body
+    ask_for_mail(app, "/api/v1/auth/email/sign-in/start", email).await
 }
 
 async fn sign_in(app: &TestApp, body: Value) -> (StatusCode, Value) {

@@ -24,6 +24,40 @@ pub fn smtp() -> Option<(String, Mailbox)> {
     }
 }
 
+/// A server that sends through the test SMTP server, as the product "Acme"; `None` skips (see
+/// [`smtp`]).
+pub async fn mail_app(
+    backend: crate::helpers::Backend,
+    extra: &[(&str, &str)],
+) -> Option<(crate::helpers::TestApp, Mailbox)> {
+    let (url, mailbox) = smtp()?;
+    let mut vars = vec![
+        ("SMTP_URL", url.as_str()),
+        ("MAIL_FROM", "Acme <no-reply@acme.example>"),
+        ("PRODUCT_NAME", "Acme"),
+    ];
+    vars.extend_from_slice(extra);
+    Some((
+        crate::helpers::TestApp::spawn_with(backend, &vars).await,
+        mailbox,
+    ))
+}
+
+/// Posts `{email}` to a route that asks for a mail (`forgot`, `resend`, a sign-in's `start`) and
+/// asserts its one answer, 202; returns the body (the same for every address).
+pub async fn ask_for_mail(
+    app: &crate::helpers::TestApp,
+    path: &str,
+    email: &str,
+) -> serde_json::Value {
+    let res = app
+        .post(path, Some(serde_json::json!({"email": email})), None)
+        .await;
+    let (status, body) = crate::helpers::read(res).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    body
+}
+
 /// An address no other test uses (every test shares the SMTP server).
 pub fn unique_address(name: &str) -> String {
     let tag = uuid::Uuid::new_v4().simple().to_string();
