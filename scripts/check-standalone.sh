@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Fails when a tracked file refers to a path outside this repository: `../shared`,
-# `shared/API.md`, `shared/DESIGN.md`, `shared/STYLE.md`, or a bare citation of `API.md`,
-# `DESIGN.md` or `STYLE.md` not preceded by `docs/` (`docs/API.md` is this repository's own
-# page; `(API.md, "Routes")` names nothing here). Prints each hit as file:line.
+# Fails when a tracked file refers to a path outside this repository: a parent directory's
+# shared folder, or a bare citation of a contract, design or style page that is not this
+# repository's own page under docs/ (a citation with the docs/ prefix is fine; one without it
+# names nothing a fork has). Prints each hit as file:line.
 #
 # Skipped: bench/results/ (raw benchmark output), lock files, binary files, and this script.
 set -euo pipefail

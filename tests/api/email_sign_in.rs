@@ -1,6 +1,6 @@
 //! Email sign-in (docs/API.md, "Email sign-in") through a real SMTP server: the link and the code
 //! are read from the mail the server received. The attacks beside the behaviours: a replayed
-//! secret, guessed codes, an older mail after a newer one, a mail scanner opening the link, an
+//! secret, two uses of one secret at once, guessed codes, an older mail after a newer one, a mail scanner opening the link, an
 //! account someone registered with another person's address, and the probe for existing
 //! accounts.
 
@@ -22,6 +22,7 @@ on_both_stores!(
     a_first_password_needs_a_recent_sign_in,
     opening_the_link_spends_nothing,
     a_second_factor_still_asks_for_its_code,
+    racing_uses_of_one_secret_sign_in_once,
 );
 
 const SUBJECT: &str = "sign-in link";
@@ -357,4 +358,34 @@ async fn a_second_factor_still_asks_for_its_code(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let access = body["data"]["token"]["access_token"].as_str().unwrap();
     assert_eq!(claims(access)["amr"], json!(["otp", "mail"]));
+}
+
+/// Six sign-ins with one link at once, then six with one code at once: each time one session,
+/// and the others 400 (the secret is spent by one conditional write).
+async fn racing_uses_of_one_secret_sign_in_once(backend: Backend) {
+    let Some((app, mail)) = mail_app(backend, &[]).await else {
+        return;
+    };
+    let email = unique_address("racer");
+    let mut seen = String::new();
+    for by_code in [false, true] {
+        start(&app, &email).await;
+        let sent = wait_for_another(&mail, &email, &seen).await;
+        seen = sent.code();
+        let proof = if by_code {
+            json!({"email": email, "code": sent.code()})
+        } else {
+            json!({"token": sent.link_token()})
+        };
+        let racers = (0..6).map(|_| sign_in(&app, proof.clone()));
+        let mut statuses: Vec<StatusCode> = futures_util::future::join_all(racers)
+            .await
+            .into_iter()
+            .map(|(status, _)| status)
+            .collect();
+        statuses.sort();
+        let mut expected = vec![StatusCode::BAD_REQUEST; 5];
+        expected.insert(0, StatusCode::OK);
+        assert_eq!(statuses, expected, "by code: {by_code}");
+    }
 }

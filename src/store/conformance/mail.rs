@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::now;
 use crate::domain::mail::{
     MAX_TOKEN_ATTEMPTS, MailOutcome, OneTimeToken, OutboxKind, OutboxMail, TokenPurpose,
+    new_account_key,
 };
 use crate::domain::new_id;
 use crate::store::Store;
@@ -271,6 +272,57 @@ pub async fn tokens_are_found_without_consuming_and_requests_keep_their_kind(sto
         .unwrap()
         .expect("due");
     assert_eq!((claimed.kind, claimed.text), (request.kind, request.text));
+}
+
+/// A sign-in secret for an address no account holds is filed under the address's new-account
+/// key: found by the address, replaced by a newer one for it, consumed once by its hash, by
+/// racing calls once; a sign-in request keeps its kind through the outbox.
+pub async fn sign_in_secrets_for_new_addresses_are_kept_by_address(store: &dyn Store) {
+    let t = now();
+    let key = new_account_key("new@example.com");
+    let signed = |hash: &str| OneTimeToken {
+        email_lower: "new@example.com".into(),
+        ..token(&key, TokenPurpose::SignIn, hash, t)
+    };
+    let sign_in = [TokenPurpose::SignIn];
+    store.put_token(&signed("older")).await.expect("put");
+    store.put_token(&signed("newer")).await.expect("replace");
+    let found = store
+        .find_tokens_by_email("new@example.com", &sign_in, t)
+        .await
+        .unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|f| f.token_hash.as_str())
+            .collect::<Vec<_>>(),
+        ["newer"]
+    );
+    assert_eq!(found[0].user_id, key);
+    assert!(
+        store
+            .consume_token_by_hash("older", &sign_in, t)
+            .await
+            .unwrap()
+            .is_none(),
+        "replaced"
+    );
+    let racers = (0..6).map(|_| store.consume_token_by_hash("newer", &sign_in, t));
+    let won = futures_util::future::join_all(racers).await;
+    assert_eq!(won.iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 1);
+
+    let request = OutboxMail {
+        kind: OutboxKind::SignInRequest,
+        text: r#"{"ip":"203.0.113.7","user_agent":"curl"}"#.into(),
+        ..mail("new@example.com", t)
+    };
+    store.enqueue_mail(&request).await.expect("enqueue");
+    let claimed = store
+        .claim_mail(t, t + Duration::seconds(40))
+        .await
+        .unwrap()
+        .expect("due");
+    assert_eq!(claimed.kind, OutboxKind::SignInRequest);
 }
 
 /// A sent mail keeps no body (its link and code leave the store), only the record that it went.
