@@ -101,12 +101,20 @@ struct QuotingVisitor<'writer> {
 }
 
 impl QuotingVisitor<'_> {
+    /// What goes before the next field: nothing before the first, a space before the others.
+    fn separator(&mut self) -> &'static str {
+        if std::mem::replace(&mut self.first, false) {
+            ""
+        } else {
+            " "
+        }
+    }
+
     fn write(&mut self, field: &Field, value: &str) {
         if self.result.is_err() {
             return;
         }
-        let separator = if self.first { "" } else { " " };
-        self.first = false;
+        let separator = self.separator();
         self.result = if field.name() == "message" {
             // The message is the code's own text.
             write!(self.writer, "{separator}{value}")
@@ -115,6 +123,14 @@ impl QuotingVisitor<'_> {
         } else {
             write!(self.writer, "{separator}{}={value}", field.name())
         };
+    }
+
+    fn write_plain(&mut self, field: &Field, value: impl stdfmt::Display) {
+        if self.result.is_err() {
+            return;
+        }
+        let separator = self.separator();
+        self.result = write!(self.writer, "{separator}{}={value}", field.name());
     }
 }
 
@@ -152,9 +168,37 @@ impl Visit for QuotingVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn stdfmt::Debug) {
-        let mut text = String::new();
-        let _ = write!(text, "{value:?}");
-        self.write(field, &text);
+        // Formatted once into a buffer the thread keeps, to see whether it needs quotes: no
+        // allocation per field of every request's log line.
+        thread_local! {
+            static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        TEXT.with(|text| match text.try_borrow_mut() {
+            Ok(mut text) => {
+                text.clear();
+                let _ = write!(text, "{value:?}");
+                self.write(field, &text);
+            }
+            // A value whose formatting logs in turn: a buffer of its own.
+            Err(_) => self.write(field, &format!("{value:?}")),
+        });
+    }
+
+    // Numbers and booleans never need quotes: written as they are.
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.write_plain(field, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.write_plain(field, value);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.write_plain(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.write_plain(field, value);
     }
 }
 

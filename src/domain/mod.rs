@@ -106,6 +106,36 @@ impl std::fmt::Debug for User {
 }
 
 impl User {
+    /// A new, active account with a fresh id, made `now`. `password_hash` is empty for an
+    /// account without a password.
+    pub fn new_account(
+        username: String,
+        email: String,
+        full_name: Option<String>,
+        password_hash: String,
+        role_id: String,
+        email_verified: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: new_id(),
+            username,
+            email,
+            full_name,
+            password_hash,
+            role_id,
+            is_active: true,
+            session_epoch: 0,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+            deleted_at: None,
+            email_verified,
+            pending_email: None,
+            mfa_enabled: false,
+        }
+    }
+
     /// Whether the account has a password at all.
     pub fn has_password(&self) -> bool {
         !self.password_hash.is_empty()
@@ -271,6 +301,13 @@ pub struct SessionState {
 }
 
 impl SessionState {
+    pub fn authentication(&self) -> Authentication {
+        Authentication {
+            amr: self.amr,
+            at: self.authenticated_at,
+        }
+    }
+
     /// Usable right now by `owner` (the session's user): not revoked, not past its expiry nor
     /// its absolute lifetime, not ended by a change to the account since it was opened, and the
     /// account active. The stores' TTL sweep is lazy, so validity is always decided here, at

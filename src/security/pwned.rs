@@ -70,8 +70,9 @@ fn listed(body: &str, suffix: &str) -> bool {
     })
 }
 
+/// Upper-case hex, as the range API lists suffixes.
 fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    super::one_time::hex(bytes).to_ascii_uppercase()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::domain::event::EventType;
 use crate::domain::permission::ROLE_USER;
 use crate::domain::principal::{ClientInfo, Principal};
 use crate::domain::validate::{self, FieldError, Problems};
-use crate::domain::{REDACTED, RevokeReason, Role, User, UserChanges, new_id};
+use crate::domain::{REDACTED, RevokeReason, Role, User, UserChanges};
 use crate::error::{AppError, AppResult};
 use crate::security::password::Verified;
 use crate::service;
@@ -95,27 +95,18 @@ async fn create_user(
 
     password_policy::online(ctx, "password", &input.password).await?;
     let password_hash = ctx.passwords.hash(input.password).await?;
-    let now = Utc::now();
-    let user = User {
-        id: new_id(),
-        username: input.username,
-        email: input.email.trim().to_string(),
-        full_name: input
+    let user = User::new_account(
+        input.username,
+        input.email.trim().to_string(),
+        input
             .full_name
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty()),
         password_hash,
-        role_id: role.id.clone(),
-        is_active: true,
-        created_at: now,
-        updated_at: now,
-        last_login_at: None,
-        deleted_at: None,
-        session_epoch: 0,
+        role.id.clone(),
         email_verified,
-        pending_email: None,
-        mfa_enabled: false,
-    };
+        Utc::now(),
+    );
     ctx.store.insert_user(&user).await?;
     Ok((user, role))
 }
@@ -213,18 +204,20 @@ pub async fn update_self(
         // Each try tells whether a name or an address is taken (409): limited as registering is.
         limits::account_change(ctx, &user.id, principal.client.ip).await?;
     }
-    if (changes_email || changes_password) && !user.has_password() {
-        // Nothing to type again: a recent sign-in stands in for it (a first password, say).
-        super::access::recently_signed_in(ctx, principal)?;
-    } else if changes_email || changes_password {
-        let Some(current) = current_password else {
-            return Err(AppError::validation(FieldError::body(
-                "current_password",
-                "required to change the password or the email",
-                "missing",
-            )));
-        };
-        check_current_password(ctx, principal, current).await?;
+    if changes_email || changes_password {
+        if user.has_password() {
+            let Some(current) = current_password else {
+                return Err(AppError::validation(FieldError::body(
+                    "current_password",
+                    "required to change the password or the email",
+                    "missing",
+                )));
+            };
+            check_current_password(ctx, principal, current).await?;
+        } else {
+            // Nothing to type again: a recent sign-in stands in for it (a first password, say).
+            super::access::recently_signed_in(ctx, principal)?;
+        }
     }
     // With SMTP configured, a new address only becomes pending: it changes once it confirms.
     let mut update = update;

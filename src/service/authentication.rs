@@ -8,7 +8,6 @@ use chrono::{Duration, Utc};
 use super::sessions::max_lifetime;
 use super::signing_keys;
 use crate::context::AppContext;
-use crate::domain::Authentication;
 use crate::domain::principal::{ClientInfo, Principal};
 use crate::error::{AppError, AppResult};
 use crate::security::jwt::{Claims, TokenError, TokenType};
@@ -81,10 +80,7 @@ pub async fn authenticate(
         user,
         role,
         session_id: claims.sid,
-        authentication: Authentication {
-            amr: session.amr,
-            at: session.authenticated_at,
-        },
+        authentication: session.authentication(),
         client,
     })
 }

@@ -127,24 +127,16 @@ async fn create_account(ctx: &AppContext, address: &str) -> AppResult<(User, Arc
         } else {
             format!("{base}-{}", &new_id()[..6])
         };
-        let now = Utc::now();
-        let user = User {
-            id: new_id(),
+        // The mail proved the address; no password.
+        let user = User::new_account(
             username,
-            email: address.to_string(),
-            full_name: None,
-            password_hash: String::new(),
-            role_id: role.id.clone(),
-            is_active: true,
-            session_epoch: 0,
-            created_at: now,
-            updated_at: now,
-            last_login_at: None,
-            deleted_at: None,
-            email_verified: true,
-            pending_email: None,
-            mfa_enabled: false,
-        };
+            address.to_string(),
+            None,
+            String::new(),
+            role.id.clone(),
+            true,
+            Utc::now(),
+        );
         match ctx.store.insert_user(&user).await {
             Ok(()) => {
                 let created = NewEvent::new(EventType::UserRegistered)

@@ -84,8 +84,9 @@ async fn within_mail_limits(
     }
 }
 
-/// The outbox worker's half of `forgot` and `resend`: looks the address up and mails it if it
-/// names an account that should get the mail.
+/// The outbox worker's half of `forgot`, `resend` and an email sign-in's start: looks the address
+/// up and mails it if it names an account that should get the mail (a sign-in also mails an
+/// address no account holds, see `email_sign_in::fulfil`).
 pub async fn fulfil(ctx: &AppContext, request: &OutboxMail) -> AppResult<()> {
     let requester: serde_json::Value = serde_json::from_str(&request.text).unwrap_or_default();
     let client = ClientInfo {
@@ -96,17 +97,14 @@ pub async fn fulfil(ctx: &AppContext, request: &OutboxMail) -> AppResult<()> {
         user_agent: requester["user_agent"].as_str().unwrap_or_default().into(),
     };
     let user = ctx.store.find_user_by_login(&request.to).await?;
-    if request.kind == OutboxKind::SignInRequest {
-        return super::email_sign_in::fulfil(ctx, request, user, &client).await;
-    }
-    let Some(user) = user else {
-        return Ok(());
-    };
-    match request.kind {
-        OutboxKind::PasswordResetRequest if user.is_active => {
+    match (request.kind, user) {
+        (OutboxKind::SignInRequest, user) => {
+            super::email_sign_in::fulfil(ctx, request, user, &client).await
+        }
+        (OutboxKind::PasswordResetRequest, Some(user)) if user.is_active => {
             send_reset(ctx, &user, &client, None).await
         }
-        OutboxKind::VerificationRequest if user.is_active && !user.email_verified => {
+        (OutboxKind::VerificationRequest, Some(user)) if user.is_active && !user.email_verified => {
             verification::send_verification(ctx, &user, &client).await
         }
         _ => Ok(()),

@@ -302,10 +302,7 @@ pub async fn refresh(
         }
         // Refreshing slides the expiry, but never past the session's absolute end.
         let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
-        let signed_in = Authentication {
-            amr: rotated.amr,
-            at: rotated.authenticated_at,
-        };
+        let signed_in = rotated.authentication();
         return issue(
             ctx,
             &claims.uid,
