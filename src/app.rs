@@ -72,6 +72,12 @@ impl Application {
             tracing::warn!(error = %e, "the database is not ready; serving /health, answering 503 until it is");
         }
         load_signing_keys(&ctx).await;
+        for skipped in &ctx.settings.oauth.skipped {
+            tracing::warn!(var = %skipped.var, problem = %skipped.problem, "sign-in provider left out (development; production refuses to start)");
+        }
+        ctx.providers
+            .discover_all(ctx.settings.is_production())
+            .await;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("HOST/PORT: cannot listen on {addr}: {e}"))?;

@@ -12,6 +12,7 @@ use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::security::encryption::Keyring;
 use crate::security::jwt::TokenKeys;
+use crate::security::oidc::Providers;
 use crate::security::one_time::CodeHasher;
 use crate::security::password::PasswordHasher;
 use crate::security::pwned::PwnedPasswords;
@@ -34,6 +35,8 @@ pub struct Inner {
     pub keyring: Option<Keyring>,
     /// The breach service new passwords are looked up in; `None` unless PASSWORD_BREACH_CHECK.
     pub breach_check: Option<PwnedPasswords>,
+    /// The sign-in providers of `OAUTH_PROVIDERS` (discovery runs when the server starts).
+    pub providers: Providers,
 }
 
 impl AppContext {
@@ -67,8 +70,10 @@ impl AppContext {
             Some(check) => Some(PwnedPasswords::new(&check.url, check.timeout)?),
             None => None,
         };
+        let providers = Providers::new(&settings.oauth)?;
         Ok(Self(Arc::new(Inner {
             breach_check,
+            providers,
             mailer,
             codes: CodeHasher::new(secret),
             keyring,

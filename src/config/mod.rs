@@ -8,18 +8,21 @@ mod keys;
 mod limits;
 mod logging;
 mod mail;
+mod oauth;
 mod passwords;
 mod server;
 mod store;
 mod tokens;
 mod vars;
 
+use std::borrow::Cow;
 use std::fmt;
 
 pub use keys::{EncryptionSettings, JwtAlg, SigningSettings};
 pub use limits::{Limit, LimitSettings};
 pub use logging::{LogFormat, LogSettings};
 pub use mail::MailSettings;
+pub use oauth::{OAuthSettings, Preset, ProviderSecret, ProviderSettings, ResponseMode};
 pub use passwords::{BreachCheck, PasswordSettings};
 pub use server::ServerSettings;
 pub use store::StoreSettings;
@@ -42,6 +45,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub limits: LimitSettings,
     pub mail: MailSettings,
+    pub oauth: OAuthSettings,
     pub passwords: PasswordSettings,
     pub encryption: EncryptionSettings,
     pub signing: SigningSettings,
@@ -69,16 +73,17 @@ impl fmt::Debug for Secret {
 }
 
 /// A configuration problem, always naming the variable.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("invalid configuration: {var}: {problem}")]
 pub struct ConfigError {
-    pub var: &'static str,
+    /// Owned for the variables whose names are made from a provider's id (`OAUTH_<ID>_...`).
+    pub var: Cow<'static, str>,
     pub problem: String,
 }
 
-fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
+fn bad(var: impl Into<Cow<'static, str>>, problem: impl Into<String>) -> ConfigError {
     ConfigError {
-        var,
+        var: var.into(),
         problem: problem.into(),
     }
 }
@@ -108,12 +113,14 @@ impl Settings {
             ],
         )?;
         let server = server::read(&vars)?;
+        let mail = mail::read(&vars, server.port)?;
         Ok(Self {
+            oauth: oauth::read(&vars, environment, &mail.public_url)?,
             store: store::read(&vars)?,
             logging: logging::read(&vars)?,
             tokens: tokens::read(&vars, environment)?,
             limits: limits::read(&vars)?,
-            mail: mail::read(&vars, server.port)?,
+            mail,
             passwords: passwords::read(&vars)?,
             encryption: keys::encryption(&vars),
             signing: keys::signing(&vars)?,

@@ -8,7 +8,9 @@ pub mod mfa;
 pub mod network;
 pub mod permission;
 pub mod principal;
+pub mod redirect;
 pub mod signing_key;
+pub mod ticket;
 pub mod validate;
 
 use chrono::{DateTime, Duration, Utc};

@@ -8,6 +8,7 @@ pub mod device;
 pub mod encryption;
 pub mod jwt;
 pub mod keyset;
+pub mod oidc;
 pub mod one_time;
 pub mod password;
 pub mod pwned;

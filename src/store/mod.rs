@@ -1,7 +1,7 @@
 //! Persistence with two backends: MongoDB (production) and an embedded SQLite file
 //! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
 //! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`], [`MfaStore`],
-//! [`KeyStore`], [`IdentityStore`]), all of them together [`Store`], which is what services
+//! [`KeyStore`], [`IdentityStore`], [`TicketStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
 //! and the conformance suite (`conformance/`, one file per collection) checks both against the
@@ -31,6 +31,7 @@ use crate::domain::identity::Identity;
 use crate::domain::mail::{MailOutcome, OneTimeToken, OutboxMail, TokenPurpose};
 use crate::domain::mfa::MfaFactor;
 use crate::domain::signing_key::SigningKey;
+use crate::domain::ticket::{Ticket, TicketKind};
 use crate::domain::{
     Counter, RevokeReason, Role, Session, SessionState, User, UserChanges, UserFilter,
 };
@@ -356,6 +357,23 @@ store_trait! {
 }
 
 store_trait! {
+    /// `oauth_tickets`: the steps of a sign-in provider flow (see [`Ticket`]), filed under a
+    /// secret's hash and taken at most once.
+    pub trait TicketStore {
+        /// Files the ticket; its `id_hash` is new (a random secret's).
+        async fn put_ticket(&self, ticket: &Ticket) -> StoreResult<()>;
+        /// Deletes and returns the live ticket of `kind` filed under `id_hash`. Of racing calls,
+        /// exactly one gets it; an expired one is never returned.
+        async fn take_ticket(
+            &self,
+            kind: TicketKind,
+            id_hash: &str,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Option<Ticket>>;
+    }
+}
+
+store_trait! {
     /// `rate_limits`: counters shared by every server instance using the store.
     pub trait CounterStore {
         /// Atomically adds one to the counter `key` and returns it after the increment. An
@@ -385,6 +403,7 @@ pub trait Store:
     + MfaStore
     + KeyStore
     + IdentityStore
+    + TicketStore
     + 'static
 {
     /// "mongodb" or "sqlite", for logs.

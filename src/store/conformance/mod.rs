@@ -4,7 +4,7 @@
 //! its own (SQLite's migrations, MongoDB's error mapping).
 //!
 //! One module per collection (`users.rs`, `roles.rs`, `sessions.rs`, `counters.rs`, `events.rs`,
-//! `mail.rs` for one-time tokens and the outbox, `mfa.rs`, `signing_keys.rs`, `identities.rs`); this file keeps
+//! `mail.rs` for one-time tokens and the outbox, `mfa.rs`, `signing_keys.rs`, `identities.rs`, `tickets.rs`); this file keeps
 //! the list of behaviours and the fixtures they share. A new collection adds a module beside
 //! these and lists its behaviours in [`conformance_tests!`].
 
@@ -16,6 +16,7 @@ mod mfa;
 mod roles;
 mod sessions;
 mod signing_keys;
+mod tickets;
 mod users;
 pub use counters::*;
 pub use events::*;
@@ -26,6 +27,7 @@ pub use mfa::*;
 pub use roles::*;
 pub use sessions::*;
 pub use signing_keys::*;
+pub use tickets::*;
 pub use users::*;
 
 use chrono::{DateTime, Duration, Utc};
@@ -71,6 +73,8 @@ macro_rules! conformance_tests {
             sign_in_secrets_for_new_addresses_are_kept_by_address,
             identities_are_unique_per_provider_subject,
             identities_are_listed_touched_and_unlinked_by_their_owner,
+            tickets_are_taken_once_and_only_as_their_kind,
+            expired_tickets_are_never_taken,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {

@@ -1,7 +1,7 @@
 //! MongoDB backend (the production store).
 //!
 //! Collections `users`, `roles`, `sessions`, `rate_limits`, `security_events`,
-//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes`, `signing_keys` and `identities`. Every `_id`
+//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes`, `signing_keys`, `identities` and `oauth_tickets`. Every `_id`
 //! is the domain's string UUID, every timestamp a BSON DateTime (the TTL indexes on
 //! `expires_at` only work on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
@@ -67,6 +67,7 @@ mod outbox;
 mod roles;
 mod sessions;
 mod signing_keys;
+mod tickets;
 mod tokens;
 mod users;
 
@@ -78,6 +79,7 @@ use outbox::MailDoc;
 use roles::RoleDoc;
 use sessions::SessionDoc;
 use signing_keys::KeyDoc;
+use tickets::TicketDoc;
 use tokens::TokenDoc;
 use users::UserDoc;
 
@@ -94,6 +96,7 @@ pub struct MongoStore {
     mfa_recovery_codes: Collection<RecoveryCodeDoc>,
     signing_keys: Collection<KeyDoc>,
     identities: Collection<IdentityDoc>,
+    oauth_tickets: Collection<TicketDoc>,
     commands: Arc<CommandCounts>,
     /// Host names only (no credentials), for error messages.
     hosts: String,
@@ -188,6 +191,7 @@ impl MongoStore {
             mfa_recovery_codes: db.collection("mfa_recovery_codes"),
             signing_keys: db.collection("signing_keys"),
             identities: db.collection("identities"),
+            oauth_tickets: db.collection("oauth_tickets"),
             commands,
             hosts,
             db,
@@ -207,6 +211,7 @@ impl MongoStore {
         mfa::create_indexes(&self.mfa_factors, &self.mfa_recovery_codes).await?;
         signing_keys::create_indexes(&self.signing_keys).await?;
         identities::create_indexes(&self.identities).await?;
+        tickets::create_indexes(&self.oauth_tickets).await?;
         Ok(())
     }
 }

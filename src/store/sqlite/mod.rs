@@ -66,6 +66,7 @@ mod roles;
 mod schema;
 mod sessions;
 mod signing_keys;
+mod tickets;
 mod tokens;
 mod users;
 
@@ -387,6 +388,7 @@ impl Store for SqliteStore {
                 "one_time_tokens",
                 "mail_outbox",
                 "mfa_factors",
+                "oauth_tickets",
             ] {
                 deleted += conn
                     .prepare_cached(&format!("DELETE FROM {table} WHERE expires_at <= ?1"))?

@@ -147,6 +147,17 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          ) STRICT;
          CREATE INDEX identities_user ON identities (user_id);",
     ),
+    (
+        10,
+        // The steps of a sign-in provider flow, filed under a secret's hash, taken once.
+        "CREATE TABLE oauth_tickets (
+             id_hash    TEXT PRIMARY KEY NOT NULL,
+             kind       TEXT NOT NULL,
+             payload    TEXT NOT NULL,
+             expires_at INTEGER NOT NULL
+         ) STRICT;
+         CREATE INDEX oauth_tickets_expiry ON oauth_tickets (expires_at);",
+    ),
 ];
 
 /// The version this build brings a database to.
