@@ -6,6 +6,9 @@
 # The mail tests need a real SMTP server: aiosmtpd (PyPI, same venv) writing a Maildir the tests
 # read, started here as TEST_SMTP_URL / TEST_MAILDIR; the outbox tests start and stop their own
 # through TEST_SMTPD_CMD.
+# The sign-in-with-provider tests need a real OpenID provider: panva's oidc-provider (npm, under
+# tests/providers/), started here as TEST_OIDC_ISSUER unless that is already set, its signing keys
+# written to TEST_OIDC_KEYS so tests can sign ID tokens of their own with them.
 # First the structure checks (scripts/check-layers.py, scripts/check-standalone.sh).
 # Then the fuzzing from the OpenAPI document (scripts/fuzz.sh), the pages in headless Chromium
 # (scripts/browser-test.sh) and the Postman collection with newman (scripts/postman-test.sh);
@@ -64,12 +67,41 @@ start_test_smtp() {
   echo "==> aiosmtpd listening on $TEST_SMTP_URL, writing $TEST_MAILDIR (pid $SMTP_PID)"
 }
 
+install_oidc_provider() {
+  if [ ! -d tests/providers/node_modules/oidc-provider ]; then
+    echo "==> installing oidc-provider (npm)"
+    (cd tests/providers && npm install --no-audit --no-fund --silent)
+  fi
+}
+
+start_test_oidc() {
+  local port
+  port=$(free_port)
+  OIDC_KEYS=$(mktemp)
+  OIDC_LOG=$(mktemp)
+  node tests/providers/oidc-provider.js --port "$port" --keys-out "$OIDC_KEYS" >"$OIDC_LOG" 2>&1 &
+  OIDC_PID=$!
+  if ! wait_for_port "$port" "$OIDC_PID"; then
+    echo "oidc-provider did not start:" >&2
+    cat "$OIDC_LOG" >&2
+    exit 1
+  fi
+  export TEST_OIDC_ISSUER="http://127.0.0.1:$port"
+  export TEST_OIDC_KEYS="$OIDC_KEYS"
+  echo "==> oidc-provider listening on $TEST_OIDC_ISSUER, keys in $TEST_OIDC_KEYS (pid $OIDC_PID)"
+}
+
 stop_test_servers() {
   stop_test_mongo
   if [ -n "${SMTP_PID:-}" ]; then
     kill "$SMTP_PID" 2>/dev/null || true
     wait "$SMTP_PID" 2>/dev/null || true
     rm -rf "$SMTP_DIR"
+  fi
+  if [ -n "${OIDC_PID:-}" ]; then
+    kill "$OIDC_PID" 2>/dev/null || true
+    wait "$OIDC_PID" 2>/dev/null || true
+    rm -f "$OIDC_KEYS" "$OIDC_LOG"
   fi
 }
 
@@ -122,6 +154,12 @@ install_aiosmtpd
 trap stop_test_servers EXIT
 if [ -z "${TEST_SMTP_URL:-}" ]; then
   start_test_smtp
+fi
+if [ -z "${TEST_OIDC_ISSUER:-}" ]; then
+  install_oidc_provider
+  start_test_oidc
+else
+  echo "==> using the OpenID provider at TEST_OIDC_ISSUER"
 fi
 # {port} and {dir} are filled in by the outbox tests.
 export TEST_SMTPD_CMD="$PWD/$VENV/bin/python -m aiosmtpd -n -l 127.0.0.1:{port} -c aiosmtpd.handlers.Mailbox {dir}"

@@ -26,7 +26,14 @@ Changing one's own username or email draws on `RATE_LIMIT_ACCOUNT_CHANGE` (10/5m
 client address).\n\n\
 A new password (registration, a change, a reset, an admin's change) must be 8-128 characters and not one of the \
 most common breached passwords (422 `password_too_common`, `PASSWORD_COMMON_CHECK`); with \
-`PASSWORD_BREACH_CHECK=pwned` also not one the Pwned Passwords service lists (422 `password_breached`).",
+`PASSWORD_BREACH_CHECK=pwned` also not one the Pwned Passwords service lists (422 `password_breached`).\n\n\
+Sign-in providers (`OAUTH_PROVIDERS`): the browser flow is authorize → provider → callback → \
+`redirect_to?code=` → `POST /api/v1/auth/oauth/exchange`. Decisions this server makes where the contract is \
+silent: `OAUTH_<ID>_NAME` (the button's name) and `OAUTH_<ID>_RESPONSE_MODE` (`query` or `form_post`; Apple \
+uses form_post) are extra variables; `OAUTH_REDIRECT_URLS` defaults to this server's `/sign-in` page and \
+console; the flow cookie is `oauth_flow`; the callback's error codes are listed on it; a link flow returns \
+`?linked=<provider>`; a provider identity with no address at all is refused with 409 like an address \
+someone holds; the last-way rule also holds for an admin's unlink.",
         license(name = "MIT"),
     ),
     paths(
@@ -40,6 +47,10 @@ most common breached passwords (422 `password_too_common`, `PASSWORD_COMMON_CHEC
         v1::email::forgot_password, v1::email::reset_password, v1::email::verify_email,
         v1::email::resend_verification, v1::admin::send_password_reset,
         v1::email_sign_in::start, v1::email_sign_in::verify,
+        v1::oauth::providers, v1::oauth::authorize, v1::oauth::callback, v1::oauth::callback_form,
+        v1::oauth::exchange, v1::oauth::id_token,
+        v1::identities::my_identities, v1::identities::link, v1::identities::unlink,
+        v1::identities::user_identities, v1::identities::unlink_user_identity,
         v1::mfa::enrol, v1::mfa::confirm, v1::mfa::disable, v1::mfa::regenerate, v1::mfa::verify,
         v1::mfa::admin_reset, v1::admin::rotate_keys,
         well_known::jwks, well_known::openid_configuration,
@@ -47,7 +58,7 @@ most common breached passwords (422 `password_too_common`, `PASSWORD_COMMON_CHEC
     components(schemas(
         ErrorBody, ErrorDetail, views::UserView, views::RoleView, views::SessionView, views::TokenView,
         views::LoginView, views::RefreshView, views::RevokedView, views::UserListView, views::PaginationView,
-        views::EventView, views::EventListView, views::MfaChallengeView,
+        views::EventView, views::EventListView, views::MfaChallengeView, views::IdentityView,
         envelope::Envelope<views::UserView>,
     )),
     modifiers(&SecuritySchemes),

@@ -138,6 +138,39 @@ impl UserView {
     }
 }
 
+/// An identity at a sign-in provider linked to the account.
+#[derive(Serialize, ToSchema)]
+pub struct IdentityView {
+    pub id: String,
+    /// The provider id (`google`, `github`, ...).
+    pub provider: String,
+    /// The address the provider asserted, if any.
+    pub email: Option<String>,
+    pub email_verified: bool,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl IdentityView {
+    pub fn list(identities: Vec<crate::domain::identity::Identity>) -> Vec<Self> {
+        identities
+            .into_iter()
+            .map(|i| Self {
+                id: i.id,
+                provider: i.provider,
+                email: i.email,
+                email_verified: i.email_verified,
+                created_at: i.created_at,
+                last_used_at: i.last_used_at,
+            })
+            .collect()
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SessionView {
     pub id: String,

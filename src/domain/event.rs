@@ -68,6 +68,8 @@ event_types! {
     KeysRotated => "keys.rotated",
     EmailSignInSent => "email.sign_in_sent",
     AccountPasswordRemoved => "account.password_removed",
+    IdentityLinked => "identity.linked",
+    IdentityUnlinked => "identity.unlinked",
 }
 
 /// One recorded event. `kind` is the wire name: an event written by a newer release with a type

@@ -322,6 +322,25 @@ pub(crate) async fn check_current_password(
     }
 }
 
+/// The recent-authentication rule of a sensitive change (a link, an unlink, a passkey): the
+/// current password when the account has one, else a sign-in within `REAUTH_WINDOW`; without
+/// either, 403 `reauthentication required`.
+pub(crate) async fn reauthenticate(
+    ctx: &AppContext,
+    principal: &Principal,
+    current_password: Option<String>,
+) -> AppResult<()> {
+    match current_password {
+        Some(password) if principal.user.has_password() => {
+            check_current_password(ctx, principal, password).await
+        }
+        _ if principal.user.has_password() => {
+            Err(AppError::Forbidden(super::access::REAUTHENTICATE.into()))
+        }
+        _ => super::access::recently_signed_in(ctx, principal),
+    }
+}
+
 /// Soft-deletes the caller's account, which ends all of its sessions in the same write.
 pub async fn delete_self(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
     let (ctx, principal) = (ctx.clone(), principal.clone());

@@ -13,21 +13,16 @@
 //!   (the takeover of an address someone else registered): the password is removed and every
 //!   session of the account ends (`account.password_removed`).
 
-use std::sync::Arc;
-
-use chrono::Utc;
-
 use crate::context::AppContext;
 use crate::domain::event::EventType;
 use crate::domain::mail::{OutboxKind, OutboxMail, TokenPurpose, new_account_address};
 use crate::domain::principal::ClientInfo;
-use crate::domain::{Amr, RevokeReason, Role, User, UserChanges, new_id};
+use crate::domain::{Amr, User};
 use crate::error::{AppError, AppResult};
 use crate::service::audit::{self, NewEvent};
 use crate::service::one_time::{self, Proof};
 use crate::service::sessions::{self, LoginResult};
-use crate::service::{self as services, recovery};
-use crate::store::StoreError;
+use crate::service::{passwordless, recovery};
 
 /// Asks for a sign-in mail to `email`; answers alike for every address.
 pub async fn start(ctx: &AppContext, email: &str, client: &ClientInfo) -> AppResult<()> {
@@ -81,7 +76,8 @@ pub async fn verify(ctx: &AppContext, proof: Proof, client: &ClientInfo) -> AppR
     }
     // The secret went to the address the account had then; it proves that address only.
     let user = if user.email_lower() == token.email_lower {
-        proven_address(ctx, user, client).await?
+        let reason = "unverified_address_proven_by_mail";
+        passwordless::proven_address(ctx, user, client, "email", reason).await?
     } else {
         user
     };
@@ -101,125 +97,13 @@ pub async fn verify(ctx: &AppContext, proof: Proof, client: &ClientInfo) -> AppR
 /// The account a sign-up secret makes: created now (address verified, no password), or, if an
 /// account took the address since the mail went out, that one.
 async fn account_for_new_address(ctx: &AppContext, address: &str) -> AppResult<User> {
-    match create_account(ctx, address).await {
-        Ok((user, _)) => Ok(user),
+    match passwordless::create_account(ctx, address, true, None, "email").await {
+        Ok(user) => Ok(user),
         Err(AppError::Conflict(_)) => ctx
             .store
             .find_user_by_login(address)
             .await?
             .ok_or_else(one_time::invalid),
         Err(e) => Err(e),
-    }
-}
-
-/// Creates the account of a proven address: no password, the address verified, a username from
-/// the address (made unique).
-async fn create_account(ctx: &AppContext, address: &str) -> AppResult<(User, Arc<Role>)> {
-    let role = ctx
-        .roles
-        .by_name(ctx.store.as_ref(), crate::domain::permission::ROLE_USER)
-        .await?
-        .ok_or_else(|| AppError::Internal("USER role missing".into()))?;
-    let base = username_from_address(address);
-    for attempt in 0..5 {
-        let username = if attempt == 0 {
-            base.clone()
-        } else {
-            format!("{base}-{}", &new_id()[..6])
-        };
-        // The mail proved the address; no password.
-        let user = User::new_account(
-            username,
-            address.to_string(),
-            None,
-            String::new(),
-            role.id.clone(),
-            true,
-            Utc::now(),
-        );
-        match ctx.store.insert_user(&user).await {
-            Ok(()) => {
-                let created = NewEvent::new(EventType::UserRegistered)
-                    .own(&user.id)
-                    .method("email");
-                audit::record(ctx, created).await;
-                return Ok((user, role));
-            }
-            Err(StoreError::Duplicate { field: "username" }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AppError::Conflict(
-        "Could not choose a free username".into(),
-    ))
-}
-
-/// A username from the address's local part: its allowed characters (`A-Z a-z 0-9 _ . -`),
-/// 3 to 40 of them.
-fn username_from_address(address: &str) -> String {
-    let local = address.split('@').next().unwrap_or_default();
-    let mut name: String = local
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        .take(40)
-        .collect();
-    while name.chars().count() < 3 {
-        name.push('_');
-    }
-    name
-}
-
-/// The mail reached the account's address: it is verified now. A password set on an address
-/// nobody had proved is removed, and every session of the account ends.
-async fn proven_address(ctx: &AppContext, user: User, client: &ClientInfo) -> AppResult<User> {
-    if user.email_verified {
-        return Ok(user);
-    }
-    let takeover_risk = user.has_password();
-    let changes = UserChanges {
-        email_verified: Some(true),
-        password_hash: takeover_risk.then(String::new),
-        end_sessions: takeover_risk,
-        ..Default::default()
-    };
-    let user = ctx
-        .store
-        .update_user(&user.id, &changes, None, Utc::now())
-        .await?
-        .ok_or_else(one_time::invalid)?;
-    let verified = NewEvent::new(EventType::EmailVerified)
-        .own(&user.id)
-        .from(client)
-        .method("email");
-    audit::record(ctx, verified).await;
-    if takeover_risk {
-        let reason = RevokeReason::PasswordChanged;
-        let revoked = services::record_ended_sessions(ctx, &user.id, None, reason).await;
-        let removed = NewEvent::new(EventType::AccountPasswordRemoved)
-            .own(&user.id)
-            .from(client)
-            .reason("unverified_address_proven_by_mail")
-            .count("revoked", revoked);
-        audit::record(ctx, removed).await;
-    }
-    Ok(user)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usernames_come_from_the_local_part() {
-        assert_eq!(
-            username_from_address("ada.lovelace@example.com"),
-            "ada.lovelace"
-        );
-        assert_eq!(username_from_address("a+b@example.com"), "ab_");
-        assert_eq!(username_from_address("x@example.com"), "x__");
-        assert_eq!(
-            username_from_address(&format!("{}@e.com", "y".repeat(60))).len(),
-            40
-        );
     }
 }

@@ -10,9 +10,11 @@ pub mod email_sign_in;
 pub mod limits;
 pub mod logout;
 pub mod mfa;
+pub mod oauth;
 pub mod one_time;
 pub mod outbox;
 pub mod password_policy;
+pub mod passwordless;
 pub mod recovery;
 pub mod sessions;
 pub mod signing_keys;
@@ -165,6 +167,8 @@ mod debug_redaction {
                     access_expires_in: 900,
                     refresh_token: REFRESH.into(),
                     refresh_expires_at: now,
+                    session_id: "s1".into(),
+                    refresh_jti: JTI.into(),
                 }
             ),
         );

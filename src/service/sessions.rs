@@ -26,6 +26,10 @@ pub struct IssuedTokens {
     pub access_expires_in: u64,
     pub refresh_token: String,
     pub refresh_expires_at: DateTime<Utc>,
+    /// The session the tokens belong to, and the refresh token's jti (a secret: it is what a
+    /// refresh must present).
+    pub session_id: String,
+    pub refresh_jti: String,
 }
 
 impl std::fmt::Debug for IssuedTokens {
@@ -35,6 +39,8 @@ impl std::fmt::Debug for IssuedTokens {
             .field("access_expires_in", &self.access_expires_in)
             .field("refresh_token", &REDACTED)
             .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("session_id", &self.session_id)
+            .field("refresh_jti", &REDACTED)
             .finish()
     }
 }
@@ -182,6 +188,44 @@ pub(crate) async fn open_session(
     Ok((tokens, user, role))
 }
 
+/// Issues a session's tokens again, rotating its refresh jti away from `jti` (one conditional
+/// update: of racing callers one wins). A provider sign-in's code exchange: the callback set a
+/// refresh cookie in the browser the flow went through (for a native app, its system browser),
+/// which stops working now that the app holds the session.
+pub(crate) async fn reissue(
+    ctx: &AppContext,
+    session_id: &str,
+    user_id: &str,
+    jti: &str,
+) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
+    let now = Utc::now();
+    let new_jti = new_id();
+    let expires_at = now + refresh_ttl(ctx);
+    let rotated = ctx
+        .store
+        .rotate_refresh(session_id, user_id, jti, &new_jti, expires_at, now)
+        .await?
+        .ok_or_else(session_ended)?;
+    let user = ctx
+        .store
+        .find_user(user_id)
+        .await?
+        .filter(|u| rotated.is_usable(now, u, max_lifetime(ctx)))
+        .ok_or_else(session_ended)?;
+    let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
+    let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
+    let tokens = issue(
+        ctx,
+        user_id,
+        session_id,
+        &new_jti,
+        rotated.authentication(),
+        now,
+        ends_at,
+    )?;
+    Ok((tokens, user, role))
+}
+
 /// The `method` of a `login.succeeded` event, from how the session was signed in.
 fn sign_in_method(amr: Amr) -> &'static str {
     if amr.contains(Amr::FED) {
@@ -270,6 +314,8 @@ fn issue(
             refresh_expires_at,
         ),
         refresh_expires_at,
+        session_id: sid.to_string(),
+        refresh_jti: jti.to_string(),
     })
 }
 

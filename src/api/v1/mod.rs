@@ -8,7 +8,9 @@ pub mod admin;
 pub mod auth;
 pub mod email;
 pub mod email_sign_in;
+pub mod identities;
 pub mod mfa;
+pub mod oauth;
 pub mod security_events;
 pub mod user;
 
@@ -22,6 +24,8 @@ pub fn router() -> Router<AppContext> {
         .merge(email::router())
         .merge(email_sign_in::router())
         .merge(mfa::router())
+        .merge(oauth::router())
+        .merge(identities::router())
         .merge(user::router())
         .merge(admin::router())
         .merge(security_events::router())

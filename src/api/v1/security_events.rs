@@ -160,8 +160,9 @@ pub async fn own_events(
 /// `mfa.enabled`, `mfa.disabled`, `mfa.failed`, `mfa.recovery_code_used`, `mfa.reset_by_admin`,
 /// `mfa.recovery_codes_regenerated`,
 /// `user.deleted`, `admin.user_updated`, `admin.user_deleted`, `admin.sessions_revoked`,
-/// `keys.rotated`, `email.sign_in_sent`, `account.password_removed`. `login.succeeded` and
-/// `login.failed` carry `detail.method` (`password`, `email`). Events are kept for
+/// `keys.rotated`, `email.sign_in_sent`, `account.password_removed`, `identity.linked`,
+/// `identity.unlinked`. `login.succeeded` and `login.failed` carry `detail.method`
+/// (`password`, `email`, `provider`); `identity.*` carry `detail.provider`. Events are kept for
 /// `AUDIT_RETENTION` (90 days by default).
 #[utoipa::path(get, path = "/api/v1/admin/security-events", tag = "admin", security(("bearer" = [])),
     params(FilterParams, PageParams),
