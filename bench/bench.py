@@ -610,6 +610,54 @@ def email_sign_in_rate(server: Server) -> dict:
             "rps": round(len(tokens) / elapsed, 1), "db_per_request": trips}
 
 
+OAUTH_EXCHANGES = 200  # provider sign-ins waiting for the app's code exchange, one exchange each
+
+
+def oauth_exchange_rate(server: Server) -> dict:
+    """The app's code exchange of a provider sign-in (POST /api/v1/auth/oauth/exchange): the
+    step after the callback, with no provider call. Each request spends one code, so it is not a
+    wrk scenario. OAUTH_EXCHANGES accounts log in (the callback would have opened these
+    sessions), and a grant for each session is written straight into the embedded store as the
+    callback files it (the code's SHA-256 in `oauth_tickets`); then one exchange each is sent
+    from 8 Python threads. No Argon2id in the measured part; the rate is a floor (the Python
+    client is part of it)."""
+    import base64
+    import hashlib
+    import secrets
+    names = [f"benchoauth{i}" for i in range(OAUTH_EXCHANGES)]
+    parallel(lambda name: register(server, name), names)
+    refresh_tokens = parallel(lambda name: login(server, name)["refresh_token"], names)
+
+    def claims(jwt: str) -> dict:
+        payload = jwt.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+    codes, rows = [], []
+    expires = int(time.time() * 1000) + 15 * 60 * 1000
+    for token in refresh_tokens:
+        c = claims(token)
+        code = secrets.token_urlsafe(32)
+        grant = {"user_id": c["uid"], "session": {"id": c["sid"], "jti": c["jti"]},
+                 "client_challenge": None}
+        codes.append(code)
+        rows.append((hashlib.sha256(code.encode()).hexdigest(), json.dumps(grant), expires))
+    db = sqlite3.connect(server.data_dir / "authkit.db", timeout=30)
+    with db:
+        db.executemany("INSERT INTO oauth_tickets (id_hash, kind, payload, expires_at)"
+                       " VALUES (?, 'grant', ?, ?)", rows)
+    db.close()
+    native = {"X-Refresh-Token-Transport": "body"}
+    first = codes.pop()
+    trips = round_trips(server, lambda: server.ok(
+        "POST", "/api/v1/auth/oauth/exchange", {"code": first}, native))
+    started = time.monotonic()
+    statuses = parallel(lambda code: server.request(
+        "POST", "/api/v1/auth/oauth/exchange", {"code": code}, native)[0], codes, workers=8)
+    elapsed = time.monotonic() - started
+    return {"requests": len(codes), "ok": statuses.count(200),
+            "rps": round(len(codes) / elapsed, 1), "db_per_request": trips}
+
+
 # --- one request's round trips ------------------------------------------------------------------
 
 
@@ -846,6 +894,8 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
         mfa = mfa_verify_rate(server)
         log("  POST /api/v1/auth/email/sign-in (the emailed link's verify step)")
         email_sign_in = email_sign_in_rate(server)
+        log("  POST /api/v1/auth/oauth/exchange (a provider sign-in's code exchange)")
+        oauth_exchange = oauth_exchange_rate(server)
         for key, title, threads, conns in SCENARIOS:
             if key in runs:
                 continue
@@ -856,6 +906,7 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
         final = server.memory()
         final["mfa_verify"] = mfa
         final["email_sign_in"] = email_sign_in
+        final["oauth_exchange"] = oauth_exchange
         # Hashing threads give their Argon2 memory back after 10 s without work, one after the
         # other: what an idle server holds.
         log(f"  RSS at rest ({IDLE_WAIT} s without requests)")
@@ -1176,6 +1227,12 @@ def main() -> int:
           f"from 8 Python threads): {mail['rps']:.0f} req/s, {mail['ok']} answered 200; one "
           f"request: {d['store_reads']} store reads, {d['store_writes']} store writes "
           f"({', '.join(f'{k} {v}' for k, v in d['store_operations'].items())}), no Argon2id")
+    grant = final["oauth_exchange"]
+    d = grant["db_per_request"]
+    print(f"provider sign-in, the app's code exchange (embedded, {grant['requests']} sign-ins from 8 "
+          f"Python threads): {grant['rps']:.0f} req/s, {grant['ok']} answered 200; one request: "
+          f"{d['store_reads']} store reads, {d['store_writes']} store writes "
+          f"({', '.join(f'{k} {v}' for k, v in d['store_operations'].items())}), no provider call")
     print(f"storm beside the hot path: "
           + "; ".join(f"{r['store']} login {r['storm']['rps']:.1f} req/s, p99 {r['storm']['p99_ms']:.0f} ms,"
                       f" {r['storm']['errors']} errors" for r in rows if "storm" in r))

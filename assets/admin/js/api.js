@@ -112,6 +112,20 @@ export async function login(email, password) {
   return answer.data;
 }
 
+/** The sign-in providers the server offers: `[{id, name}]`. */
+export async function providers() {
+  const { response, answer } = await send('GET', '/api/v1/auth/oauth/providers', undefined, false);
+  return response.ok && answer ? answer.data : [];
+}
+
+/** Back from a provider: swaps the redirect's code for the session (or a second-factor step). */
+export async function exchange(code) {
+  const { response, answer } = await send('POST', '/api/v1/auth/oauth/exchange', { code }, false);
+  if (!response.ok) throw signInError(response, answer);
+  if (answer.data.token) accessToken = answer.data.token.access_token;
+  return answer.data;
+}
+
 /** Login's second step, with a TOTP code or a recovery code. */
 export async function verifySecondFactor(mfaToken, code) {
   const body = /^\d{6}$/.test(code) ? { mfa_token: mfaToken, code } : { mfa_token: mfaToken, recovery_code: code };

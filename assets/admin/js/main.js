@@ -1,5 +1,6 @@
-// The console's entry: restores the session from the refresh cookie, shows the sign-in form
-// when there is none, and routes `#/users`, `#/users/<id>`, `#/events` and `#/keys`.
+// The console's entry: restores the session from the refresh cookie (or, back from a sign-in
+// provider, exchanges the `?code=` of the redirect), shows the sign-in form when there is none,
+// and routes `#/users`, `#/users/<id>`, `#/events` and `#/keys`.
 
 import * as api from './api.js';
 import { replace } from './dom.js';
@@ -36,11 +37,11 @@ async function signedIn() {
   else route();
 }
 
-function signedOut(message) {
+function signedOut(message, codeFromProvider) {
   operator = null;
   api.setToken(null);
   showChrome(false);
-  replace(main, signInView({ message, onSignedIn: signedIn }));
+  replace(main, signInView({ message, onSignedIn: signedIn, codeFromProvider }));
 }
 
 async function route() {
@@ -68,7 +69,19 @@ signOutButton.addEventListener('click', async () => {
 window.addEventListener('hashchange', route);
 api.whenSignedOut(() => signedOut('Your session ended; sign in again.'));
 
+// Back from a provider: `?code=` (or `?error=`) is read once and taken out of the address bar.
+const back = new URLSearchParams(location.search);
+if (back.has('code') || back.has('error')) history.replaceState(null, '', location.pathname + location.hash);
+
 (async () => {
+  if (back.has('code')) {
+    signedOut('', back.get('code'));
+    return;
+  }
+  if (back.has('error')) {
+    signedOut(back.get('error_description') || back.get('error'));
+    return;
+  }
   try {
     if (await api.refresh()) {
       await signedIn();

@@ -1,9 +1,10 @@
-// Sign-in: username or email and password, then the second factor when the account has one.
+// Sign-in: username or email and password, or a configured provider (the flow returns to
+// /admin?code=...), then the second factor when the account has one.
 
 import * as api from './api.js';
 import { h, field, statusLine } from './dom.js';
 
-export function signInView({ message, onSignedIn }) {
+export function signInView({ message, onSignedIn, codeFromProvider }) {
   const status = statusLine();
   if (message) status.show(message, 'info');
 
@@ -24,6 +25,41 @@ export function signInView({ message, onSignedIn }) {
     submit,
     status);
 
+  const providers = h('nav', { class: 'providers', 'aria-label': 'Sign in with a provider' });
+  form.append(providers);
+  api.providers().then((list) => {
+    const back = `${location.origin}/admin`;
+    for (const p of list) {
+      providers.append(h('a', {
+        class: 'provider',
+        href: `/api/v1/auth/oauth/${encodeURIComponent(p.id)}/authorize?redirect_to=${encodeURIComponent(back)}`,
+      }, `Sign in with ${p.name}`));
+    }
+  });
+
+  /** The first step answered: signed in, or the second factor is still to come. */
+  async function firstStepDone(answer) {
+    if (answer.mfa_required) {
+      mfaToken = answer.mfa_token;
+      login.disabled = true;
+      password.disabled = true;
+      password.value = '';
+      codeField.hidden = false;
+      code.disabled = false;
+      submit.textContent = 'Verify';
+      status.show('Enter the code from your authenticator app, or a recovery code.', 'info');
+      code.focus();
+      return;
+    }
+    status.show('Signed in.', 'ok');
+    await onSignedIn();
+  }
+
+  if (codeFromProvider) {
+    status.show('Signing in…', 'info');
+    api.exchange(codeFromProvider).then(firstStepDone).catch((error) => status.show(error.message, 'error'));
+  }
+
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     submit.disabled = true;
@@ -31,19 +67,8 @@ export function signInView({ message, onSignedIn }) {
       if (mfaToken) {
         await api.verifySecondFactor(mfaToken, code.value.trim());
       } else {
-        const answer = await api.login(login.value.trim(), password.value);
-        if (answer.mfa_required) {
-          mfaToken = answer.mfa_token;
-          login.disabled = true;
-          password.disabled = true;
-          password.value = '';
-          codeField.hidden = false;
-          code.disabled = false;
-          submit.textContent = 'Verify';
-          status.show('Enter the code from your authenticator app, or a recovery code.', 'info');
-          code.focus();
-          return;
-        }
+        await firstStepDone(await api.login(login.value.trim(), password.value));
+        return;
       }
       status.show('Signed in.', 'ok');
       await onSignedIn();

@@ -1,6 +1,6 @@
-// One user: profile, role, active, the actions an operator takes on an account (reset mail,
-// second factor reset, delete), their sessions with revoke one / revoke all, and their security
-// events. Every action goes to the API, which decides what this operator may do: a refusal is
+// One user: profile and sign-in methods, role, active, the actions an operator takes on an
+// account (reset mail, second factor reset, delete), their identities at sign-in providers with
+// unlink, their sessions with revoke one / revoke all, and their security events. Every action goes to the API, which decides what this operator may do: a refusal is
 // shown as the API words it.
 
 import * as api from './api.js';
@@ -20,6 +20,7 @@ export function userView(id, { operator }) {
   const profile = h('dl', { class: 'profile' });
   const actions = h('div', { class: 'actions' });
   const sessions = h('div');
+  const identities = h('div');
   const events = h('div');
   const mayTouchAdmins = api.grants(operator.role.permissions, '*');
 
@@ -42,6 +43,7 @@ export function userView(id, { operator }) {
       ['Pending email', user.pending_email || '—'], ['Full name', user.full_name || '—'],
       ['Role', user.role.name], ['Active', user.is_active ? 'yes' : 'no'],
       ['Email verified', user.email_verified ? 'yes' : 'no'],
+      ['Password', user.has_password ? 'set' : 'none (signs in by provider or mail)'],
       ['Second factor', user.mfa_enabled ? 'on' : 'off'],
       ['Created', when(user.created_at)], ['Updated', when(user.updated_at)],
       ['Last login', when(user.last_login_at)],
@@ -98,10 +100,28 @@ export function userView(id, { operator }) {
           && act('Revoking all', 'DELETE', `${base}/sessions`, undefined, 'Every session revoked.') }, 'Revoke all sessions'));
   }
 
+  function showIdentities(list) {
+    const body = h('tbody');
+    for (const i of list) {
+      body.append(h('tr', {},
+        h('td', {}, i.provider), h('td', {}, i.email || '—'), h('td', {}, i.email_verified ? 'yes' : 'no'),
+        h('td', {}, when(i.created_at)), h('td', {}, when(i.last_used_at)),
+        h('td', {}, h('button', { type: 'button', 'aria-label': `Unlink ${i.provider}`,
+          onclick: () => confirmed(`Unlink ${i.provider} from this account?`)
+            && act('Unlinking', 'DELETE', `${base}/identities/${encodeURIComponent(i.id)}`, undefined, 'Identity unlinked.') }, 'Unlink'))));
+    }
+    identities.replaceChildren(list.length === 0
+      ? h('p', {}, 'No linked identities.')
+      : h('div', { class: 'scroll' }, h('table', { class: 'list identities' },
+        h('thead', {}, h('tr', {}, ['Provider', 'Email', 'Verified', 'Linked', 'Last used', '']
+          .map((t) => h('th', { scope: 'col' }, t)))), body)));
+  }
+
   async function load() {
     const user = await api.call('GET', base);
     showProfile(user);
     await showActions(user);
+    showIdentities(await api.call('GET', `${base}/identities`));
     showSessions(await api.call('GET', `${base}/sessions`));
     events.replaceChildren(eventList({ user_id: user.id }, { showUser: false }));
   }
@@ -113,6 +133,7 @@ export function userView(id, { operator }) {
     h('div', { class: 'columns' },
       h('div', { class: 'card' }, h('h2', {}, 'Profile'), profile),
       h('div', { class: 'card' }, h('h2', {}, 'Actions'), actions)),
+    h('div', { class: 'card' }, h('h2', {}, 'Sign-in providers'), identities),
     h('div', { class: 'card' }, h('h2', {}, 'Sessions'), sessions),
     h('div', { class: 'card' }, h('h2', {}, 'Security events'), events));
 }
