@@ -7,7 +7,11 @@
 #   login, reload, two tabs, a 429, a sibling origin's forged requests and logout
 #   (tests/browser/spa_flow.js, against a second server);
 # - the reset-password and verify-email pages that mails link to, on a third server that writes
-#   its mail to the log as development does (tests/browser/pages_flow.js).
+#   its mail to the log as development does (tests/browser/pages_flow.js);
+# - sign in with a provider (tests/browser/provider_flow.js): a real OpenID provider
+#   (oidc-provider, the one scripts/test.sh starts, or one started here) on 127.0.0.1 and a server
+#   on localhost, so the provider is another site, with a query and a form_post client; once on
+#   the embedded store and once on MongoDB when TEST_MONGO_URL is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,3 +72,50 @@ echo "==> admin console flow in headless Chromium"
 node tests/browser/console_flow.js "http://127.0.0.1:$CONSOLE_PORT" root 'console admin password'
 echo "==> admin console assets: $(cat assets/admin/index.html assets/admin/*.css assets/admin/js/*.js | wc -c) bytes," \
   "$(cat assets/admin/index.html assets/admin/*.css assets/admin/js/*.js | gzip -9 | wc -c) gzipped"
+
+# --- Sign in with a provider, once per store ---------------------------------------------------
+if [ -z "${TEST_OIDC_ISSUER:-}" ]; then
+  if [ ! -d tests/providers/node_modules/oidc-provider ]; then
+    echo "==> installing oidc-provider (npm)"
+    (cd tests/providers && npm install --no-audit --no-fund --silent)
+  fi
+  OIDC_PORT=$(free_port)
+  node tests/providers/oidc-provider.js --port "$OIDC_PORT" >"$WORK/oidc.log" 2>&1 &
+  SERVERS="$SERVERS $!"
+  TEST_OIDC_ISSUER="http://127.0.0.1:$OIDC_PORT"
+  for _ in $(seq 1 100); do
+    curl -sf "$TEST_OIDC_ISSUER/.well-known/openid-configuration" >/dev/null && break
+    sleep 0.1
+  done
+fi
+# A client at the provider for one callback URL: prints "client_id client_secret".
+register_client() {
+  curl -sf "$TEST_OIDC_ISSUER/reg" -H 'Content-Type: application/json' -d "{\"redirect_uris\": [\"$1\"],
+    \"response_types\": [\"code\"], \"grant_types\": [\"authorization_code\"],
+    \"token_endpoint_auth_method\": \"client_secret_basic\", \"response_modes\": [\"$2\"]}" |
+    python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["client_id"], c["client_secret"])'
+}
+STORES="sqlite"
+[ -n "${TEST_MONGO_URL:-}" ] && STORES="sqlite mongo"
+for store in $STORES; do
+  port=$(free_port)
+  base="http://localhost:$port"
+  read -r test_id test_secret < <(register_client "$base/api/v1/auth/oauth/test/callback" query)
+  read -r post_id post_secret < <(register_client "$base/api/v1/auth/oauth/post/callback" form_post)
+  store_env=()
+  [ "$store" = mongo ] && store_env=(MONGO_URL="$TEST_MONGO_URL" MONGODB_NAME="authkit_browser_$$")
+  mkdir -p "$WORK/provider-$store"
+  (cd "$WORK/provider-$store" && exec env -i PATH="$PATH" PORT="$port" PUBLIC_URL="$base" "${store_env[@]}" \
+    OAUTH_PROVIDERS=test,post OAUTH_TEST_NAME="Test provider" OAUTH_TEST_ISSUER="$TEST_OIDC_ISSUER" \
+    OAUTH_TEST_CLIENT_ID="$test_id" OAUTH_TEST_CLIENT_SECRET="$test_secret" \
+    OAUTH_POST_NAME="Posting provider" OAUTH_POST_ISSUER="$TEST_OIDC_ISSUER" OAUTH_POST_RESPONSE_MODE=form_post \
+    OAUTH_POST_CLIENT_ID="$post_id" OAUTH_POST_CLIENT_SECRET="$post_secret" \
+    "$OLDPWD/target/debug/authkit" >"$WORK/provider-$store.log" 2>&1) &
+  SERVERS="$SERVERS $!"
+  for _ in $(seq 1 100); do
+    curl -sf "$base/ready" >/dev/null && break
+    sleep 0.1
+  done
+  echo "==> sign in with a provider in headless Chromium ($store)"
+  node tests/browser/provider_flow.js "$base" "$store"
+done
