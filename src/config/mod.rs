@@ -202,6 +202,122 @@ mod tests {
     }
 
     #[test]
+    fn providers_come_from_presets_or_discovery() {
+        let s = settings(&[
+            ("OAUTH_PROVIDERS", "google, GitHub, my-idp"),
+            ("OAUTH_GOOGLE_CLIENT_ID", "g"),
+            ("OAUTH_GITHUB_CLIENT_ID", "h"),
+            ("OAUTH_MY_IDP_CLIENT_ID", "m"),
+            ("OAUTH_MY_IDP_ISSUER", "https://idp.example/realms/x/"),
+            ("OAUTH_MY_IDP_SCOPES", "email"),
+        ])
+        .unwrap();
+        let ids: Vec<&str> = s.oauth.providers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["google", "github", "my-idp"]);
+        let google = s.oauth.provider("google").unwrap();
+        assert_eq!(google.issuer, "https://accounts.google.com");
+        assert_eq!(google.name, "Google");
+        assert!(google.preset.hashes_native_nonce());
+        let mine = s.oauth.provider("my-idp").unwrap();
+        assert_eq!(mine.issuer, "https://idp.example/realms/x");
+        assert_eq!(
+            mine.scopes,
+            ["openid", "email"],
+            "openid is always asked for"
+        );
+        assert_eq!(mine.name, "My-idp");
+        assert_eq!(
+            s.oauth.provider("github").unwrap().api_url.as_deref(),
+            Some("https://api.github.com")
+        );
+        assert_eq!(
+            s.oauth.callback_url("google"),
+            "http://localhost:8000/api/v1/auth/oauth/google/callback"
+        );
+        let redirects: Vec<&str> = s.oauth.redirect_urls.iter().map(|u| u.as_str()).collect();
+        assert_eq!(
+            redirects,
+            [
+                "http://localhost:8000/sign-in",
+                "http://localhost:8000/admin"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wrong_provider_stops_production_and_is_left_out_in_development() {
+        let key = ("SECRET_KEY", "Vq3xT9pL2mZ8rK4wN7bJ6hF1dS5gY0cA");
+        let prod = ("ENVIRONMENT", "production");
+        let err = settings(&[prod, key, ("OAUTH_PROVIDERS", "google")]).unwrap_err();
+        assert_eq!(err.var, "OAUTH_GOOGLE_CLIENT_ID");
+        let err = settings(&[
+            prod,
+            key,
+            ("OAUTH_PROVIDERS", "corp"),
+            ("OAUTH_CORP_CLIENT_ID", "c"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "OAUTH_CORP_ISSUER");
+        let plain_http = [
+            prod,
+            key,
+            ("OAUTH_PROVIDERS", "corp"),
+            ("OAUTH_CORP_CLIENT_ID", "c"),
+            ("OAUTH_CORP_ISSUER", "http://idp.example"),
+        ];
+        assert_eq!(settings(&plain_http).unwrap_err().var, "OAUTH_CORP_ISSUER");
+        let apple = [
+            prod,
+            key,
+            ("OAUTH_PROVIDERS", "apple"),
+            ("OAUTH_APPLE_CLIENT_ID", "com.example"),
+            ("OAUTH_APPLE_TEAM_ID", "T"),
+        ];
+        assert_eq!(settings(&apple).unwrap_err().var, "OAUTH_APPLE_KEY_ID");
+
+        let dev = settings(&[
+            ("OAUTH_PROVIDERS", "google,corp"),
+            ("OAUTH_CORP_CLIENT_ID", "c"),
+            ("OAUTH_CORP_ISSUER", "http://localhost:9000"),
+        ])
+        .unwrap();
+        let ids: Vec<&str> = dev.oauth.providers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["corp"], "http issuers are fine in development");
+        assert_eq!(dev.oauth.skipped.len(), 1);
+        assert_eq!(dev.oauth.skipped[0].var, "OAUTH_GOOGLE_CLIENT_ID");
+    }
+
+    #[test]
+    fn redirect_urls_are_checked_at_start() {
+        for bad in [
+            "not a url",
+            "https://app.example/cb#x",
+            "https://user@app.example/cb",
+            "javascript:alert(1)",
+            "mailto:a@example.com",
+        ] {
+            let err = settings(&[("OAUTH_REDIRECT_URLS", bad)]).unwrap_err();
+            assert_eq!(err.var, "OAUTH_REDIRECT_URLS", "{bad}");
+        }
+        let s = settings(&[(
+            "OAUTH_REDIRECT_URLS",
+            "https://app.example/cb, com.example.app:/oauth",
+        )])
+        .unwrap();
+        assert_eq!(s.oauth.redirect_urls.len(), 2);
+        let twice = [
+            ("OAUTH_PROVIDERS", "google,Google"),
+            ("OAUTH_GOOGLE_CLIENT_ID", "g"),
+        ];
+        assert_eq!(settings(&twice).unwrap_err().var, "OAUTH_PROVIDERS");
+        let odd = settings(&[("OAUTH_PROVIDERS", "x y")]).unwrap();
+        assert_eq!(
+            odd.oauth.skipped[0].var, "OAUTH_PROVIDERS",
+            "not an id: left out in development"
+        );
+    }
+
+    #[test]
     fn durations_take_units() {
         let s = settings(&[("ACCESS_TOKEN_TTL", "5m"), ("REFRESH_TOKEN_TTL", "2d")]).unwrap();
         assert_eq!(s.tokens.access_ttl, Duration::from_secs(300));
