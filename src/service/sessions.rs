@@ -188,10 +188,14 @@ pub(crate) async fn open_session(
     Ok((tokens, user, role))
 }
 
-/// Issues a session's tokens again, rotating its refresh jti away from `jti` (one conditional
-/// update: of racing callers one wins). A provider sign-in's code exchange: the callback set a
+/// Issues a session's tokens again, rotating its refresh jti away from `jti` (conditional
+/// updates: of racing callers one wins). A provider sign-in's code exchange: the callback set a
 /// refresh cookie in the browser the flow went through (for a native app, its system browser),
-/// which stops working now that the app holds the session.
+/// which must stop working now that the app holds the session.
+///
+/// It rotates twice: the refresh grace window answers only the jti just before the current one,
+/// and after two rotations that is one nobody was ever given. So `jti` gets no grace: presented
+/// again, it is a replayed refresh token like any other (the session ends).
 pub(crate) async fn reissue(
     ctx: &AppContext,
     session_id: &str,
@@ -199,11 +203,22 @@ pub(crate) async fn reissue(
     jti: &str,
 ) -> AppResult<(IssuedTokens, User, Arc<Role>)> {
     let now = Utc::now();
-    let new_jti = new_id();
+    let (never_issued, new_jti) = (new_id(), new_id());
     let expires_at = now + refresh_ttl(ctx);
-    let rotated = ctx
-        .store
-        .rotate_refresh(session_id, user_id, jti, &new_jti, expires_at, now)
+    let store = &ctx.store;
+    store
+        .rotate_refresh(session_id, user_id, jti, &never_issued, expires_at, now)
+        .await?
+        .ok_or_else(session_ended)?;
+    let rotated = store
+        .rotate_refresh(
+            session_id,
+            user_id,
+            &never_issued,
+            &new_jti,
+            expires_at,
+            now,
+        )
         .await?
         .ok_or_else(session_ended)?;
     let user = ctx

@@ -106,6 +106,9 @@ async function shot(page, name) {
     await page.getByRole('link', { name: 'alice' }).click();
     await page.getByRole('heading', { name: 'alice' }).waitFor();
     await page.getByRole('button', { name: 'Deactivate' }).waitFor();
+    await page.getByRole('heading', { name: 'Sign-in providers' }).waitFor();
+    await page.getByText('No linked identities.').waitFor();
+    expect('her sign-in methods show her password', await page.locator('dd', { hasText: /^set$/ }).count(), 1);
 
     // Change her role.
     await page.getByLabel('Role').selectOption('ADMIN');

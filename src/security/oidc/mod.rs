@@ -69,9 +69,10 @@ pub struct Provider {
     protocol: Protocol,
 }
 
+/// Boxed: the two differ much in size, and a provider is built once.
 enum Protocol {
-    OpenId(openid::OpenIdProvider),
-    GitHub(github::GitHubProvider),
+    OpenId(Box<openid::OpenIdProvider>),
+    GitHub(Box<github::GitHubProvider>),
 }
 
 impl Provider {
@@ -150,11 +151,13 @@ impl Providers {
         let mut ordered = Vec::new();
         for p in &settings.providers {
             let protocol = match p.preset {
-                Preset::GitHub => Protocol::GitHub(github::GitHubProvider::new(p, http.clone())),
-                _ => Protocol::OpenId(
+                Preset::GitHub => {
+                    Protocol::GitHub(Box::new(github::GitHubProvider::new(p, http.clone())))
+                }
+                _ => Protocol::OpenId(Box::new(
                     openid::OpenIdProvider::new(p, http.clone())
                         .map_err(|e| anyhow::anyhow!("{}: {e}", var(p, "PRIVATE_KEY")))?,
-                ),
+                )),
             };
             ordered.push(Arc::new(Provider {
                 redirect_uri: settings.callback_url(&p.id),

@@ -9,7 +9,9 @@
 //!    address is free; else "sign in and link this provider from your account".
 //!
 //! Two first sign-ins of one person racing: the unique indexes (identity, address) let one
-//! create; the other finds what it made on its second pass.
+//! create. The other can lose twice, first the address (the winner made the account), then the
+//! identity (the winner linked it while this one tried to), and finds the identity on its third
+//! pass.
 
 use chrono::Utc;
 
@@ -34,8 +36,8 @@ pub(super) async fn account_for(
     person: &ProviderPerson,
     client: &ClientInfo,
 ) -> Result<User, FlowError> {
-    // A second pass settles a race with another first sign-in of the same person.
-    for _ in 0..2 {
+    // Each lost race (the address, then the identity) costs a pass; the third finds it linked.
+    for _ in 0..3 {
         match resolve(ctx, provider, person, client).await {
             Err(Resolve::Raced) => continue,
             Err(Resolve::Failed(e)) => return Err(e),
