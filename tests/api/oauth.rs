@@ -55,6 +55,7 @@ on_both_stores!(
     a_nonce_in_the_id_token_must_be_sent_back,
     extra_audiences_are_accepted_only_when_configured,
     a_flood_of_unknown_key_ids_costs_the_provider_no_extra_fetch,
+    a_rotated_provider_key_is_fetched_once_the_window_allows,
     the_google_preset_compares_the_hashed_nonce,
     linking_needs_recent_authentication_and_its_url_works_once,
     an_identity_of_another_account_cannot_be_linked,
@@ -375,8 +376,10 @@ fn signed(provider: &TestProvider, claims: &Value) -> String {
     )
 }
 
-/// `claims` signed with a P-256 key the provider never published, under a kid it never used.
-fn signed_by_a_stranger(claims: &Value) -> String {
+/// A fresh P-256 key the provider never published: its kid, its signing key, and its public JWK
+/// (for a provider that starts publishing it, as one rotating its keys does).
+fn stranger_key() -> (String, EncodingKey, Value) {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
     use p256::pkcs8::EncodePrivateKey;
     let random: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
         .iter()
@@ -385,12 +388,20 @@ fn signed_by_a_stranger(claims: &Value) -> String {
     let key = p256::SecretKey::from_slice(&random).expect("a P-256 scalar");
     let der = key.to_pkcs8_der().expect("PKCS#8");
     let kid = format!("stranger-{}", uuid::Uuid::new_v4().simple());
-    sign(
-        Algorithm::ES256,
-        &kid,
-        &EncodingKey::from_ec_der(der.as_bytes()),
-        claims,
-    )
+    let point = key.public_key().to_encoded_point(false);
+    let coordinate =
+        |c: Option<&p256::FieldBytes>| URL_SAFE_NO_PAD.encode(c.expect("uncompressed"));
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+        "x": coordinate(point.x()), "y": coordinate(point.y()),
+    });
+    (kid, EncodingKey::from_ec_der(der.as_bytes()), jwk)
+}
+
+/// `claims` signed with a P-256 key the provider never published, under a kid it never used.
+fn signed_by_a_stranger(claims: &Value) -> String {
+    let (kid, key, _) = stranger_key();
+    sign(Algorithm::ES256, &kid, &key, claims)
 }
 
 /// An unsigned token (`alg: none`) naming the provider's key.
@@ -427,7 +438,7 @@ async fn assert_refused(res: Response, what: &str) {
 /// A provider of its own in front of the test provider: the same discovery document (with this
 /// relay as issuer and JWKS URL) and the same keys, counting the JWKS fetches it serves. The
 /// shared provider's own counter also counts every other test's server starting meanwhile.
-async fn jwks_relay(provider: &TestProvider) -> (String, Arc<AtomicU64>) {
+async fn jwks_relay(provider: &TestProvider) -> (String, Arc<AtomicU64>, RelayedKeys) {
     use axum::routing::get;
     let fetch = |path: &str| {
         let url = format!("{}{path}", provider.issuer);
@@ -446,6 +457,8 @@ async fn jwks_relay(provider: &TestProvider) -> (String, Arc<AtomicU64>) {
     discovery["jwks_uri"] = json!(format!("{relay}/jwks"));
     let hits = Arc::new(AtomicU64::new(0));
     let counter = hits.clone();
+    let keys = Arc::new(std::sync::Mutex::new(keys));
+    let published = keys.clone();
     let router = axum::Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -453,14 +466,18 @@ async fn jwks_relay(provider: &TestProvider) -> (String, Arc<AtomicU64>) {
         )
         .route(
             "/jwks",
-            get(move || async move {
+            get(move || {
                 counter.fetch_add(1, Ordering::SeqCst);
-                axum::Json(keys)
+                let keys = published.lock().unwrap().clone();
+                async move { axum::Json(keys) }
             }),
         );
     tokio::spawn(async move { axum::serve(listener, router).await });
-    (relay, hits)
+    (relay, hits, keys)
 }
+
+/// The JWKS a relay publishes, to add a key to (`{"keys": [...]}`).
+type RelayedKeys = Arc<std::sync::Mutex<Value>>;
 
 // ---------------------------------------------------------------------------------------------
 // The tests.
@@ -1230,7 +1247,7 @@ async fn a_flood_of_unknown_key_ids_costs_the_provider_no_extra_fetch(backend: B
     let Some(provider) = TestProvider::from_env() else {
         return;
     };
-    let (relay, hits) = jwks_relay(&provider).await;
+    let (relay, hits, _) = jwks_relay(&provider).await;
     // Signed before the server starts: the 5 seconds after its start cover only the requests.
     let good = good_claims(&relay, "native-client", "ada@example.com");
     let known = signed(&provider, &good);
@@ -1252,6 +1269,52 @@ async fn a_flood_of_unknown_key_ids_costs_the_provider_no_extra_fetch(backend: B
         .await;
     }
     assert_eq!(hits.load(Ordering::SeqCst), 1, "no refetch inside 5 s");
+}
+
+/// A provider that rotates its keys: a token under the new key id is refused while the server
+/// fetched the keys less than 5 seconds ago, and signs in once that window has passed (one
+/// refetch); another unknown key id right after causes no further fetch.
+async fn a_rotated_provider_key_is_fetched_once_the_window_allows(backend: Backend) {
+    let Some(provider) = TestProvider::from_env() else {
+        return;
+    };
+    let (relay, hits, keys) = jwks_relay(&provider).await;
+    let vars = [
+        ("OAUTH_PROVIDERS", "test"),
+        ("OAUTH_TEST_CLIENT_ID", "native-client"),
+        ("OAUTH_TEST_ISSUER", relay.as_str()),
+    ];
+    let app = TestApp::spawn_with(backend, &vars).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "discovery fetched the keys");
+    let (kid, key, jwk) = stranger_key();
+    keys.lock().unwrap()["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(jwk);
+    let claims = good_claims(&relay, "native-client", "ada@example.com");
+    let rotated = || sign(Algorithm::ES256, &kid, &key, &claims);
+    assert_refused(
+        present(&app, "test", &rotated(), None).await,
+        "inside the window",
+    )
+    .await;
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "no refetch inside 5 s");
+
+    tokio::time::sleep(Duration::from_millis(5_200)).await;
+    let (status, body) = read(present(&app, "test", &rotated(), None).await).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the new key, after one refetch: {body}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let stranger = signed_by_a_stranger(&claims);
+    assert_refused(
+        present(&app, "test", &stranger, None).await,
+        "another unknown kid",
+    )
+    .await;
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "rate limited again");
 }
 
 /// The Google preset: Google's SDK puts the SHA-256 hex of the app's nonce in the token, so the
