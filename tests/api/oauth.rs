@@ -63,6 +63,7 @@ on_both_stores!(
     a_passwordless_account_reauthenticates_by_a_recent_sign_in,
     admins_list_and_unlink_identities,
     racing_first_sign_ins_make_one_account,
+    racing_unlinks_leave_a_way_to_sign_in,
     github_counts_only_the_primary_verified_address,
     github_without_a_primary_verified_address_joins_nobody,
     an_unreachable_provider_leaves_everything_else_working,
@@ -1546,6 +1547,50 @@ async fn admins_list_and_unlink_identities(backend: Backend) {
     assert_eq!(unlinked.len(), 1, "{unlinked:?}");
     assert_eq!(unlinked[0]["user_id"], ada_id.as_str());
     assert!(unlinked[0]["actor_id"].is_string(), "{}", unlinked[0]);
+}
+
+/// Two unlinks racing for a passwordless account's last two identities never leave it with
+/// none: at most one succeeds, and whatever is left still signs in.
+async fn racing_unlinks_leave_a_way_to_sign_in(backend: Backend) {
+    let Some((app, provider, _)) = oauth_app(backend, &[]).await else {
+        return;
+    };
+    let bea = access_token(&sign_in_as(&app, &provider, "verified:bea@example.com").await);
+    link_as(&app, &provider, &bea, "verified:bea.work@example.com").await;
+    let ids: Vec<String> = identities(&app, &bea)
+        .await
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let unlinks = ids.iter().map(|id| {
+        let path = app.url(&format!("/api/v1/user/identities/{id}"));
+        app.client.delete(path).bearer_auth(&bea).send()
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(unlinks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("request sent").status())
+        .collect();
+    assert!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count() <= 1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::OK, StatusCode::CONFLICT].contains(s)),
+        "{statuses:?}"
+    );
+    let left = identities(&app, &bea).await;
+    assert!(!left.is_empty(), "a way to sign in is left");
+    let login = if left[0]["email"] == "bea@example.com" {
+        "verified:bea@example.com"
+    } else {
+        "verified:bea.work@example.com"
+    };
+    let again = sign_in_as(&app, &provider, login).await;
+    assert!(!access_token(&again).is_empty());
 }
 
 /// Two first sign-ins of the same new person finishing at the same moment (two tabs, a double
