@@ -81,6 +81,8 @@ pub struct LinkView {
         (status = 400, description = "Wrong current password, redirect_to not allowed, or malformed JSON", body = ErrorBody),
         (status = 403, description = "reauthentication required", body = ErrorBody),
         (status = 404, description = "Unknown provider", body = ErrorBody),
+        (status = 422, description = "A field of the wrong type", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords for this account (shared with login); see Retry-After", body = ErrorBody),
         Authenticated,
         BodyErrors,
     ))]
@@ -118,6 +120,8 @@ pub async fn link(
         (status = 403, description = "reauthentication required", body = ErrorBody),
         (status = 404, description = "No such identity of the caller", body = ErrorBody),
         (status = 409, description = "The last way to sign in", body = ErrorBody),
+        (status = 422, description = "A field of the wrong type", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords for this account (shared with login); see Retry-After", body = ErrorBody),
         Authenticated,
         BodyErrors,
     ))]

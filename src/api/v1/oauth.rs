@@ -185,6 +185,7 @@ pub async fn callback(
         (status = 303, description = "To the GET callback with the same fields, for the flow cookie"),
         (status = 400, description = "Unknown, used or expired state, or a body that is not a form", body = ErrorBody),
         (status = 404, description = "Unknown provider", body = ErrorBody),
+        (status = 415, description = "Not application/x-www-form-urlencoded", body = ErrorBody),
     ))]
 pub async fn callback_form(
     State(ctx): State<AppContext>,
