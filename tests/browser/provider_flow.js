@@ -59,7 +59,11 @@ async function sessionsOf(context) {
       expect(`${store} ${mode}: ... and scoped to the oauth routes`, flowCookie.path, '/api/v1/auth/oauth');
       expect(`${store} ${mode}: ... and SameSite=Lax`, flowCookie.sameSite, 'Lax');
       await signInAtProvider(page, login);
-      await page.waitForSelector('#status.ok');
+      // "Signing in…" while the page exchanges the code, then the outcome.
+      await page.waitForFunction(() => {
+        const status = document.getElementById('status');
+        return status.textContent && !status.textContent.startsWith('Signing in');
+      });
       expect(`${store} ${mode}: the page says signed in`, (await page.textContent('#status')).startsWith('You are signed in'), true);
       expect(`${store} ${mode}: the code left the address bar`, new URL(page.url()).search, '');
       expect(`${store} ${mode}: the callback's answers`, callbacks.join(', '),
