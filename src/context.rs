@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::security::encryption::Keyring;
 use crate::security::jwt::TokenKeys;
 use crate::security::oidc::Providers;
+use crate::security::passkeys::RelyingParty;
 use crate::security::one_time::CodeHasher;
 use crate::security::password::PasswordHasher;
 use crate::security::pwned::PwnedPasswords;
@@ -37,6 +38,8 @@ pub struct Inner {
     pub breach_check: Option<PwnedPasswords>,
     /// The sign-in providers of `OAUTH_PROVIDERS` (discovery runs when the server starts).
     pub providers: Providers,
+    /// The WebAuthn relying party, or why passkeys are off.
+    pub passkeys: RelyingParty,
 }
 
 impl AppContext {
@@ -74,6 +77,7 @@ impl AppContext {
         Ok(Self(Arc::new(Inner {
             breach_check,
             providers,
+            passkeys: RelyingParty::new(&settings.passkeys),
             mailer,
             codes: CodeHasher::new(secret),
             keyring,

@@ -9,6 +9,7 @@ mod limits;
 mod logging;
 mod mail;
 mod oauth;
+mod passkeys;
 mod passwords;
 mod server;
 mod store;
@@ -22,6 +23,7 @@ pub use keys::{EncryptionSettings, JwtAlg, SigningSettings};
 pub use limits::{Limit, LimitSettings};
 pub use logging::{LogFormat, LogSettings};
 pub use mail::MailSettings;
+pub use passkeys::PasskeySettings;
 pub use oauth::{OAuthSettings, Preset, ProviderSecret, ProviderSettings, ResponseMode};
 pub use passwords::{BreachCheck, PasswordSettings};
 pub use server::ServerSettings;
@@ -46,6 +48,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub mail: MailSettings,
     pub oauth: OAuthSettings,
+    pub passkeys: PasskeySettings,
     pub passwords: PasswordSettings,
     pub encryption: EncryptionSettings,
     pub signing: SigningSettings,
@@ -114,8 +117,11 @@ impl Settings {
         )?;
         let server = server::read(&vars)?;
         let mail = mail::read(&vars, server.port)?;
+        let passkeys =
+            passkeys::read(&vars, &mail.public_url, &server.cors_origins, &mail.product_name)?;
         Ok(Self {
             oauth: oauth::read(&vars, environment, &mail.public_url)?,
+            passkeys,
             store: store::read(&vars)?,
             logging: logging::read(&vars)?,
             tokens: tokens::read(&vars, environment)?,

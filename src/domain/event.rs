@@ -70,6 +70,10 @@ event_types! {
     AccountPasswordRemoved => "account.password_removed",
     IdentityLinked => "identity.linked",
     IdentityUnlinked => "identity.unlinked",
+    PasskeyAdded => "passkey.added",
+    PasskeyRemoved => "passkey.removed",
+    PasskeyUsed => "passkey.used",
+    PasskeyCloneSuspected => "passkey.clone_suspected",
 }
 
 /// One recorded event. `kind` is the wire name: an event written by a newer release with a type

@@ -1,5 +1,6 @@
-//! Tickets: what a sign-in provider flow keeps in the store between two requests (the state of
-//! an authorization request, the code a callback hands back to the app, a link flow's start).
+//! Tickets: what a sign-in ceremony keeps in the store between two requests (the state of a
+//! provider's authorization request, the code a callback hands back to the app, a link flow's
+//! start, a passkey ceremony's state).
 //! Each is filed under the SHA-256 of a secret only its holder has, taken at most once (one
 //! conditional delete: of racing requests exactly one gets it), and dead after `expires_at`.
 //! The payload is the service's own JSON: the store never looks inside.
@@ -16,6 +17,10 @@ pub enum TicketKind {
     Grant,
     /// A link flow started by a signed-in user, waiting for its browser to open it.
     Link,
+    /// A passkey registration waiting for the authenticator.
+    PasskeyRegistration,
+    /// A passkey sign-in waiting for the authenticator.
+    PasskeySignIn,
 }
 
 impl TicketKind {
@@ -24,11 +29,19 @@ impl TicketKind {
             Self::Flow => "flow",
             Self::Grant => "grant",
             Self::Link => "link",
+            Self::PasskeyRegistration => "passkey_registration",
+            Self::PasskeySignIn => "passkey_sign_in",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Flow, Self::Grant, Self::Link]
+        [
+            Self::Flow,
+            Self::Grant,
+            Self::Link,
+            Self::PasskeyRegistration,
+            Self::PasskeySignIn,
+        ]
             .into_iter()
             .find(|k| k.as_str() == name)
     }

@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod keyset;
 pub mod oidc;
 pub mod one_time;
+pub mod passkeys;
 pub mod password;
 pub mod pwned;
 pub mod secret;

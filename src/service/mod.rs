@@ -13,11 +13,14 @@ pub mod mfa;
 pub mod oauth;
 pub mod one_time;
 pub mod outbox;
+pub mod passkeys;
 pub mod password_policy;
 pub mod passwordless;
 pub mod recovery;
 pub mod sessions;
+pub mod sign_in_ways;
 pub mod signing_keys;
+pub mod tickets;
 pub mod verification;
 
 use std::future::Future;

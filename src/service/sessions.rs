@@ -279,6 +279,19 @@ pub(crate) async fn record_wrong_password(
     client: &ClientInfo,
     attempt: Attempt,
 ) {
+    record_failed_proof(ctx, kind, "password", user_id, client, attempt).await;
+}
+
+/// Records a failed proof of who one is (a password, a passkey; `method`) and, when this failure
+/// used up the account's budget, the lock it causes.
+pub(crate) async fn record_failed_proof(
+    ctx: &AppContext,
+    kind: EventType,
+    method: &'static str,
+    user_id: Option<&str>,
+    client: &ClientInfo,
+    attempt: Attempt,
+) {
     let event = |kind| {
         let event = NewEvent::new(kind).from(client);
         match user_id {
@@ -288,7 +301,7 @@ pub(crate) async fn record_wrong_password(
     };
     let mut failed = event(kind).reason("invalid_credentials");
     if kind == EventType::LoginFailed {
-        failed = failed.method("password");
+        failed = failed.method(method);
     }
     audit::record(ctx, failed).await;
     if attempt.locks_on_failure {

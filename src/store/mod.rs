@@ -1,7 +1,7 @@
 //! Persistence with two backends: MongoDB (production) and an embedded SQLite file
 //! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
 //! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`], [`MfaStore`],
-//! [`KeyStore`], [`IdentityStore`], [`TicketStore`]), all of them together [`Store`], which is what services
+//! [`KeyStore`], [`IdentityStore`], [`TicketStore`], [`PasskeyStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
 //! and the conformance suite (`conformance/`, one file per collection) checks both against the
@@ -30,6 +30,7 @@ use crate::domain::event::{EventFilter, SecurityEvent};
 use crate::domain::identity::Identity;
 use crate::domain::mail::{MailOutcome, OneTimeToken, OutboxMail, TokenPurpose};
 use crate::domain::mfa::MfaFactor;
+use crate::domain::passkey::Passkey;
 use crate::domain::signing_key::SigningKey;
 use crate::domain::ticket::{Ticket, TicketKind};
 use crate::domain::{
@@ -374,6 +375,35 @@ store_trait! {
 }
 
 store_trait! {
+    /// `passkeys`: WebAuthn credentials, one account per credential id (a unique index),
+    /// owner-scoped writes.
+    pub trait PasskeyStore {
+        /// A credential id registered already is `Duplicate { field: "credential" }`.
+        async fn insert_passkey(&self, passkey: &Passkey) -> StoreResult<()>;
+        async fn find_passkey_by_credential(&self, credential_id: &str) -> StoreResult<Option<Passkey>>;
+        /// A user's passkeys, oldest first.
+        async fn list_passkeys(&self, user_id: &str) -> StoreResult<Vec<Passkey>>;
+        /// Renames the passkey if it is `user_id`'s.
+        async fn rename_passkey(
+            &self,
+            id: &str,
+            user_id: &str,
+            name: &str,
+        ) -> StoreResult<Option<Passkey>>;
+        /// After a sign-in: the credential's new state (counter, backup state) and the time.
+        async fn record_passkey_use(
+            &self,
+            id: &str,
+            credential: &str,
+            backed_up: bool,
+            at: DateTime<Utc>,
+        ) -> StoreResult<()>;
+        /// Deletes the passkey if it is `user_id`'s, returning it.
+        async fn delete_passkey(&self, id: &str, user_id: &str) -> StoreResult<Option<Passkey>>;
+    }
+}
+
+store_trait! {
     /// `rate_limits`: counters shared by every server instance using the store.
     pub trait CounterStore {
         /// Atomically adds one to the counter `key` and returns it after the increment. An
@@ -404,6 +434,7 @@ pub trait Store:
     + KeyStore
     + IdentityStore
     + TicketStore
+    + PasskeyStore
     + 'static
 {
     /// "mongodb" or "sqlite", for logs.

@@ -161,8 +161,10 @@ pub async fn own_events(
 /// `mfa.recovery_codes_regenerated`,
 /// `user.deleted`, `admin.user_updated`, `admin.user_deleted`, `admin.sessions_revoked`,
 /// `keys.rotated`, `email.sign_in_sent`, `account.password_removed`, `identity.linked`,
-/// `identity.unlinked`. `login.succeeded` and `login.failed` carry `detail.method`
-/// (`password`, `email`, `provider`); `identity.*` carry `detail.provider`. Events are kept for
+/// `identity.unlinked`, `passkey.added`, `passkey.removed`, `passkey.used`,
+/// `passkey.clone_suspected`. `login.succeeded` and `login.failed` carry `detail.method`
+/// (`password`, `email`, `provider`, `passkey`); `identity.*` carry `detail.provider`,
+/// `passkey.*` carry `detail.passkey_id`. Events are kept for
 /// `AUDIT_RETENTION` (90 days by default).
 #[utoipa::path(get, path = "/api/v1/admin/security-events", tag = "admin", security(("bearer" = [])),
     params(FilterParams, PageParams),

@@ -17,7 +17,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{FlowError, accounts, identities, tickets};
+use super::{FlowError, accounts, identities};
 use crate::context::AppContext;
 use crate::domain::event::EventType;
 use crate::domain::principal::ClientInfo;
@@ -29,6 +29,7 @@ use crate::security::oidc::{AuthorizationRequest, Provider};
 use crate::security::one_time::{hash_link_token, new_link_token};
 use crate::service::audit::{self, NewEvent};
 use crate::service::sessions::{self, IssuedTokens, LoginResult};
+use crate::service::tickets;
 
 /// The cookie that binds a flow to the browser that started it.
 pub const FLOW_COOKIE: &str = "oauth_flow";

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{FlowError, accounts, flow, tickets};
+use super::{FlowError, accounts, flow};
 use crate::context::AppContext;
 use crate::domain::event::EventType;
 use crate::domain::identity::Identity;
@@ -14,6 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::security::oidc::ProviderPerson;
 use crate::service::accounts as account_service;
 use crate::service::audit::{self, NewEvent};
+use crate::service::{sign_in_ways, tickets};
 use crate::store::StoreError;
 
 /// How long the browser has to open a link flow's `authorize_url`.
@@ -107,7 +108,7 @@ pub async fn unlink(
 }
 
 pub async fn admin_list(ctx: &AppContext, user_id: &str) -> AppResult<Vec<Identity>> {
-    existing_user(ctx, user_id).await?;
+    sign_in_ways::existing_user(ctx, user_id).await?;
     list(ctx, user_id).await
 }
 
@@ -118,7 +119,7 @@ pub async fn admin_unlink(
     user_id: &str,
     identity_id: &str,
 ) -> AppResult<()> {
-    existing_user(ctx, user_id).await?;
+    sign_in_ways::existing_user(ctx, user_id).await?;
     let removed = remove(ctx, user_id, identity_id).await?;
     let unlinked = NewEvent::new(EventType::IdentityUnlinked)
         .by(admin)
@@ -128,48 +129,36 @@ pub async fn admin_unlink(
     Ok(())
 }
 
-async fn existing_user(ctx: &AppContext, user_id: &str) -> AppResult<()> {
-    match ctx.store.find_user(user_id).await? {
-        Some(_) => Ok(()),
-        None => Err(AppError::NotFound("User not found".into())),
-    }
-}
-
-/// The refusal of removing the last way to sign in.
-pub const LAST_WAY: &str = "this is the last way to sign in to the account; add another first";
-
 /// Deletes the identity unless it is the account's last way to sign in. The check and the
-/// delete are two writes, so after the delete the rule is checked again: of two racing unlinks
-/// of an account's last two identities, neither can leave it with none (a loser puts its
-/// identity back and answers 409).
+/// delete are two writes, so after the delete the rule is checked again: of two racing removals
+/// of an account's last two ways, neither can leave it with none (a loser puts its identity
+/// back and answers 409).
 async fn remove(ctx: &AppContext, user_id: &str, identity_id: &str) -> AppResult<Identity> {
-    let user = ctx
+    let not_found = || AppError::NotFound("Identity not found".into());
+    let ways = sign_in_ways::count(ctx, user_id).await?;
+    if !ways.identities.iter().any(|id| id == identity_id) {
+        return Err(not_found());
+    }
+    if ways.total() <= 1 {
+        return Err(AppError::Conflict(sign_in_ways::LAST_WAY.into()));
+    }
+    let identity = ctx
         .store
-        .find_user(user_id)
+        .list_identities(user_id)
         .await?
-        .ok_or_else(|| AppError::NotFound("Identity not found".into()))?;
-    let identities = ctx.store.list_identities(user_id).await?;
-    let identity = identities
-        .iter()
+        .into_iter()
         .find(|i| i.id == identity_id)
-        .cloned()
-        .ok_or_else(|| AppError::NotFound("Identity not found".into()))?;
-    let other_ways = usize::from(user.has_password()) + identities.len() - 1;
-    if other_ways == 0 {
-        return Err(AppError::Conflict(LAST_WAY.into()));
-    }
+        .ok_or_else(not_found)?;
     if !ctx.store.delete_identity(identity_id, user_id).await? {
-        return Err(AppError::NotFound("Identity not found".into()));
+        return Err(not_found());
     }
-    let still_signs_in =
-        user.has_password() || !ctx.store.list_identities(user_id).await?.is_empty();
-    if !still_signs_in {
+    if sign_in_ways::count(ctx, user_id).await?.total() == 0 {
         let restored = Identity {
             last_used_at: identity.last_used_at.or(Some(Utc::now())),
             ..identity
         };
         ctx.store.insert_identity(&restored).await?;
-        return Err(AppError::Conflict(LAST_WAY.into()));
+        return Err(AppError::Conflict(sign_in_ways::LAST_WAY.into()));
     }
     Ok(identity)
 }

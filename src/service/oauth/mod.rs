@@ -15,7 +15,6 @@ mod accounts;
 mod flow;
 mod identities;
 mod native;
-mod tickets;
 
 pub use flow::{
     AuthorizeRequest, CallbackOutcome, CallbackParams, FLOW_COOKIE, Started, authorize, callback,

@@ -4,7 +4,7 @@
 //! its own (SQLite's migrations, MongoDB's error mapping).
 //!
 //! One module per collection (`users.rs`, `roles.rs`, `sessions.rs`, `counters.rs`, `events.rs`,
-//! `mail.rs` for one-time tokens and the outbox, `mfa.rs`, `signing_keys.rs`, `identities.rs`, `tickets.rs`); this file keeps
+//! `mail.rs` for one-time tokens and the outbox, `mfa.rs`, `signing_keys.rs`, `identities.rs`, `tickets.rs`, `passkeys.rs`); this file keeps
 //! the list of behaviours and the fixtures they share. A new collection adds a module beside
 //! these and lists its behaviours in [`conformance_tests!`].
 
@@ -13,6 +13,7 @@ mod events;
 mod identities;
 mod mail;
 mod mfa;
+mod passkeys;
 mod roles;
 mod sessions;
 mod signing_keys;
@@ -24,6 +25,7 @@ pub use identities::*;
 pub(in crate::store) use mail::send_one_mail;
 pub use mail::*;
 pub use mfa::*;
+pub use passkeys::*;
 pub use roles::*;
 pub use sessions::*;
 pub use signing_keys::*;
@@ -75,6 +77,8 @@ macro_rules! conformance_tests {
             identities_are_listed_touched_and_unlinked_by_their_owner,
             tickets_are_taken_once_and_only_as_their_kind,
             expired_tickets_are_never_taken,
+            passkeys_are_unique_per_credential,
+            passkeys_are_listed_renamed_used_and_removed_by_their_owner,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {

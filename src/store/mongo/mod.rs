@@ -1,7 +1,7 @@
 //! MongoDB backend (the production store).
 //!
 //! Collections `users`, `roles`, `sessions`, `rate_limits`, `security_events`,
-//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes`, `signing_keys`, `identities` and `oauth_tickets`. Every `_id`
+//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes`, `signing_keys`, `identities`, `oauth_tickets` and `passkeys`. Every `_id`
 //! is the domain's string UUID, every timestamp a BSON DateTime (the TTL indexes on
 //! `expires_at` only work on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
@@ -64,6 +64,7 @@ mod events;
 mod identities;
 mod mfa;
 mod outbox;
+mod passkeys;
 mod roles;
 mod sessions;
 mod signing_keys;
@@ -79,6 +80,7 @@ use outbox::MailDoc;
 use roles::RoleDoc;
 use sessions::SessionDoc;
 use signing_keys::KeyDoc;
+use passkeys::PasskeyDoc;
 use tickets::TicketDoc;
 use tokens::TokenDoc;
 use users::UserDoc;
@@ -97,6 +99,7 @@ pub struct MongoStore {
     signing_keys: Collection<KeyDoc>,
     identities: Collection<IdentityDoc>,
     oauth_tickets: Collection<TicketDoc>,
+    passkeys: Collection<PasskeyDoc>,
     commands: Arc<CommandCounts>,
     /// Host names only (no credentials), for error messages.
     hosts: String,
@@ -192,6 +195,7 @@ impl MongoStore {
             signing_keys: db.collection("signing_keys"),
             identities: db.collection("identities"),
             oauth_tickets: db.collection("oauth_tickets"),
+            passkeys: db.collection("passkeys"),
             commands,
             hosts,
             db,
@@ -212,6 +216,7 @@ impl MongoStore {
         signing_keys::create_indexes(&self.signing_keys).await?;
         identities::create_indexes(&self.identities).await?;
         tickets::create_indexes(&self.oauth_tickets).await?;
+        passkeys::create_indexes(&self.passkeys).await?;
         Ok(())
     }
 }
@@ -382,6 +387,7 @@ fn field_for_key(key: &str) -> Option<&'static str> {
         "seq" => Some("seq"),
         // The compound key's first field, and the name its index is given.
         "provider" | "identity" => Some("identity"),
+        "credential_id" => Some("credential"),
         _ => None,
     }
 }

@@ -62,6 +62,7 @@ mod events;
 mod identities;
 mod mfa;
 mod outbox;
+mod passkeys;
 mod roles;
 mod schema;
 mod sessions;
@@ -271,6 +272,8 @@ fn map_error(err: rusqlite::Error) -> StoreError {
                     Some("seq")
                 } else if message.contains("identities.provider") {
                     Some("identity")
+                } else if message.contains("passkeys.credential_id") {
+                    Some("credential")
                 } else {
                     // An id collision or similar: a bug, not a user-facing conflict.
                     None

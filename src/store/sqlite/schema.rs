@@ -158,6 +158,22 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          ) STRICT;
          CREATE INDEX oauth_tickets_expiry ON oauth_tickets (expires_at);",
     ),
+    (
+        11,
+        // WebAuthn credentials: one account per credential id.
+        "CREATE TABLE passkeys (
+             id            TEXT PRIMARY KEY NOT NULL,
+             user_id       TEXT NOT NULL,
+             credential_id TEXT NOT NULL UNIQUE,
+             name          TEXT NOT NULL,
+             credential    TEXT NOT NULL,
+             backed_up     INTEGER NOT NULL,
+             transports    TEXT NOT NULL,
+             created_at    INTEGER NOT NULL,
+             last_used_at  INTEGER
+         ) STRICT;
+         CREATE INDEX passkeys_user ON passkeys (user_id);",
+    ),
 ];
 
 /// The version this build brings a database to.

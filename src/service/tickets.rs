@@ -1,4 +1,5 @@
-//! Filing a flow's step in the store under a fresh secret's hash, and taking it back once.
+//! Filing a ceremony's step in the store (a provider flow's, a passkey ceremony's) under a fresh
+//! secret's hash, and taking it back once.
 
 use chrono::{Duration, Utc};
 use serde::Serialize;
@@ -10,7 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::security::one_time::{hash_link_token, new_link_token};
 
 /// Files `payload` for `ttl`; returns the secret that takes it back (only its hash is stored).
-pub(super) async fn file<T: Serialize>(
+pub(crate) async fn file<T: Serialize>(
     ctx: &AppContext,
     kind: TicketKind,
     ttl: Duration,
@@ -22,7 +23,7 @@ pub(super) async fn file<T: Serialize>(
 }
 
 /// Files `payload` under `id_hash`, the hash of a secret the caller made (and needed before).
-pub(super) async fn file_as<T: Serialize>(
+pub(crate) async fn file_as<T: Serialize>(
     ctx: &AppContext,
     kind: TicketKind,
     id_hash: String,
@@ -42,7 +43,7 @@ pub(super) async fn file_as<T: Serialize>(
 
 /// Takes the live ticket `secret` names, once; `None` for anything else (unknown, used, expired,
 /// another kind, not even shaped like a secret).
-pub(super) async fn take<T: DeserializeOwned>(
+pub(crate) async fn take<T: DeserializeOwned>(
     ctx: &AppContext,
     kind: TicketKind,
     secret: &str,
