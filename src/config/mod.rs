@@ -23,8 +23,8 @@ pub use keys::{EncryptionSettings, JwtAlg, SigningSettings};
 pub use limits::{Limit, LimitSettings};
 pub use logging::{LogFormat, LogSettings};
 pub use mail::MailSettings;
-pub use passkeys::PasskeySettings;
 pub use oauth::{OAuthSettings, Preset, ProviderSecret, ProviderSettings, ResponseMode};
+pub use passkeys::PasskeySettings;
 pub use passwords::{BreachCheck, PasswordSettings};
 pub use server::ServerSettings;
 pub use store::StoreSettings;
@@ -117,8 +117,12 @@ impl Settings {
         )?;
         let server = server::read(&vars)?;
         let mail = mail::read(&vars, server.port)?;
-        let passkeys =
-            passkeys::read(&vars, &mail.public_url, &server.cors_origins, &mail.product_name)?;
+        let passkeys = passkeys::read(
+            &vars,
+            &mail.public_url,
+            &server.cors_origins,
+            &mail.product_name,
+        )?;
         Ok(Self {
             oauth: oauth::read(&vars, environment, &mail.public_url)?,
             passkeys,

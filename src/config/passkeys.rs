@@ -1,6 +1,8 @@
 //! Passkeys (WebAuthn): the relying party the browser binds credentials to, and the origins a
 //! ceremony may come from.
 
+use std::time::Duration;
+
 use url::Url;
 
 use super::vars::Vars;
@@ -18,6 +20,8 @@ pub struct PasskeySettings {
     pub origins: Vec<Url>,
     /// The name an authenticator shows (`PRODUCT_NAME`).
     pub rp_name: String,
+    /// `WEBAUTHN_CHALLENGE_TTL` (named by this server; default 5m): how long a ceremony may take.
+    pub challenge_ttl: Duration,
 }
 
 pub(super) fn read(
@@ -55,6 +59,8 @@ pub(super) fn read(
         unavailable,
         origins,
         rp_name: product_name.to_string(),
+        challenge_ttl: vars
+            .positive_duration("WEBAUTHN_CHALLENGE_TTL", Duration::from_secs(300))?,
     })
 }
 
@@ -80,7 +86,9 @@ fn origin(text: &str) -> Result<Url, ConfigError> {
         && url.fragment().is_none()
         && url.username().is_empty();
     if !bare {
-        return Err(problem("an origin is scheme://host[:port] and nothing else"));
+        return Err(problem(
+            "an origin is scheme://host[:port] and nothing else",
+        ));
     }
     Ok(url)
 }

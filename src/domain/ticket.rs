@@ -42,8 +42,8 @@ impl TicketKind {
             Self::PasskeyRegistration,
             Self::PasskeySignIn,
         ]
-            .into_iter()
-            .find(|k| k.as_str() == name)
+        .into_iter()
+        .find(|k| k.as_str() == name)
     }
 }
 

@@ -29,9 +29,11 @@ fn build(settings: &PasskeySettings) -> Result<Webauthn, String> {
     // The builder wants one web origin under the RP id first; the others (more web origins, an
     // Android app's `android:apk-key-hash:`) are added after.
     let web = |u: &&Url| matches!(u.scheme(), "http" | "https");
-    let first = settings.origins.iter().find(web).ok_or_else(|| {
-        "WEBAUTHN_ORIGINS names no web origin (https://host)".to_string()
-    })?;
+    let first = settings
+        .origins
+        .iter()
+        .find(web)
+        .ok_or_else(|| "WEBAUTHN_ORIGINS names no web origin (https://host)".to_string())?;
     let mut builder = WebauthnBuilder::new(&settings.rp_id, first).map_err(|_| {
         format!(
             "WEBAUTHN_RP_ID {:?} is not the host of {first} or a parent domain of it",

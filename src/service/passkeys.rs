@@ -36,8 +36,6 @@ use crate::service::sessions::{self, LoginResult};
 use crate::service::{accounts, sign_in_ways, tickets};
 use crate::store::StoreError;
 
-/// How long a ceremony may take.
-const CEREMONY_MINUTES: i64 = 5;
 /// The longest name a passkey may have.
 pub const MAX_NAME: usize = 64;
 
@@ -62,6 +60,11 @@ pub struct Ceremony {
     /// `PublicKeyCredentialCreationOptions` or `...RequestOptions` as JSON (binary fields in
     /// base64url).
     pub options: serde_json::Value,
+}
+
+/// How long a ceremony may take (`WEBAUTHN_CHALLENGE_TTL`, 5 minutes).
+fn ceremony_ttl(ctx: &AppContext) -> Duration {
+    Duration::from_std(ctx.settings.passkeys.challenge_ttl).unwrap_or(Duration::minutes(5))
 }
 
 fn relying_party(ctx: &AppContext) -> AppResult<&Webauthn> {
@@ -103,8 +106,13 @@ pub async fn register_start(
         user_id: user.id.clone(),
         state,
     };
-    let ttl = Duration::minutes(CEREMONY_MINUTES);
-    let challenge_id = tickets::file(ctx, TicketKind::PasskeyRegistration, ttl, &registration).await?;
+    let challenge_id = tickets::file(
+        ctx,
+        TicketKind::PasskeyRegistration,
+        ceremony_ttl(ctx),
+        &registration,
+    )
+    .await?;
     Ok(Ceremony {
         challenge_id,
         options: to_json(&options.public_key)?,
@@ -174,8 +182,9 @@ pub async fn sign_in_start(ctx: &AppContext) -> AppResult<Ceremony> {
     let (options, state) = rp
         .start_discoverable_authentication()
         .map_err(ceremony_failed)?;
-    let ttl = Duration::minutes(CEREMONY_MINUTES);
-    let challenge_id = tickets::file(ctx, TicketKind::PasskeySignIn, ttl, &SignIn { state }).await?;
+    let sign_in = SignIn { state };
+    let challenge_id =
+        tickets::file(ctx, TicketKind::PasskeySignIn, ceremony_ttl(ctx), &sign_in).await?;
     Ok(Ceremony {
         challenge_id,
         options: to_json(&options.public_key)?,
@@ -214,32 +223,36 @@ pub async fn sign_in_finish(
     let account = Account::Id(&stored.user_id);
     let attempt = limits::password_attempt(ctx, account).await?;
     let mut credential = library_passkey(&stored)?;
-    let result = match rp.finish_discoverable_authentication_v2(assertion, sign_in.state, &credential)
-    {
-        Ok(result) => result,
-        Err(WebauthnError::CredentialPossibleCompromise) => {
-            let suspected = NewEvent::new(EventType::PasskeyCloneSuspected)
-                .user(&stored.user_id)
-                .from(client)
-                .public_id("passkey_id", &stored.id);
-            audit::record(ctx, suspected).await;
-            record_failure(ctx, Some(&stored.user_id), client, "counter_went_back").await;
-            return Err(refused());
-        }
-        Err(_) => {
-            sessions::record_failed_proof(
-                ctx,
-                EventType::LoginFailed,
-                "passkey",
-                Some(&stored.user_id),
-                client,
-                attempt,
-            )
-            .await;
-            return Err(refused());
-        }
-    };
-    let user = ctx.store.find_user(&stored.user_id).await?.ok_or_else(refused)?;
+    let result =
+        match rp.finish_discoverable_authentication_v2(assertion, sign_in.state, &credential) {
+            Ok(result) => result,
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                let suspected = NewEvent::new(EventType::PasskeyCloneSuspected)
+                    .user(&stored.user_id)
+                    .from(client)
+                    .public_id("passkey_id", &stored.id);
+                audit::record(ctx, suspected).await;
+                record_failure(ctx, Some(&stored.user_id), client, "counter_went_back").await;
+                return Err(refused());
+            }
+            Err(_) => {
+                sessions::record_failed_proof(
+                    ctx,
+                    EventType::LoginFailed,
+                    "passkey",
+                    Some(&stored.user_id),
+                    client,
+                    attempt,
+                )
+                .await;
+                return Err(refused());
+            }
+        };
+    let user = ctx
+        .store
+        .find_user(&stored.user_id)
+        .await?
+        .ok_or_else(refused)?;
     if !user.is_active {
         record_failure(ctx, Some(&user.id), client, "inactive").await;
         return Err(AppError::Unauthorized("Account is inactive".into()));
@@ -338,7 +351,11 @@ pub async fn admin_remove(
 
 /// Deletes the passkey unless it is the account's last way to sign in; checked again after the
 /// delete, and put back if a racing removal took the other way meanwhile.
-async fn remove_unless_last(ctx: &AppContext, user_id: &str, passkey_id: &str) -> AppResult<Passkey> {
+async fn remove_unless_last(
+    ctx: &AppContext,
+    user_id: &str,
+    passkey_id: &str,
+) -> AppResult<Passkey> {
     let not_found = || AppError::NotFound("Passkey not found".into());
     let ways = sign_in_ways::count(ctx, user_id).await?;
     if !ways.passkeys.iter().any(|id| id == passkey_id) {
@@ -362,11 +379,13 @@ async fn remove_unless_last(ctx: &AppContext, user_id: &str, passkey_id: &str) -
 fn checked_name(name: &str) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(AppError::validation(crate::domain::validate::FieldError::body(
-            "name",
-            "1 to 64 characters, no control characters",
-            "value_error",
-        )));
+        return Err(AppError::validation(
+            crate::domain::validate::FieldError::body(
+                "name",
+                "1 to 64 characters, no control characters",
+                "value_error",
+            ),
+        ));
     }
     Ok(name.to_string())
 }

@@ -27,7 +27,10 @@ pub fn router() -> Router<AppContext> {
     Router::new()
         .route("/api/v1/user/passkeys", get(my_passkeys))
         .route("/api/v1/user/passkeys/register/start", post(register_start))
-        .route("/api/v1/user/passkeys/register/finish", post(register_finish))
+        .route(
+            "/api/v1/user/passkeys/register/finish",
+            post(register_finish),
+        )
         .route(
             "/api/v1/user/passkeys/{passkey_id}",
             delete(remove).patch(rename),

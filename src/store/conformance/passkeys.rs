@@ -33,12 +33,19 @@ pub async fn passkeys_are_unique_per_credential(store: &dyn Store) {
         .collect();
     let results =
         futures_util::future::join_all(racers.iter().map(|p| store.insert_passkey(p))).await;
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
     assert_eq!(
         store.find_passkey_by_credential("cred-1").await.unwrap(),
         Some(first)
     );
-    assert_eq!(store.find_passkey_by_credential("cred-none").await.unwrap(), None);
+    assert_eq!(
+        store.find_passkey_by_credential("cred-none").await.unwrap(),
+        None
+    );
 }
 
 /// Listed oldest first per owner; renamed and removed only by the owner (another account's id
@@ -64,7 +71,10 @@ pub async fn passkeys_are_listed_renamed_used_and_removed_by_their_owner(store: 
     assert_eq!(ids, [older.id.clone(), newer.id.clone()]);
 
     assert_eq!(
-        store.rename_passkey(&older.id, "someone", "Stolen").await.unwrap(),
+        store
+            .rename_passkey(&older.id, "someone", "Stolen")
+            .await
+            .unwrap(),
         None
     );
     let renamed = store
@@ -88,9 +98,15 @@ pub async fn passkeys_are_listed_renamed_used_and_removed_by_their_owner(store: 
     assert!(used.backed_up);
     assert_eq!(used.last_used_at, Some(used_at));
 
-    assert_eq!(store.delete_passkey(&older.id, "someone").await.unwrap(), None);
+    assert_eq!(
+        store.delete_passkey(&older.id, "someone").await.unwrap(),
+        None
+    );
     let removed = store.delete_passkey(&older.id, "owner").await.unwrap();
     assert_eq!(removed.map(|p| p.id), Some(older.id.clone()));
-    assert_eq!(store.delete_passkey(&older.id, "owner").await.unwrap(), None);
+    assert_eq!(
+        store.delete_passkey(&older.id, "owner").await.unwrap(),
+        None
+    );
     assert_eq!(store.list_passkeys("owner").await.unwrap().len(), 1);
 }

@@ -62,7 +62,9 @@ impl From<PasskeyDoc> for Passkey {
 
 /// One account per credential id (a duplicate names the `credential` field), and a user's
 /// passkeys found together.
-pub(super) async fn create_indexes(passkeys: &Collection<PasskeyDoc>) -> mongodb::error::Result<()> {
+pub(super) async fn create_indexes(
+    passkeys: &Collection<PasskeyDoc>,
+) -> mongodb::error::Result<()> {
     passkeys
         .create_indexes([
             unique_index("credential_id"),
@@ -82,7 +84,10 @@ impl PasskeyStore for MongoStore {
             .map_err(map_err)
     }
 
-    async fn find_passkey_by_credential(&self, credential_id: &str) -> StoreResult<Option<Passkey>> {
+    async fn find_passkey_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<Passkey>> {
         Ok(self
             .passkeys
             .find_one(doc! { "credential_id": credential_id })

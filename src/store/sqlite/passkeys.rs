@@ -51,7 +51,10 @@ impl PasskeyStore for SqliteStore {
         .await
     }
 
-    async fn find_passkey_by_credential(&self, credential_id: &str) -> StoreResult<Option<Passkey>> {
+    async fn find_passkey_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<Passkey>> {
         let credential_id = credential_id.to_owned();
         self.read_point(move |conn| {
             conn.prepare_cached(&format!(
