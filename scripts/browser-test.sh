@@ -11,7 +11,9 @@
 # - sign in with a provider (tests/browser/provider_flow.js): a real OpenID provider
 #   (oidc-provider, the one scripts/test.sh starts, or one started here) on 127.0.0.1 and a server
 #   on localhost, so the provider is another site, with a query and a form_post client; once on
-#   the embedded store and once on MongoDB when TEST_MONGO_URL is set.
+#   the embedded store and once on MongoDB when TEST_MONGO_URL is set;
+# - passkeys through the /passkeys page with Chromium's virtual authenticator
+#   (tests/browser/passkey_flow.js), on a server at localhost (the relying party).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,6 +74,19 @@ echo "==> admin console flow in headless Chromium"
 node tests/browser/console_flow.js "http://127.0.0.1:$CONSOLE_PORT" root 'console admin password'
 echo "==> admin console assets: $(cat assets/admin/index.html assets/admin/*.css assets/admin/js/*.js | wc -c) bytes," \
   "$(cat assets/admin/index.html assets/admin/*.css assets/admin/js/*.js | gzip -9 | wc -c) gzipped"
+
+# --- Passkeys: Chromium's virtual authenticator against the /passkeys page ----------------------
+PASSKEY_PORT=$(free_port)
+mkdir -p "$WORK/passkeys"
+(cd "$WORK/passkeys" && exec env -i PATH="$PATH" PORT="$PASSKEY_PORT" PUBLIC_URL="http://localhost:$PASSKEY_PORT" \
+  "$OLDPWD/target/debug/authkit" >"$WORK/passkeys.log" 2>&1) &
+SERVERS="$SERVERS $!"
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$PASSKEY_PORT/ready" >/dev/null && break
+  sleep 0.1
+done
+echo "==> passkeys in headless Chromium with its virtual authenticator"
+node tests/browser/passkey_flow.js "http://localhost:$PASSKEY_PORT"
 
 # --- Sign in with a provider, once per store ---------------------------------------------------
 if [ -z "${TEST_OIDC_ISSUER:-}" ]; then
