@@ -108,6 +108,7 @@ async function shot(page, name) {
     await page.getByRole('button', { name: 'Deactivate' }).waitFor();
     await page.getByRole('heading', { name: 'Sign-in providers' }).waitFor();
     await page.getByText('No linked identities.').waitFor();
+    await page.getByText('No passkeys.').waitFor();
     expect('her sign-in methods show her password', await page.locator('dd', { hasText: /^set$/ }).count(), 1);
 
     // Change her role.

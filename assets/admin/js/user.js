@@ -1,6 +1,6 @@
 // One user: profile and sign-in methods, role, active, the actions an operator takes on an
 // account (reset mail, second factor reset, delete), their identities at sign-in providers with
-// unlink, their sessions with revoke one / revoke all, and their security events. Every action goes to the API, which decides what this operator may do: a refusal is
+// unlink, their passkeys with remove, their sessions with revoke one / revoke all, and their security events. Every action goes to the API, which decides what this operator may do: a refusal is
 // shown as the API words it.
 
 import * as api from './api.js';
@@ -21,6 +21,7 @@ export function userView(id, { operator }) {
   const actions = h('div', { class: 'actions' });
   const sessions = h('div');
   const identities = h('div');
+  const passkeys = h('div');
   const events = h('div');
   const mayTouchAdmins = api.grants(operator.role.permissions, '*');
 
@@ -117,11 +118,29 @@ export function userView(id, { operator }) {
           .map((t) => h('th', { scope: 'col' }, t)))), body)));
   }
 
+  function showPasskeys(list) {
+    const body = h('tbody');
+    for (const p of list) {
+      body.append(h('tr', {},
+        h('td', {}, p.name), h('td', {}, p.backed_up ? 'yes' : 'no'), h('td', {}, (p.transports || []).join(', ') || '—'),
+        h('td', {}, when(p.created_at)), h('td', {}, when(p.last_used_at)),
+        h('td', {}, h('button', { type: 'button', 'aria-label': `Remove the passkey ${p.name}`,
+          onclick: () => confirmed(`Remove the passkey "${p.name}" from this account?`)
+            && act('Removing', 'DELETE', `${base}/passkeys/${encodeURIComponent(p.id)}`, undefined, 'Passkey removed.') }, 'Remove'))));
+    }
+    passkeys.replaceChildren(list.length === 0
+      ? h('p', {}, 'No passkeys.')
+      : h('div', { class: 'scroll' }, h('table', { class: 'list passkeys' },
+        h('thead', {}, h('tr', {}, ['Name', 'Synced', 'Transports', 'Added', 'Last used', '']
+          .map((t) => h('th', { scope: 'col' }, t)))), body)));
+  }
+
   async function load() {
     const user = await api.call('GET', base);
     showProfile(user);
     await showActions(user);
     showIdentities(await api.call('GET', `${base}/identities`));
+    showPasskeys(await api.call('GET', `${base}/passkeys`));
     showSessions(await api.call('GET', `${base}/sessions`));
     events.replaceChildren(eventList({ user_id: user.id }, { showUser: false }));
   }
@@ -134,6 +153,7 @@ export function userView(id, { operator }) {
       h('div', { class: 'card' }, h('h2', {}, 'Profile'), profile),
       h('div', { class: 'card' }, h('h2', {}, 'Actions'), actions)),
     h('div', { class: 'card' }, h('h2', {}, 'Sign-in providers'), identities),
+    h('div', { class: 'card' }, h('h2', {}, 'Passkeys'), passkeys),
     h('div', { class: 'card' }, h('h2', {}, 'Sessions'), sessions),
     h('div', { class: 'card' }, h('h2', {}, 'Security events'), events));
 }
