@@ -310,6 +310,8 @@ class Server:
             "LOG_LEVEL": "warn",
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
+            # localhost: the passkeys' relying party (an IP address cannot be one).
+            "PUBLIC_URL": f"http://localhost:{self.port}",
             **LIMITS_OFF,
             **({"SMTP_URL": SMTP.url} if SMTP else {}),
             **(extra_env or {}),
@@ -658,6 +660,143 @@ def oauth_exchange_rate(server: Server) -> dict:
             "rps": round(len(codes) / elapsed, 1), "db_per_request": trips}
 
 
+PASSKEY_CREDENTIALS = 20  # accounts with a passkey each
+PASSKEY_SIGN_INS = 200  # sign-ins, spread over them, each with its own challenge and assertion
+
+
+def b64url(data: bytes) -> str:
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    import base64
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def cbor(value) -> bytes:
+    """The little CBOR a WebAuthn authenticator writes: maps, text, bytes, small ints."""
+    def head(major: int, n: int) -> bytes:
+        if n < 24:
+            return bytes([major << 5 | n])
+        if n < 256:
+            return bytes([major << 5 | 24, n])
+        return bytes([major << 5 | 25]) + n.to_bytes(2, "big")
+    if isinstance(value, bool) or value is None:
+        raise TypeError(value)
+    if isinstance(value, int):
+        return head(0, value) if value >= 0 else head(1, -1 - value)
+    if isinstance(value, bytes):
+        return head(2, len(value)) + value
+    if isinstance(value, str):
+        raw = value.encode()
+        return head(3, len(raw)) + raw
+    if isinstance(value, dict):
+        return head(5, len(value)) + b"".join(cbor(k) + cbor(v) for k, v in value.items())
+    raise TypeError(value)
+
+
+class BenchAuthenticator:
+    """A software authenticator for the benchmark: one P-256 key (the `cryptography` package),
+    user verified, and a signature counter of 0, as synced passkeys report it, so assertions may
+    arrive in any order. The WebAuthn byte formats are written out by hand."""
+
+    def __init__(self, origin: str):
+        from cryptography.hazmat.primitives.asymmetric import ec
+        self.ec = ec
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.credential_id = secrets_bytes(16)
+        self.origin = origin
+        self.user_handle = b""
+
+    def _client_data(self, kind: str, challenge: str) -> bytes:
+        return json.dumps({"type": kind, "challenge": challenge, "origin": self.origin,
+                           "crossOrigin": False}).encode()
+
+    def register(self, options: dict) -> dict:
+        import hashlib
+        self.user_handle = unb64url(options["user"]["id"])
+        numbers = self.key.public_key().public_numbers()
+        cose = cbor({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"),
+                     -3: numbers.y.to_bytes(32, "big")})
+        auth_data = (hashlib.sha256(options["rp"]["id"].encode()).digest() + bytes([0x45])
+                     + (0).to_bytes(4, "big") + bytes(16) + len(self.credential_id).to_bytes(2, "big")
+                     + self.credential_id + cose)
+        attestation = cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
+        client_data = self._client_data("webauthn.create", options["challenge"])
+        return {"id": b64url(self.credential_id), "rawId": b64url(self.credential_id),
+                "type": "public-key", "extensions": {},
+                "response": {"attestationObject": b64url(attestation),
+                             "clientDataJSON": b64url(client_data), "transports": ["internal"]}}
+
+    def assertion(self, options: dict, rp_id: str) -> dict:
+        import hashlib
+        from cryptography.hazmat.primitives import hashes
+        auth_data = hashlib.sha256(rp_id.encode()).digest() + bytes([0x05]) + (0).to_bytes(4, "big")
+        client_data = self._client_data("webauthn.get", options["challenge"])
+        signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(),
+                                  self.ec.ECDSA(hashes.SHA256()))
+        return {"id": b64url(self.credential_id), "rawId": b64url(self.credential_id),
+                "type": "public-key", "extensions": {},
+                "response": {"authenticatorData": b64url(auth_data),
+                             "clientDataJSON": b64url(client_data), "signature": b64url(signature),
+                             "userHandle": b64url(self.user_handle)}}
+
+
+def secrets_bytes(n: int) -> bytes:
+    import secrets
+    return secrets.token_bytes(n)
+
+
+def passkey_sign_in_rate(server: Server) -> dict:
+    """Passkey sign-in's finish (POST /api/v1/auth/passkeys/login/finish): PASSKEY_CREDENTIALS
+    accounts register a passkey each (BenchAuthenticator), then PASSKEY_SIGN_INS challenges are
+    started and their assertions signed ahead, each used once, from 8 Python threads. Reports the
+    rate, one request's store round trips, and the share of the server's CPU time spent checking
+    assertions (authkit_passkey_verify_seconds_total over the process's CPU seconds). No Argon2id
+    in the measured part; the rate is a floor (the Python client is part of it)."""
+    origin = f"http://localhost:{server.port}"
+    names = [f"benchkey{i}" for i in range(PASSKEY_CREDENTIALS)]
+    parallel(lambda name: register(server, name), names)
+
+    def enrol(name: str) -> BenchAuthenticator:
+        token = login(server, name)["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        start = server.ok("POST", "/api/v1/user/passkeys/register/start",
+                          {"current_password": PASSWORD}, auth)["data"]
+        device = BenchAuthenticator(origin)
+        server.ok("POST", "/api/v1/user/passkeys/register/finish",
+                  {"challenge_id": start["challenge_id"], "credential": device.register(start["options"])},
+                  auth)
+        return device
+
+    devices = parallel(enrol, names)
+
+    def signed(i: int) -> dict:
+        start = server.ok("POST", "/api/v1/auth/passkeys/login/start")["data"]
+        device = devices[i % len(devices)]
+        return {"challenge_id": start["challenge_id"],
+                "credential": device.assertion(start["options"], "localhost")}
+
+    bodies = parallel(signed, list(range(PASSKEY_SIGN_INS)))
+    native = {"X-Refresh-Token-Transport": "body"}
+    first = bodies.pop()
+    trips = round_trips(server, lambda: server.ok("POST", "/api/v1/auth/passkeys/login/finish",
+                                                  first, native))
+    before = server.metrics().get("authkit_passkey_verify_seconds_total", 0.0)
+    cpu_before = proc_seconds(server.proc.pid)
+    started = time.monotonic()
+    statuses = parallel(lambda body: server.request(
+        "POST", "/api/v1/auth/passkeys/login/finish", body, native)[0], bodies, workers=8)
+    elapsed = time.monotonic() - started
+    cpu = proc_seconds(server.proc.pid) - cpu_before
+    verify = server.metrics().get("authkit_passkey_verify_seconds_total", 0.0) - before
+    return {"requests": len(bodies), "ok": statuses.count(200),
+            "rps": round(len(bodies) / elapsed, 1), "db_per_request": trips,
+            "verify_ms_per_request": round(1000 * verify / max(len(bodies), 1), 3),
+            "verify_share_of_cpu": round(verify / cpu, 3) if cpu > 0 else None}
+
+
 # --- one request's round trips ------------------------------------------------------------------
 
 
@@ -896,6 +1035,8 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
         email_sign_in = email_sign_in_rate(server)
         log("  POST /api/v1/auth/oauth/exchange (a provider sign-in's code exchange)")
         oauth_exchange = oauth_exchange_rate(server)
+        log("  POST /api/v1/auth/passkeys/login/finish (a passkey sign-in's finish)")
+        passkey_sign_in = passkey_sign_in_rate(server)
         for key, title, threads, conns in SCENARIOS:
             if key in runs:
                 continue
@@ -907,6 +1048,7 @@ def bench_embedded(workdir: Path) -> tuple[list[dict], dict]:
         final["mfa_verify"] = mfa
         final["email_sign_in"] = email_sign_in
         final["oauth_exchange"] = oauth_exchange
+        final["passkey_sign_in"] = passkey_sign_in
         # Hashing threads give their Argon2 memory back after 10 s without work, one after the
         # other: what an idle server holds.
         log(f"  RSS at rest ({IDLE_WAIT} s without requests)")
@@ -1233,6 +1375,14 @@ def main() -> int:
           f"Python threads): {grant['rps']:.0f} req/s, {grant['ok']} answered 200; one request: "
           f"{d['store_reads']} store reads, {d['store_writes']} store writes "
           f"({', '.join(f'{k} {v}' for k, v in d['store_operations'].items())}), no provider call")
+    keys = final["passkey_sign_in"]
+    d = keys["db_per_request"]
+    print(f"passkey sign-in, the finish (embedded, {keys['requests']} assertions signed ahead over "
+          f"{PASSKEY_CREDENTIALS} passkeys, from 8 Python threads): {keys['rps']:.0f} req/s, {keys['ok']} "
+          f"answered 200; one request: {d['store_reads']} store reads, {d['store_writes']} store writes "
+          f"({', '.join(f'{k} {v}' for k, v in d['store_operations'].items())}); checking the assertion "
+          f"took {keys['verify_ms_per_request']} ms a request, {100 * (keys['verify_share_of_cpu'] or 0):.0f}% "
+          f"of the server's CPU time")
     print(f"storm beside the hot path: "
           + "; ".join(f"{r['store']} login {r['storm']['rps']:.1f} req/s, p99 {r['storm']['p99_ms']:.0f} ms,"
                       f" {r['storm']['errors']} errors" for r in rows if "storm" in r))

@@ -31,6 +31,10 @@ if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/d
   echo "==> installing python3 and venv"
   apt_install python3 python3-venv
 fi
+if ! python3 -c 'import cryptography' 2>/dev/null; then
+  echo "==> installing python3-cryptography (the passkey scenario's software authenticator)"
+  apt_install python3-cryptography
+fi
 if [ ! -x "$VENV/bin/secantusd-py" ]; then
   echo "==> installing SecantusDB $SECANTUS_VERSION into $VENV"
   python3 -m venv "$VENV"

@@ -108,6 +108,9 @@ pub struct Metrics {
     audit_write_failures: AtomicU64,
     mail_deliveries: Family<&'static str, AtomicU64>,
     breach_checks: Family<&'static str, AtomicU64>,
+    /// Passkey assertions checked (the signature and the rest), and the time spent on them.
+    passkey_verifications: AtomicU64,
+    passkey_verify_micros: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -121,6 +124,8 @@ impl Default for Metrics {
             audit_write_failures: AtomicU64::new(0),
             mail_deliveries: Family::new(),
             breach_checks: Family::new(),
+            passkey_verifications: AtomicU64::new(0),
+            passkey_verify_micros: AtomicU64::new(0),
         }
     }
 }
@@ -179,6 +184,13 @@ impl Metrics {
     /// `unavailable`). The outcome only: never the password or anything derived from it.
     pub fn breach_check(&self, outcome: &'static str) {
         self.breach_checks.get(&outcome).fetch_add(1, Relaxed);
+    }
+
+    /// One passkey assertion checked by the WebAuthn library, and how long that took.
+    pub fn passkey_verification(&self, elapsed: Duration) {
+        self.passkey_verifications.fetch_add(1, Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.passkey_verify_micros.fetch_add(micros, Relaxed);
     }
 
     /// Total store operations so far (each is one call into the database).
@@ -299,6 +311,22 @@ impl Metrics {
             out,
             "authkit_audit_write_failures_total {}",
             self.audit_write_failures.load(Relaxed)
+        );
+        out.push_str("# HELP authkit_passkey_verifications_total Passkey assertions checked (signature, origin, RP id, user verification, counter).\n");
+        out.push_str("# TYPE authkit_passkey_verifications_total counter\n");
+        let _ = writeln!(
+            out,
+            "authkit_passkey_verifications_total {}",
+            self.passkey_verifications.load(Relaxed)
+        );
+        out.push_str(
+            "# HELP authkit_passkey_verify_seconds_total Time spent checking passkey assertions.\n",
+        );
+        out.push_str("# TYPE authkit_passkey_verify_seconds_total counter\n");
+        let _ = writeln!(
+            out,
+            "authkit_passkey_verify_seconds_total {:.6}",
+            self.passkey_verify_micros.load(Relaxed) as f64 / 1e6
         );
         if !extra.is_empty() {
             out.push_str("# HELP authkit_mongodb_commands_total Commands sent to MongoDB (round trips), by command.\n");

@@ -223,31 +223,33 @@ pub async fn sign_in_finish(
     let account = Account::Id(&stored.user_id);
     let attempt = limits::password_attempt(ctx, account).await?;
     let mut credential = library_passkey(&stored)?;
-    let result =
-        match rp.finish_discoverable_authentication_v2(assertion, sign_in.state, &credential) {
-            Ok(result) => result,
-            Err(WebauthnError::CredentialPossibleCompromise) => {
-                let suspected = NewEvent::new(EventType::PasskeyCloneSuspected)
-                    .user(&stored.user_id)
-                    .from(client)
-                    .public_id("passkey_id", &stored.id);
-                audit::record(ctx, suspected).await;
-                record_failure(ctx, Some(&stored.user_id), client, "counter_went_back").await;
-                return Err(refused());
-            }
-            Err(_) => {
-                sessions::record_failed_proof(
-                    ctx,
-                    EventType::LoginFailed,
-                    "passkey",
-                    Some(&stored.user_id),
-                    client,
-                    attempt,
-                )
-                .await;
-                return Err(refused());
-            }
-        };
+    let started = std::time::Instant::now();
+    let checked = rp.finish_discoverable_authentication_v2(assertion, sign_in.state, &credential);
+    ctx.metrics.passkey_verification(started.elapsed());
+    let result = match checked {
+        Ok(result) => result,
+        Err(WebauthnError::CredentialPossibleCompromise) => {
+            let suspected = NewEvent::new(EventType::PasskeyCloneSuspected)
+                .user(&stored.user_id)
+                .from(client)
+                .public_id("passkey_id", &stored.id);
+            audit::record(ctx, suspected).await;
+            record_failure(ctx, Some(&stored.user_id), client, "counter_went_back").await;
+            return Err(refused());
+        }
+        Err(_) => {
+            sessions::record_failed_proof(
+                ctx,
+                EventType::LoginFailed,
+                "passkey",
+                Some(&stored.user_id),
+                client,
+                attempt,
+            )
+            .await;
+            return Err(refused());
+        }
+    };
     let user = ctx
         .store
         .find_user(&stored.user_id)
