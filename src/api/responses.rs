@@ -37,3 +37,23 @@ pub enum BodyErrors {
     #[response(status = 415, description = "Not JSON, or a charset other than UTF-8")]
     UnsupportedMediaType(ErrorBody),
 }
+
+/// A sensitive change with recent authentication (`current_password`, or a sign-in within
+/// `REAUTH_WINDOW`): the password wrong or missing, and the lockout it draws on.
+#[derive(IntoResponses)]
+pub enum Reauthenticated {
+    #[response(
+        status = 400,
+        description = "Wrong current password, or malformed JSON"
+    )]
+    WrongPassword(ErrorBody),
+    #[response(status = 403, description = "reauthentication required")]
+    Reauthenticate(ErrorBody),
+    #[response(status = 422, description = "A field of the wrong type")]
+    Invalid(ErrorBody),
+    #[response(
+        status = 429,
+        description = "Too many wrong passwords for this account (shared with login); see Retry-After"
+    )]
+    LockedOut(ErrorBody),
+}

@@ -33,7 +33,8 @@ use crate::error::{AppError, AppResult};
 use crate::service::audit::{self, NewEvent};
 use crate::service::limits::{self, Account};
 use crate::service::sessions::{self, LoginResult};
-use crate::service::{accounts, sign_in_ways, tickets};
+use crate::service::sign_in_ways::{self, Removed, Way};
+use crate::service::{accounts, tickets};
 use crate::store::StoreError;
 
 /// The longest name a passkey may have.
@@ -351,31 +352,16 @@ pub async fn admin_remove(
     Ok(())
 }
 
-/// Deletes the passkey unless it is the account's last way to sign in; checked again after the
-/// delete, and put back if a racing removal took the other way meanwhile.
+/// Deletes the passkey unless it is the account's last way to sign in.
 async fn remove_unless_last(
     ctx: &AppContext,
     user_id: &str,
     passkey_id: &str,
 ) -> AppResult<Passkey> {
-    let not_found = || AppError::NotFound("Passkey not found".into());
-    let ways = sign_in_ways::count(ctx, user_id).await?;
-    if !ways.passkeys.iter().any(|id| id == passkey_id) {
-        return Err(not_found());
+    match sign_in_ways::remove_unless_last(ctx, user_id, Way::Passkey(passkey_id)).await? {
+        Removed::Passkey(passkey) => Ok(passkey),
+        Removed::Identity(_) => unreachable!("a passkey was asked for"),
     }
-    if ways.total() <= 1 {
-        return Err(AppError::Conflict(sign_in_ways::LAST_WAY.into()));
-    }
-    let removed = ctx
-        .store
-        .delete_passkey(passkey_id, user_id)
-        .await?
-        .ok_or_else(not_found)?;
-    if sign_in_ways::count(ctx, user_id).await?.total() == 0 {
-        ctx.store.insert_passkey(&removed).await?;
-        return Err(AppError::Conflict(sign_in_ways::LAST_WAY.into()));
-    }
-    Ok(removed)
 }
 
 fn checked_name(name: &str) -> AppResult<String> {

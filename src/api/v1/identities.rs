@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, Auth, OptionalJsonBody, PathParam};
-use crate::api::responses::{AdminOnly, Authenticated, BodyErrors};
+use crate::api::responses::{AdminOnly, Authenticated, BodyErrors, Reauthenticated};
 use crate::api::views::IdentityView;
 use crate::context::AppContext;
 use crate::error::{AppResult, ErrorBody};
@@ -78,11 +78,9 @@ pub struct LinkView {
     request_body(content = Option<LinkRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The URL to open", body = Envelope<LinkView>),
+        Reauthenticated,
         (status = 400, description = "Wrong current password, redirect_to not allowed, or malformed JSON", body = ErrorBody),
-        (status = 403, description = "reauthentication required", body = ErrorBody),
         (status = 404, description = "Unknown provider", body = ErrorBody),
-        (status = 422, description = "A field of the wrong type", body = ErrorBody),
-        (status = 429, description = "Too many wrong passwords for this account (shared with login); see Retry-After", body = ErrorBody),
         Authenticated,
         BodyErrors,
     ))]
@@ -116,12 +114,9 @@ pub async fn link(
     request_body(content = Option<ReauthRequest>, description = "Optional"),
     responses(
         (status = 200, description = "Unlinked; `data` is null", body = Envelope<Option<String>>),
-        (status = 400, description = "Wrong current password, or malformed JSON", body = ErrorBody),
-        (status = 403, description = "reauthentication required", body = ErrorBody),
         (status = 404, description = "No such identity of the caller", body = ErrorBody),
         (status = 409, description = "The last way to sign in", body = ErrorBody),
-        (status = 422, description = "A field of the wrong type", body = ErrorBody),
-        (status = 429, description = "Too many wrong passwords for this account (shared with login); see Retry-After", body = ErrorBody),
+        Reauthenticated,
         Authenticated,
         BodyErrors,
     ))]

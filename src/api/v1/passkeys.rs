@@ -14,7 +14,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, Auth, JsonBody, OptionalJsonBody, PathParam};
-use crate::api::responses::{AdminOnly, Authenticated, BodyErrors};
+use crate::api::responses::{AdminOnly, Authenticated, BodyErrors, Reauthenticated};
 use crate::api::v1::identities::ReauthRequest;
 use crate::api::views::LoginView;
 use crate::context::AppContext;
@@ -120,12 +120,9 @@ pub async fn my_passkeys(
     request_body(content = Option<ReauthRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The creation options", body = Envelope<CeremonyView>),
-        (status = 400, description = "Wrong current password, or malformed JSON", body = ErrorBody),
-        (status = 403, description = "reauthentication required", body = ErrorBody),
-        (status = 422, description = "A field of the wrong type", body = ErrorBody),
-        (status = 429, description = "Too many wrong passwords for this account (shared with login); see Retry-After", body = ErrorBody),
-        (status = 503, description = "Passkeys are off (WEBAUTHN_RP_ID is an IP address), or the database is unavailable", body = ErrorBody),
+        Reauthenticated,
         Authenticated,
+        (status = 503, description = "Passkeys are off (WEBAUTHN_RP_ID is an IP address), or the database is unavailable", body = ErrorBody),
         BodyErrors,
     ))]
 pub async fn register_start(
@@ -225,12 +222,9 @@ pub async fn rename(
     request_body(content = Option<ReauthRequest>, description = "Optional"),
     responses(
         (status = 200, description = "Removed; `data` is null", body = Envelope<Option<String>>),
-        (status = 400, description = "Wrong current password, or malformed JSON", body = ErrorBody),
-        (status = 403, description = "reauthentication required", body = ErrorBody),
         (status = 404, description = "No such passkey of the caller", body = ErrorBody),
         (status = 409, description = "The last way to sign in", body = ErrorBody),
-        (status = 422, description = "A field of the wrong type", body = ErrorBody),
-        (status = 429, description = "Too many wrong passwords for this account (shared with login); see Retry-After", body = ErrorBody),
+        Reauthenticated,
         Authenticated,
         BodyErrors,
     ))]

@@ -6,8 +6,7 @@
 use openidconnect::core::CoreClient;
 use openidconnect::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, IssuerUrl, JsonWebKeySet,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
-    TokenUrl,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenUrl,
 };
 use serde::Deserialize;
 
@@ -98,12 +97,7 @@ impl GitHubProvider {
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => {
-                    ProviderError::Refused(r.error().to_string())
-                }
-                other => ProviderError::Unavailable(other.to_string()),
-            })?;
+            .map_err(super::token_error)?;
         let access = token.access_token().secret();
         let user: GitHubUser = self.api(access, "/user").await?;
         let emails: Vec<GitHubEmail> = self.api(access, "/user/emails").await?;

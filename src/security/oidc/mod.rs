@@ -208,3 +208,31 @@ fn var(p: &ProviderSettings, suffix: &str) -> String {
         p.id.to_ascii_uppercase().replace('-', "_")
     )
 }
+
+/// A token endpoint's answer that is no token: a refusal of the code (used, expired, not for
+/// this client), or a failure to reach the endpoint or read its answer.
+fn token_error(
+    e: openidconnect::RequestTokenError<
+        openidconnect::HttpClientError<reqwest::Error>,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
+) -> ProviderError {
+    match e {
+        openidconnect::RequestTokenError::ServerResponse(r) => {
+            ProviderError::Refused(r.error().to_string())
+        }
+        other => ProviderError::Unavailable(describe(&other)),
+    }
+}
+
+/// An error and its causes in one line (the library's top-level texts are terse).
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -10,12 +10,12 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, TokenResponse,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+    TokenResponse,
 };
 use sha2::{Digest, Sha256};
 
-use super::{AuthorizationRequest, ProviderError, ProviderPerson, RETRY_AFTER, apple};
+use super::{AuthorizationRequest, ProviderError, ProviderPerson, RETRY_AFTER, apple, describe};
 use crate::config::{ProviderSecret, ProviderSettings, ResponseMode};
 
 /// Signatures by a provider's public keys only. HMAC (`HS*`) would make the client secret, or
@@ -196,12 +196,7 @@ impl OpenIdProvider {
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => {
-                    ProviderError::Refused(r.error().to_string())
-                }
-                other => ProviderError::Unavailable(describe(&other)),
-            })?;
+            .map_err(super::token_error)?;
         let id_token = response
             .id_token()
             .ok_or_else(|| ProviderError::InvalidIdToken("the provider sent no ID token".into()))?;
@@ -342,16 +337,4 @@ fn person(claims: &CoreIdTokenClaims) -> ProviderPerson {
 
 fn redirect(uri: &str) -> Result<RedirectUrl, ProviderError> {
     RedirectUrl::new(uri.to_string()).map_err(|e| ProviderError::Misconfigured(e.to_string()))
-}
-
-/// An error and its causes in one line (the library's top-level texts are terse).
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

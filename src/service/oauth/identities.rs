@@ -1,7 +1,7 @@
 //! A user's identities at providers: listed, linked from the account (a flow whose callback
 //! links instead of signing in), and unlinked, never the last way to sign in.
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{FlowError, accounts, flow};
@@ -14,7 +14,8 @@ use crate::error::{AppError, AppResult};
 use crate::security::oidc::ProviderPerson;
 use crate::service::accounts as account_service;
 use crate::service::audit::{self, NewEvent};
-use crate::service::{sign_in_ways, tickets};
+use crate::service::sign_in_ways::{self, Removed, Way};
+use crate::service::tickets;
 use crate::store::StoreError;
 
 /// How long the browser has to open a link flow's `authorize_url`.
@@ -129,36 +130,10 @@ pub async fn admin_unlink(
     Ok(())
 }
 
-/// Deletes the identity unless it is the account's last way to sign in. The check and the
-/// delete are two writes, so after the delete the rule is checked again: of two racing removals
-/// of an account's last two ways, neither can leave it with none (a loser puts its identity
-/// back and answers 409).
+/// Deletes the identity unless it is the account's last way to sign in.
 async fn remove(ctx: &AppContext, user_id: &str, identity_id: &str) -> AppResult<Identity> {
-    let not_found = || AppError::NotFound("Identity not found".into());
-    let ways = sign_in_ways::count(ctx, user_id).await?;
-    if !ways.identities.iter().any(|id| id == identity_id) {
-        return Err(not_found());
+    match sign_in_ways::remove_unless_last(ctx, user_id, Way::Identity(identity_id)).await? {
+        Removed::Identity(identity) => Ok(identity),
+        Removed::Passkey(_) => unreachable!("an identity was asked for"),
     }
-    if ways.total() <= 1 {
-        return Err(AppError::Conflict(sign_in_ways::LAST_WAY.into()));
-    }
-    let identity = ctx
-        .store
-        .list_identities(user_id)
-        .await?
-        .into_iter()
-        .find(|i| i.id == identity_id)
-        .ok_or_else(not_found)?;
-    if !ctx.store.delete_identity(identity_id, user_id).await? {
-        return Err(not_found());
-    }
-    if sign_in_ways::count(ctx, user_id).await?.total() == 0 {
-        let restored = Identity {
-            last_used_at: identity.last_used_at.or(Some(Utc::now())),
-            ..identity
-        };
-        ctx.store.insert_identity(&restored).await?;
-        return Err(AppError::Conflict(sign_in_ways::LAST_WAY.into()));
-    }
-    Ok(identity)
 }
