@@ -6,6 +6,7 @@ mod helpers;
 mod abuse;
 mod admin;
 mod auth;
+mod authenticator;
 mod binary;
 mod browser_apps;
 mod concurrency;
@@ -23,6 +24,7 @@ mod mailbox;
 mod mfa;
 mod oauth;
 mod outbox;
+mod passkeys;
 mod passwords;
 // `TestProvider::jwks_hits` counts every server's fetches at the shared provider, too coarse
 // while tests run in parallel: oauth.rs counts through a relay of its own instead.
