@@ -1,5 +1,6 @@
 //! The WebAuthn relying party: built once from the settings, or, when the RP id cannot work (an
-//! IP address), the reason, which every passkey route answers with 503 while nothing else stops.
+//! IP address), the reason, which the passkey ceremonies (registering, signing in) answer with
+//! 503 while nothing else stops.
 
 use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder};
 

@@ -41,6 +41,7 @@ use crate::store::StoreError;
 pub const MAX_NAME: usize = 64;
 
 const INVALID: &str = "Invalid credentials";
+const LOGIN_FAILED: EventType = EventType::LoginFailed;
 
 /// A registration waiting for the authenticator.
 #[derive(Serialize, Deserialize)]
@@ -71,7 +72,7 @@ fn ceremony_ttl(ctx: &AppContext) -> Duration {
 fn relying_party(ctx: &AppContext) -> AppResult<&Webauthn> {
     ctx.passkeys
         .get()
-        .map_err(|why| AppError::Unavailable(format!("passkeys are off: {why}")))
+        .map_err(|why| AppError::NotConfigured(format!("passkeys are off: {why}")))
 }
 
 /// Starts registering a passkey to the caller's account (recent authentication). The account's
@@ -148,8 +149,12 @@ pub async fn register_finish(
         name,
         credential: to_json(&made)?.to_string(),
         backed_up: internals.backup_state,
-        transports: internals
+        // As the browser reported them: the library keeps them only from attestations other
+        // than "none", which nearly every passkey sends.
+        transports: credential
+            .response
             .transports
+            .clone()
             .unwrap_or_default()
             .iter()
             .filter_map(|t| serde_json::to_value(t).ok())
@@ -235,19 +240,15 @@ pub async fn sign_in_finish(
                 .from(client)
                 .public_id("passkey_id", &stored.id);
             audit::record(ctx, suspected).await;
-            record_failure(ctx, Some(&stored.user_id), client, "counter_went_back").await;
+            let failure = ("passkey", "counter_went_back");
+            let owner = Some(stored.user_id.as_str());
+            sessions::record_failed_proof(ctx, LOGIN_FAILED, failure, owner, client, attempt).await;
             return Err(refused());
         }
         Err(_) => {
-            sessions::record_failed_proof(
-                ctx,
-                EventType::LoginFailed,
-                "passkey",
-                Some(&stored.user_id),
-                client,
-                attempt,
-            )
-            .await;
+            let failure = ("passkey", "invalid_credentials");
+            let owner = Some(stored.user_id.as_str());
+            sessions::record_failed_proof(ctx, LOGIN_FAILED, failure, owner, client, attempt).await;
             return Err(refused());
         }
     };

@@ -279,15 +279,16 @@ pub(crate) async fn record_wrong_password(
     client: &ClientInfo,
     attempt: Attempt,
 ) {
-    record_failed_proof(ctx, kind, "password", user_id, client, attempt).await;
+    let failure = ("password", "invalid_credentials");
+    record_failed_proof(ctx, kind, failure, user_id, client, attempt).await;
 }
 
-/// Records a failed proof of who one is (a password, a passkey; `method`) and, when this failure
-/// used up the account's budget, the lock it causes.
+/// Records a failed proof of who one is (`failure`: the method, a password or a passkey, and the
+/// reason) and, when this failure used up the account's budget, the lock it causes.
 pub(crate) async fn record_failed_proof(
     ctx: &AppContext,
     kind: EventType,
-    method: &'static str,
+    (method, reason): (&'static str, &'static str),
     user_id: Option<&str>,
     client: &ClientInfo,
     attempt: Attempt,
@@ -299,7 +300,7 @@ pub(crate) async fn record_failed_proof(
             None => event,
         }
     };
-    let mut failed = event(kind).reason("invalid_credentials");
+    let mut failed = event(kind).reason(reason);
     if kind == EventType::LoginFailed {
         failed = failed.method(method);
     }
