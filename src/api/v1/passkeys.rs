@@ -200,6 +200,7 @@ pub struct RenameRequest {
     request_body = RenameRequest,
     responses(
         (status = 200, description = "Renamed", body = Envelope<PasskeyView>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such passkey of the caller", body = ErrorBody),
         (status = 422, description = "A name of 1 to 64 characters", body = ErrorBody),
         Authenticated,
