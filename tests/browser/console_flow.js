@@ -125,7 +125,10 @@ async function shot(page, name) {
     await page.getByRole('button', { name: 'Reactivate' }).click();
     await page.getByRole('button', { name: 'Deactivate' }).waitFor();
     expect('reactivated', (await api('GET', `/api/v1/admin/${alice.id}`, null, root)).body.data.is_active, true);
-    await page.locator('table.events tbody tr', { hasText: 'admin.user_updated' }).first().waitFor();
+    // The page reloads its lists after each act: wait for the last reload to show all three.
+    await page.waitForFunction(() => [...document.querySelectorAll('table.events tbody tr')]
+      .filter((row) => row.textContent.includes('admin.user_updated')).length >= 3, null, { timeout: 10000 })
+      .catch(() => {});
     expect('her events show the acts',
       await page.locator('table.events tbody tr', { hasText: 'admin.user_updated' }).count() >= 3, true);
 
