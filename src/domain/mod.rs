@@ -6,6 +6,7 @@ pub mod identity;
 pub mod mail;
 pub mod mfa;
 pub mod network;
+pub mod org;
 pub mod passkey;
 pub mod permission;
 pub mod principal;

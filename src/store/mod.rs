@@ -1,7 +1,7 @@
 //! Persistence with two backends: MongoDB (production) and an embedded SQLite file
 //! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
 //! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`], [`MfaStore`],
-//! [`KeyStore`], [`IdentityStore`], [`TicketStore`], [`PasskeyStore`]), all of them together [`Store`], which is what services
+//! [`KeyStore`], [`IdentityStore`], [`TicketStore`], [`PasskeyStore`], [`OrgStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
 //! and the conformance suite (`conformance/`, one file per collection) checks both against the
@@ -30,6 +30,7 @@ use crate::domain::event::{EventFilter, SecurityEvent};
 use crate::domain::identity::Identity;
 use crate::domain::mail::{MailOutcome, OneTimeToken, OutboxMail, TokenPurpose};
 use crate::domain::mfa::MfaFactor;
+use crate::domain::org::{Membership, OrgRole, Organization};
 use crate::domain::passkey::Passkey;
 use crate::domain::signing_key::SigningKey;
 use crate::domain::ticket::{Ticket, TicketKind};
@@ -404,6 +405,70 @@ store_trait! {
 }
 
 store_trait! {
+    /// `organizations` and `memberships`: a unique slug, one membership per user and
+    /// organization, and an owner count on the organization, so that "the last owner stays" is
+    /// one conditional write whichever store, also when two demotions race.
+    pub trait OrgStore {
+        /// The organization with its first owner. A taken slug is `Duplicate { field: "slug" }`.
+        async fn create_org(&self, org: &Organization, owner: &Membership) -> StoreResult<()>;
+        async fn find_org(&self, id: &str) -> StoreResult<Option<Organization>>;
+        /// Renames it or changes its slug (a taken one is `Duplicate { field: "slug" }`).
+        async fn update_org(
+            &self,
+            id: &str,
+            name: Option<&str>,
+            slug: Option<&str>,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Option<Organization>>;
+        /// Deletes the organization with its memberships.
+        async fn delete_org(&self, id: &str) -> StoreResult<bool>;
+        /// The user's organizations with the role in each, oldest membership first.
+        async fn orgs_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, OrgRole)>>;
+        async fn find_membership(
+            &self,
+            org_id: &str,
+            user_id: &str,
+        ) -> StoreResult<Option<Membership>>;
+        /// A member already is `Duplicate { field: "membership" }`.
+        async fn add_member(&self, membership: &Membership) -> StoreResult<()>;
+        /// Members by join time, then user id, after the cursor `(joined_at, user_id)`.
+        async fn list_members(
+            &self,
+            org_id: &str,
+            limit: u32,
+            after: Option<(DateTime<Utc>, String)>,
+        ) -> StoreResult<Vec<Membership>>;
+        /// Moves the member from role `from` to `to` (`from` as the caller read it: a member
+        /// whose role changed meanwhile is [`MemberChange::Raced`]). An owner is unmade only
+        /// while another owner remains.
+        async fn set_member_role(
+            &self,
+            org_id: &str,
+            user_id: &str,
+            from: OrgRole,
+            to: OrgRole,
+        ) -> StoreResult<MemberChange>;
+        /// Removes the member (whose role is `from`); an owner only while another remains.
+        async fn remove_member(
+            &self,
+            org_id: &str,
+            user_id: &str,
+            from: OrgRole,
+        ) -> StoreResult<MemberChange>;
+    }
+}
+
+/// How a change to a membership ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    Done,
+    /// It would have left the organization without an owner.
+    LastOwner,
+    /// The member is gone, or their role is no longer the one the change was made from.
+    Raced,
+}
+
+store_trait! {
     /// `rate_limits`: counters shared by every server instance using the store.
     pub trait CounterStore {
         /// Atomically adds one to the counter `key` and returns it after the increment. An
@@ -435,6 +500,7 @@ pub trait Store:
     + IdentityStore
     + TicketStore
     + PasskeyStore
+    + OrgStore
     + 'static
 {
     /// "mongodb" or "sqlite", for logs.

@@ -4,7 +4,7 @@
 //! its own (SQLite's migrations, MongoDB's error mapping).
 //!
 //! One module per collection (`users.rs`, `roles.rs`, `sessions.rs`, `counters.rs`, `events.rs`,
-//! `mail.rs` for one-time tokens and the outbox, `mfa.rs`, `signing_keys.rs`, `identities.rs`, `tickets.rs`, `passkeys.rs`); this file keeps
+//! `mail.rs` for one-time tokens and the outbox, `mfa.rs`, `signing_keys.rs`, `identities.rs`, `tickets.rs`, `passkeys.rs`, `orgs.rs`); this file keeps
 //! the list of behaviours and the fixtures they share. A new collection adds a module beside
 //! these and lists its behaviours in [`conformance_tests!`].
 
@@ -13,6 +13,7 @@ mod events;
 mod identities;
 mod mail;
 mod mfa;
+mod orgs;
 mod passkeys;
 mod roles;
 mod sessions;
@@ -25,6 +26,7 @@ pub use identities::*;
 pub(in crate::store) use mail::send_one_mail;
 pub use mail::*;
 pub use mfa::*;
+pub use orgs::*;
 pub use passkeys::*;
 pub use roles::*;
 pub use sessions::*;
@@ -79,6 +81,10 @@ macro_rules! conformance_tests {
             expired_tickets_are_never_taken,
             passkeys_are_unique_per_credential,
             passkeys_are_listed_renamed_used_and_removed_by_their_owner,
+            organizations_have_unique_slugs_and_start_with_their_owner,
+            a_user_is_a_member_once,
+            the_last_owner_stays_also_against_racing_demotions,
+            members_page_by_join_time_without_gaps,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {

@@ -1,7 +1,7 @@
 //! MongoDB backend (the production store).
 //!
 //! Collections `users`, `roles`, `sessions`, `rate_limits`, `security_events`,
-//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes`, `signing_keys`, `identities`, `oauth_tickets` and `passkeys`. Every `_id`
+//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes`, `signing_keys`, `identities`, `oauth_tickets`, `passkeys`, `organizations` and `memberships`. Every `_id`
 //! is the domain's string UUID, every timestamp a BSON DateTime (the TTL indexes on
 //! `expires_at` only work on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
@@ -63,6 +63,7 @@ mod counters;
 mod events;
 mod identities;
 mod mfa;
+mod orgs;
 mod outbox;
 mod passkeys;
 mod roles;
@@ -76,6 +77,7 @@ use counters::CounterDoc;
 use events::EventDoc;
 use identities::IdentityDoc;
 use mfa::{FactorDoc, RecoveryCodeDoc};
+use orgs::{MembershipDoc, OrgDoc};
 use outbox::MailDoc;
 use passkeys::PasskeyDoc;
 use roles::RoleDoc;
@@ -100,6 +102,8 @@ pub struct MongoStore {
     identities: Collection<IdentityDoc>,
     oauth_tickets: Collection<TicketDoc>,
     passkeys: Collection<PasskeyDoc>,
+    organizations: Collection<OrgDoc>,
+    memberships: Collection<MembershipDoc>,
     commands: Arc<CommandCounts>,
     /// Host names only (no credentials), for error messages.
     hosts: String,
@@ -196,6 +200,8 @@ impl MongoStore {
             identities: db.collection("identities"),
             oauth_tickets: db.collection("oauth_tickets"),
             passkeys: db.collection("passkeys"),
+            organizations: db.collection("organizations"),
+            memberships: db.collection("memberships"),
             commands,
             hosts,
             db,
@@ -217,6 +223,7 @@ impl MongoStore {
         identities::create_indexes(&self.identities).await?;
         tickets::create_indexes(&self.oauth_tickets).await?;
         passkeys::create_indexes(&self.passkeys).await?;
+        orgs::create_indexes(&self.organizations, &self.memberships).await?;
         Ok(())
     }
 }
@@ -388,6 +395,9 @@ fn field_for_key(key: &str) -> Option<&'static str> {
         // The compound key's first field, and the name its index is given.
         "provider" | "identity" => Some("identity"),
         "credential_id" => Some("credential"),
+        "slug" => Some("slug"),
+        // The compound key's first field, and the name its index is given.
+        "org_id" | "membership" => Some("membership"),
         _ => None,
     }
 }

@@ -61,6 +61,7 @@ mod counters;
 mod events;
 mod identities;
 mod mfa;
+mod orgs;
 mod outbox;
 mod passkeys;
 mod roles;
@@ -274,6 +275,10 @@ fn map_error(err: rusqlite::Error) -> StoreError {
                     Some("identity")
                 } else if message.contains("passkeys.credential_id") {
                     Some("credential")
+                } else if message.contains("organizations.slug") {
+                    Some("slug")
+                } else if message.contains("memberships.org_id") {
+                    Some("membership")
                 } else {
                     // An id collision or similar: a bug, not a user-facing conflict.
                     None

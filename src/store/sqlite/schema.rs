@@ -174,6 +174,27 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          ) STRICT;
          CREATE INDEX passkeys_user ON passkeys (user_id);",
     ),
+    (
+        12,
+        // Organizations and their members; the owner count lives on the organization.
+        "CREATE TABLE organizations (
+             id         TEXT PRIMARY KEY NOT NULL,
+             name       TEXT NOT NULL,
+             slug       TEXT NOT NULL UNIQUE,
+             owners     INTEGER NOT NULL,
+             created_at INTEGER NOT NULL,
+             updated_at INTEGER NOT NULL
+         ) STRICT;
+         CREATE TABLE memberships (
+             org_id    TEXT NOT NULL,
+             user_id   TEXT NOT NULL,
+             role      TEXT NOT NULL,
+             joined_at INTEGER NOT NULL,
+             PRIMARY KEY (org_id, user_id)
+         ) STRICT;
+         CREATE INDEX memberships_user ON memberships (user_id, joined_at);
+         CREATE INDEX memberships_page ON memberships (org_id, joined_at, user_id);",
+    ),
 ];
 
 /// The version this build brings a database to.
