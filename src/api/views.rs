@@ -332,6 +332,8 @@ pub struct EventView {
     pub kind: String,
     pub user_id: Option<String>,
     pub actor_id: Option<String>,
+    /// The organization the event is about, if any.
+    pub org_id: Option<String>,
     #[schema(example = "203.0.113.7")]
     pub ip_address: Option<String>,
     #[schema(example = "Chrome 120 | Windows 10 | pc")]
@@ -349,6 +351,7 @@ impl From<SecurityEvent> for EventView {
             kind: e.kind,
             user_id: e.user_id,
             actor_id: e.actor_id,
+            org_id: e.org_id,
             ip_address: e.ip,
             device: e.device,
             detail: e.detail,

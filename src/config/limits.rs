@@ -31,6 +31,8 @@ pub struct LimitSettings {
     pub ipv6_prefix: u8,
     /// Password hashes that may wait for a hashing thread; more are refused with 503 at once.
     pub password_hash_queue: usize,
+    /// `ORG_MAX_PER_USER`: organizations a user may own.
+    pub org_max_per_user: usize,
 }
 
 pub(super) fn read(vars: &Vars) -> Result<LimitSettings, ConfigError> {
@@ -46,5 +48,6 @@ pub(super) fn read(vars: &Vars) -> Result<LimitSettings, ConfigError> {
         login_lockout: vars.limit("LOGIN_LOCKOUT", "10/15m")?,
         ipv6_prefix,
         password_hash_queue: vars.positive("PASSWORD_HASH_QUEUE", 256)?,
+        org_max_per_user: vars.positive("ORG_MAX_PER_USER", 10)?,
     })
 }

@@ -74,6 +74,16 @@ event_types! {
     PasskeyRemoved => "passkey.removed",
     PasskeyUsed => "passkey.used",
     PasskeyCloneSuspected => "passkey.clone_suspected",
+    OrgCreated => "org.created",
+    OrgUpdated => "org.updated",
+    OrgDeleted => "org.deleted",
+    OrgMemberAdded => "org.member_added",
+    OrgMemberRoleChanged => "org.member_role_changed",
+    OrgMemberRemoved => "org.member_removed",
+    OrgInvitationSent => "org.invitation_sent",
+    OrgInvitationAccepted => "org.invitation_accepted",
+    OrgInvitationDeclined => "org.invitation_declined",
+    OrgInvitationRevoked => "org.invitation_revoked",
 }
 
 /// One recorded event. `kind` is the wire name: an event written by a newer release with a type
@@ -89,6 +99,8 @@ pub struct SecurityEvent {
     pub actor_id: Option<String>,
     /// The session the event is about: the one opened, ended, or acting.
     pub session_id: Option<String>,
+    /// The organization the event is about, if any.
+    pub org_id: Option<String>,
     pub ip: Option<String>,
     pub device: Option<String>,
     pub user_agent: Option<String>,
@@ -118,6 +130,7 @@ impl EventCursor {
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub user_id: Option<String>,
+    pub org_id: Option<String>,
     pub kind: Option<EventType>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,

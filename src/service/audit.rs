@@ -27,6 +27,7 @@ pub struct NewEvent {
     user_id: Option<String>,
     actor_id: Option<String>,
     session_id: Option<String>,
+    org_id: Option<String>,
     client: Option<ClientInfo>,
     detail: Map<String, Value>,
 }
@@ -38,6 +39,7 @@ impl NewEvent {
             user_id: None,
             actor_id: None,
             session_id: None,
+            org_id: None,
             client: None,
             detail: Map::new(),
         }
@@ -62,6 +64,12 @@ impl NewEvent {
     /// The session the event is about (opened, ended, or acting).
     pub fn session(mut self, session_id: &str) -> Self {
         self.session_id = Some(session_id.to_string());
+        self
+    }
+
+    /// The organization the event is about.
+    pub fn org(mut self, org_id: &str) -> Self {
+        self.org_id = Some(org_id.to_string());
         self
     }
 
@@ -124,6 +132,7 @@ impl NewEvent {
             user_id: self.user_id,
             actor_id: self.actor_id,
             session_id: self.session_id,
+            org_id: self.org_id,
             ip,
             device,
             user_agent,
@@ -162,6 +171,7 @@ fn log_line(event: &SecurityEvent) {
         user_id = %optional(&event.user_id),
         actor_id = %optional(&event.actor_id),
         session_id = %optional(&event.session_id),
+        org_id = %optional(&event.org_id),
         ip = %optional(&event.ip),
         device = %optional(&event.device),
         user_agent = %optional(&event.user_agent),

@@ -12,6 +12,7 @@ pub mod logout;
 pub mod mfa;
 pub mod oauth;
 pub mod one_time;
+pub mod orgs;
 pub mod outbox;
 pub mod passkeys;
 pub mod password_policy;

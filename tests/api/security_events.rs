@@ -512,6 +512,7 @@ async fn the_secret_scan_catches_a_planted_secret() {
         user_id: None,
         actor_id: None,
         session_id: None,
+        org_id: None,
         ip: None,
         device: None,
         user_agent: Some(format!("curl {PASSWORD}")),

@@ -11,6 +11,7 @@ pub mod email_sign_in;
 pub mod identities;
 pub mod mfa;
 pub mod oauth;
+pub mod orgs;
 pub mod passkeys;
 pub mod security_events;
 pub mod user;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppContext> {
         .merge(oauth::router())
         .merge(identities::router())
         .merge(passkeys::router())
+        .merge(orgs::router())
         .merge(user::router())
         .merge(admin::router())
         .merge(security_events::router())

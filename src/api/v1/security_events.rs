@@ -36,11 +36,11 @@ const MAX_ID_CHARS: usize = 64;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Events per page, 1-100 (default 20).
+    /// Items per page, 1-100 (default 20).
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100, example = 20)]
-    limit: Option<String>,
-    /// The `next` of the previous page; absent for the newest page.
-    before: Option<String>,
+    pub(crate) limit: Option<String>,
+    /// The `next` of the previous page; absent for the first page.
+    pub(crate) before: Option<String>,
 }
 
 /// Filters of the admin listing; they combine.
@@ -69,7 +69,7 @@ fn query_problem(param: &str, msg: impl Into<String>) -> AppError {
     })
 }
 
-fn limit(page: &PageParams) -> AppResult<u64> {
+pub(crate) fn limit(page: &PageParams) -> AppResult<u64> {
     let limit = query_value(
         "limit",
         page.limit.as_deref(),
@@ -84,7 +84,7 @@ fn limit(page: &PageParams) -> AppResult<u64> {
 
 /// The cursor is the last event's time and id, base64url-encoded: opaque to clients, and a
 /// position rather than an offset.
-fn encode_cursor(cursor: &EventCursor) -> String {
+pub(crate) fn encode_cursor(cursor: &EventCursor) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", cursor.at.timestamp_millis(), cursor.id))
 }
 
@@ -101,7 +101,7 @@ fn decode_cursor(text: &str) -> Option<EventCursor> {
     })
 }
 
-fn before(page: &PageParams) -> AppResult<Option<EventCursor>> {
+pub(crate) fn before(page: &PageParams) -> AppResult<Option<EventCursor>> {
     match page.before.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => decode_cursor(text)
@@ -119,7 +119,7 @@ fn time(param: &str, value: Option<&str>) -> AppResult<Option<DateTime<Utc>>> {
     }
 }
 
-fn reply(page: EventPage) -> Reply<EventListView> {
+pub(crate) fn reply(page: EventPage) -> Reply<EventListView> {
     Reply::ok(
         "Security events retrieved successfully",
         EventListView {
@@ -162,7 +162,10 @@ pub async fn own_events(
 /// `user.deleted`, `admin.user_updated`, `admin.user_deleted`, `admin.sessions_revoked`,
 /// `keys.rotated`, `email.sign_in_sent`, `account.password_removed`, `identity.linked`,
 /// `identity.unlinked`, `passkey.added`, `passkey.removed`, `passkey.used`,
-/// `passkey.clone_suspected`. `login.succeeded` and `login.failed` carry `detail.method`
+/// `passkey.clone_suspected`, `org.created`, `org.updated`, `org.deleted`, `org.member_added`,
+/// `org.member_role_changed`, `org.member_removed`, `org.invitation_sent`,
+/// `org.invitation_accepted`, `org.invitation_declined`, `org.invitation_revoked` (these carry
+/// `org_id`). `login.succeeded` and `login.failed` carry `detail.method`
 /// (`password`, `email`, `provider`, `passkey`); `identity.*` carry `detail.provider`,
 /// `passkey.*` carry `detail.passkey_id`. Events are kept for
 /// `AUDIT_RETENTION` (90 days by default).
@@ -205,6 +208,7 @@ pub async fn all_events(
         since,
         until,
         before: before(&page)?,
+        ..Default::default()
     };
     Ok(reply(audit::list(&ctx, &filter, limit(&page)?).await?))
 }

@@ -16,6 +16,7 @@ fn event(kind: EventType, user_id: Option<&str>, at: DateTime<Utc>) -> SecurityE
         user_id: user_id.map(str::to_string),
         actor_id: user_id.map(str::to_string),
         session_id: Some(new_id()),
+        org_id: None,
         ip: Some("203.0.113.7".into()),
         device: Some("Firefox 120 | Linux | pc".into()),
         user_agent: Some("Mozilla/5.0".into()),
@@ -103,15 +104,19 @@ pub async fn events_page_newest_first_without_gaps_or_repeats(store: &dyn Store)
     );
 }
 
-/// The filters combine; `since` is inclusive, `until` exclusive.
+/// The filters (user, organization, type, time) combine; `since` is inclusive, `until` exclusive.
 pub async fn events_filter_by_user_type_and_time(store: &dyn Store) {
     let t = now() - Duration::hours(1);
     let at = |minutes| t + Duration::minutes(minutes);
+    let in_org = |mut e: SecurityEvent| {
+        e.org_id = Some("org-1".into());
+        e
+    };
     let events = [
         event(EventType::LoginFailed, Some("ann"), at(0)),
-        event(EventType::LoginSucceeded, Some("ann"), at(1)),
+        in_org(event(EventType::LoginSucceeded, Some("ann"), at(1))),
         event(EventType::LoginFailed, None, at(2)),
-        event(EventType::LoginFailed, Some("bob"), at(3)),
+        in_org(event(EventType::LoginFailed, Some("bob"), at(3))),
         event(EventType::PasswordChanged, Some("ann"), at(4)),
     ];
     for e in &events {
@@ -142,6 +147,11 @@ pub async fn events_filter_by_user_type_and_time(store: &dyn Store) {
         ..by_type
     };
     assert_eq!(list(window).await, [at(2)]);
+    let by_org = EventFilter {
+        org_id: Some("org-1".into()),
+        ..Default::default()
+    };
+    assert_eq!(list(by_org).await, [at(3), at(1)]);
     let nobody = EventFilter {
         user_id: Some("carol".into()),
         ..Default::default()

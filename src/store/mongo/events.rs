@@ -21,6 +21,8 @@ pub(super) struct EventDoc {
     user_id: Option<String>,
     actor_id: Option<String>,
     session_id: Option<String>,
+    #[serde(default)]
+    org_id: Option<String>,
     ip: Option<String>,
     device: Option<String>,
     user_agent: Option<String>,
@@ -38,6 +40,7 @@ impl EventDoc {
             user_id: e.user_id.clone(),
             actor_id: e.actor_id.clone(),
             session_id: e.session_id.clone(),
+            org_id: e.org_id.clone(),
             ip: e.ip.clone(),
             device: e.device.clone(),
             user_agent: e.user_agent.clone(),
@@ -56,6 +59,7 @@ impl EventDoc {
             user_id: self.user_id,
             actor_id: self.actor_id,
             session_id: self.session_id,
+            org_id: self.org_id,
             ip: self.ip,
             device: self.device,
             user_agent: self.user_agent,
@@ -73,6 +77,7 @@ pub(super) async fn create_indexes(events: &Collection<EventDoc>) -> mongodb::er
             index(doc! { "at": -1, "_id": -1 }, plain()),
             index(doc! { "user_id": 1, "at": -1, "_id": -1 }, plain()),
             index(doc! { "type": 1, "at": -1, "_id": -1 }, plain()),
+            index(doc! { "org_id": 1, "at": -1, "_id": -1 }, plain()),
             expiry_index(),
         ])
         .await
@@ -83,6 +88,9 @@ fn query(filter: &EventFilter, now: DateTime<Utc>) -> Document {
     let mut all = vec![doc! { "expires_at": { "$gt": bson_date(now) } }];
     if let Some(user_id) = &filter.user_id {
         all.push(doc! { "user_id": user_id });
+    }
+    if let Some(org_id) = &filter.org_id {
+        all.push(doc! { "org_id": org_id });
     }
     if let Some(kind) = filter.kind {
         all.push(doc! { "type": kind.as_str() });

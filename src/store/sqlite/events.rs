@@ -12,7 +12,8 @@ use crate::store::EventStore;
 
 macro_rules! event_columns {
     () => {
-        "id, at, type, user_id, actor_id, session_id, ip, device, user_agent, detail, expires_at"
+        "id, at, type, user_id, actor_id, session_id, ip, device, user_agent, detail, expires_at, \
+         org_id"
     };
 }
 
@@ -30,6 +31,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<SecurityEvent> {
         user_agent: c.take()?,
         detail: c.take::<JsonObject>()?.0,
         expires_at: c.timestamp()?,
+        org_id: c.take()?,
     })
 }
 
@@ -53,6 +55,10 @@ fn conditions(filter: &EventFilter, now: DateTime<Utc>) -> (String, Vec<SqlValue
     if let Some(user_id) = &filter.user_id {
         sql.push_str(" AND user_id = ?");
         values.push(SqlValue::Text(user_id.clone()));
+    }
+    if let Some(org_id) = &filter.org_id {
+        sql.push_str(" AND org_id = ?");
+        values.push(SqlValue::Text(org_id.clone()));
     }
     if let Some(kind) = filter.kind {
         sql.push_str(" AND type = ?");
@@ -85,7 +91,7 @@ impl EventStore for SqliteStore {
             conn.prepare_cached(concat!(
                 "INSERT INTO security_events (",
                 event_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ))?
             .execute(params![
                 event.id,
@@ -99,6 +105,7 @@ impl EventStore for SqliteStore {
                 event.user_agent,
                 detail,
                 millis(event.expires_at),
+                event.org_id,
             ])
             .map(drop)
         })

@@ -195,6 +195,12 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          CREATE INDEX memberships_user ON memberships (user_id, joined_at);
          CREATE INDEX memberships_page ON memberships (org_id, joined_at, user_id);",
     ),
+    (
+        13,
+        // Events about an organization, listed by it.
+        "ALTER TABLE security_events ADD COLUMN org_id TEXT;
+         CREATE INDEX security_events_org ON security_events (org_id, at, id);",
+    ),
 ];
 
 /// The version this build brings a database to.

@@ -1,0 +1,335 @@
+//! Organizations: creating one, its settings, its members and their roles, on both stores.
+//! Until invitations exist, the tests add members through the store, as the operator path
+//! `user_with_role` does for platform roles.
+
+use authkit::Settings;
+use authkit::domain::org::{Membership, OrgRole};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, expect_error, read};
+use crate::on_both_stores;
+
+on_both_stores!(
+    an_owner_creates_renames_and_deletes_an_organization,
+    outsiders_get_404_and_members_lacking_the_right_403,
+    only_owners_make_unmake_or_remove_owners,
+    the_last_owner_stays_also_when_two_demotions_race,
+    a_removed_member_is_refused_at_once,
+    members_page_by_cursor_and_bad_paging_is_422,
+    a_user_owns_at_most_org_max_per_user,
+);
+
+/// Creates an organization as `token`; returns its id.
+async fn create(app: &TestApp, token: &str, name: &str, slug: Option<&str>) -> String {
+    let mut body = json!({ "name": name });
+    if let Some(slug) = slug {
+        body["slug"] = json!(slug);
+    }
+    let (status, body) = read(app.post("/api/v1/orgs", Some(body), Some(token)).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"]["id"].as_str().unwrap().to_string()
+}
+
+/// Makes `user_id` a member of `org_id` with `role`, straight in the store.
+async fn join(app: &TestApp, org_id: &str, user_id: &str, role: OrgRole) {
+    let settings = Settings::from_lookup(|k| app.vars.get(k).cloned()).unwrap();
+    let ctx = authkit::app::context(settings).await.expect("context");
+    ctx.store
+        .add_member(&Membership {
+            org_id: org_id.into(),
+            user_id: user_id.into(),
+            role,
+            joined_at: chrono::Utc::now(),
+        })
+        .await
+        .expect("member added");
+}
+
+async fn patch(app: &TestApp, path: &str, body: Value, token: &str) -> reqwest::Response {
+    app.client
+        .patch(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// The whole life of an organization: created with a slug from its name (its creator the
+/// owner), listed with the role, renamed, a taken or malformed slug refused, its events kept,
+/// and deleted.
+async fn an_owner_creates_renames_and_deletes_an_organization(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, ada) = app.user("ada").await;
+    let acme = create(&app, &ada, "Acme, Inc.", None).await;
+    create(&app, &ada, "Globex", Some("Globex")).await;
+    let (status, body) = read(app.get("/api/v1/orgs", Some(&ada)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = body["data"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["slug"], "acme-inc");
+    assert_eq!(list[0]["role"], "owner");
+    assert_eq!(list[1]["slug"], "globex", "slugs are lower-cased");
+
+    let path = format!("/api/v1/orgs/{acme}");
+    let res = patch(&app, &path, json!({"slug": "globex"}), &ada).await;
+    expect_error(res, StatusCode::CONFLICT).await;
+    let res = patch(&app, &path, json!({"slug": "-bad-"}), &ada).await;
+    expect_error(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let res = patch(
+        &app,
+        &path,
+        json!({"name": "Acme Corp", "slug": "acme"}),
+        &ada,
+    )
+    .await;
+    let (status, body) = read(res).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["name"], "Acme Corp");
+    assert_eq!(body["data"]["slug"], "acme");
+
+    let events = format!("/api/v1/orgs/{acme}/security-events");
+    let (status, body) = read(app.get(&events, Some(&ada)).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let kinds: Vec<&str> = body["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["org.updated", "org.created"]);
+    assert!(body["data"]["events"][0]["org_id"] == acme.as_str());
+
+    let (status, _) = read(app.delete(&path, Some(&ada)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    expect_error(app.get(&path, Some(&ada)).await, StatusCode::NOT_FOUND).await;
+}
+
+/// Someone who is no member learns nothing, not even that the organization exists (404, the
+/// same as an unknown id); a member reads but may not change (403).
+async fn outsiders_get_404_and_members_lacking_the_right_403(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, ada) = app.user("ada").await;
+    let (bea_id, bea) = app.user("bea").await;
+    let (_, cid) = app.user("cid").await;
+    let org = create(&app, &ada, "Acme", None).await;
+    join(&app, &org, &bea_id, OrgRole::Member).await;
+    let path = format!("/api/v1/orgs/{org}");
+    let unknown = "/api/v1/orgs/00000000-0000-4000-8000-000000000000";
+    for p in [path.as_str(), unknown] {
+        let body = expect_error(app.get(p, Some(&cid)).await, StatusCode::NOT_FOUND).await;
+        assert_eq!(body["message"], "Organization not found");
+    }
+    expect_error(
+        patch(&app, &path, json!({"name": "Mine"}), &cid).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let (status, _) = read(app.get(&path, Some(&bea)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = read(app.get(&format!("{path}/members"), Some(&bea)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["members"].as_array().unwrap().len(), 2);
+    expect_error(
+        patch(&app, &path, json!({"name": "Mine"}), &bea).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_error(app.delete(&path, Some(&bea)).await, StatusCode::FORBIDDEN).await;
+    expect_error(
+        app.get(&format!("{path}/security-events"), Some(&bea))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
+/// An admin manages members but never an owner: making one, unmaking one or removing one is an
+/// owner's act.
+async fn only_owners_make_unmake_or_remove_owners(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ada_id, ada) = app.user("ada").await;
+    let (bea_id, bea) = app.user("bea").await;
+    let (cid_id, _) = app.user("cid").await;
+    let org = create(&app, &ada, "Acme", None).await;
+    join(&app, &org, &bea_id, OrgRole::Admin).await;
+    join(&app, &org, &cid_id, OrgRole::Member).await;
+    let member = |id: &str| format!("/api/v1/orgs/{org}/members/{id}");
+
+    let res = patch(&app, &member(&cid_id), json!({"role": "owner"}), &bea).await;
+    expect_error(res, StatusCode::FORBIDDEN).await;
+    let res = patch(&app, &member(&ada_id), json!({"role": "member"}), &bea).await;
+    expect_error(res, StatusCode::FORBIDDEN).await;
+    expect_error(
+        app.delete(&member(&ada_id), Some(&bea)).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let res = patch(&app, &member(&cid_id), json!({"role": "king"}), &bea).await;
+    expect_error(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    let res = patch(&app, &member(&cid_id), json!({"role": "admin"}), &bea).await;
+    let (status, body) = read(res).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["role"], "admin");
+    assert_eq!(body["data"]["user"]["username"], "cid");
+
+    let res = patch(&app, &member(&cid_id), json!({"role": "owner"}), &ada).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (status, _) = read(app.delete(&member(&cid_id), Some(&ada)).await).await;
+    assert_eq!(status, StatusCode::OK, "an owner removes an owner");
+    let events = format!("/api/v1/orgs/{org}/security-events");
+    let (_, body) = read(app.get(&events, Some(&ada)).await).await;
+    let kinds: Vec<&str> = body["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "org.member_removed",
+            "org.member_role_changed",
+            "org.member_role_changed",
+            "org.created"
+        ]
+    );
+}
+
+/// The last owner can neither step down nor leave; of two owners demoting each other at once,
+/// exactly one succeeds and one owner is left (the store's own race, both writes at the same
+/// moment, is in the conformance suite: `the_last_owner_stays_also_against_racing_demotions`).
+async fn the_last_owner_stays_also_when_two_demotions_race(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ada_id, ada) = app.user("ada").await;
+    let (bea_id, bea) = app.user("bea").await;
+    let org = create(&app, &ada, "Acme", None).await;
+    let member = |id: &str| format!("/api/v1/orgs/{org}/members/{id}");
+    let res = patch(&app, &member(&ada_id), json!({"role": "admin"}), &ada).await;
+    let body = expect_error(res, StatusCode::CONFLICT).await;
+    assert_eq!(
+        body["message"],
+        "The organization's last owner stays: make another owner first"
+    );
+    expect_error(
+        app.delete(&member(&ada_id), Some(&ada)).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+
+    join(&app, &org, &bea_id, OrgRole::Owner).await;
+    let (beas, adas) = (member(&bea_id), member(&ada_id));
+    let (a, b) = tokio::join!(
+        patch(&app, &beas, json!({"role": "member"}), &ada),
+        patch(&app, &adas, json!({"role": "member"}), &bea),
+    );
+    // One wins; the other is refused: 409 if both writes met, 403 if the loser had already
+    // been made a member by the winner before its own check.
+    let statuses = [a.status(), b.status()];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::OK, StatusCode::CONFLICT, StatusCode::FORBIDDEN].contains(s)),
+        "{statuses:?}"
+    );
+    let (_, body) = read(
+        app.get(&format!("/api/v1/orgs/{org}/members"), Some(&ada))
+            .await,
+    )
+    .await;
+    let owners = body["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "owner")
+        .count();
+    assert_eq!(owners, 1);
+}
+
+/// A member removed (or who left) is refused by the very next request.
+async fn a_removed_member_is_refused_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, ada) = app.user("ada").await;
+    let (bea_id, bea) = app.user("bea").await;
+    let (cid_id, cid) = app.user("cid").await;
+    let org = create(&app, &ada, "Acme", None).await;
+    join(&app, &org, &bea_id, OrgRole::Member).await;
+    join(&app, &org, &cid_id, OrgRole::Member).await;
+    let path = format!("/api/v1/orgs/{org}");
+    assert_eq!(app.get(&path, Some(&bea)).await.status(), StatusCode::OK);
+    let (status, _) = read(
+        app.delete(&format!("{path}/members/{bea_id}"), Some(&ada))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    expect_error(app.get(&path, Some(&bea)).await, StatusCode::NOT_FOUND).await;
+    // Leaving: a member removes themself.
+    let (status, _) = read(
+        app.delete(&format!("{path}/members/{cid_id}"), Some(&cid))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    expect_error(app.get(&path, Some(&cid)).await, StatusCode::NOT_FOUND).await;
+    let (status, body) = read(app.get("/api/v1/orgs", Some(&cid)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["data"].as_array().unwrap().is_empty());
+}
+
+/// Members come a page at a time by join time, none twice or missed; a bad cursor or limit is
+/// 422.
+async fn members_page_by_cursor_and_bad_paging_is_422(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, ada) = app.user("ada").await;
+    let org = create(&app, &ada, "Acme", None).await;
+    for name in ["bea", "cid", "dan", "eve"] {
+        let (id, _) = app.user(name).await;
+        join(&app, &org, &id, OrgRole::Member).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = format!("/api/v1/orgs/{org}/members?limit=2");
+    loop {
+        let (status, body) = read(app.get(&path, Some(&ada)).await).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for m in body["data"]["members"].as_array().unwrap() {
+            seen.push(m["user"]["username"].as_str().unwrap().to_string());
+        }
+        match body["data"]["next"].as_str() {
+            Some(next) => path = format!("/api/v1/orgs/{org}/members?limit=2&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["ada", "bea", "cid", "dan", "eve"]);
+    for query in ["limit=0", "limit=101", "limit=x", "before=not-a-cursor"] {
+        let res = app
+            .get(&format!("/api/v1/orgs/{org}/members?{query}"), Some(&ada))
+            .await;
+        expect_error(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+}
+
+/// `ORG_MAX_PER_USER` bounds how many organizations one user owns.
+async fn a_user_owns_at_most_org_max_per_user(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("ORG_MAX_PER_USER", "1")]).await;
+    let (_, ada) = app.user("ada").await;
+    create(&app, &ada, "First", None).await;
+    let res = app
+        .post("/api/v1/orgs", Some(json!({"name": "Second"})), Some(&ada))
+        .await;
+    let body = expect_error(res, StatusCode::FORBIDDEN).await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("ORG_MAX_PER_USER"),
+        "{body}"
+    );
+}
