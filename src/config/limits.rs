@@ -33,6 +33,10 @@ pub struct LimitSettings {
     pub password_hash_queue: usize,
     /// `ORG_MAX_PER_USER`: organizations a user may own.
     pub org_max_per_user: usize,
+    /// `RATE_LIMIT_INVITES`: invitations per organization.
+    pub invites: Option<Limit>,
+    /// `ORG_INVITE_TTL`: how long an invitation works.
+    pub invite_ttl: std::time::Duration,
 }
 
 pub(super) fn read(vars: &Vars) -> Result<LimitSettings, ConfigError> {
@@ -49,5 +53,10 @@ pub(super) fn read(vars: &Vars) -> Result<LimitSettings, ConfigError> {
         ipv6_prefix,
         password_hash_queue: vars.positive("PASSWORD_HASH_QUEUE", 256)?,
         org_max_per_user: vars.positive("ORG_MAX_PER_USER", 10)?,
+        invites: vars.limit("RATE_LIMIT_INVITES", "50/1h")?,
+        invite_ttl: vars.positive_duration(
+            "ORG_INVITE_TTL",
+            std::time::Duration::from_secs(7 * 24 * 3600),
+        )?,
     })
 }

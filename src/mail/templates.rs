@@ -18,6 +18,8 @@ pub enum MailKind<'a> {
     EmailChangeNotice { new_email: &'a str },
     PasswordChanged,
     SignIn { link: &'a str, code: &'a str },
+    /// An invitation to join an organization (`org`: its name).
+    OrgInvitation { link: &'a str, org: &'a str },
 }
 
 macro_rules! template {
@@ -38,6 +40,7 @@ impl MailKind<'_> {
             Self::EmailChangeNotice { .. } => template!("email_change_notice"),
             Self::PasswordChanged => template!("password_changed"),
             Self::SignIn { .. } => template!("sign_in"),
+            Self::OrgInvitation { .. } => template!("org_invitation"),
         }
     }
 
@@ -49,6 +52,7 @@ impl MailKind<'_> {
             | Self::SignIn { link, code } => vec![("link", link), ("code", code)],
             Self::EmailChangeNotice { new_email } => vec![("new_email", new_email)],
             Self::PasswordChanged => Vec::new(),
+            Self::OrgInvitation { link, org } => vec![("link", link), ("org", org)],
         }
     }
 
@@ -116,6 +120,10 @@ mod tests {
                 link: "https://x/sign-in?token=T",
                 code: "222222",
             },
+            MailKind::OrgInvitation {
+                link: "https://x/invitation?token=T",
+                org: "<Acme>",
+            },
         ];
         for kind in &kinds {
             let mail = kind.render("Acme");
@@ -125,6 +133,7 @@ mod tests {
             assert!(mail.subject.contains("Acme"), "{}", mail.subject);
             assert!(!mail.subject.is_empty() && !mail.text.starts_with("Subject"));
             assert!(!mail.html.contains("<new>"), "escaped: {}", mail.html);
+            assert!(!mail.html.contains("<Acme>"), "escaped: {}", mail.html);
         }
         let reset = kinds[0].render("Acme");
         assert!(

@@ -98,6 +98,12 @@ pub async fn account_change(ctx: &AppContext, user_id: &str, ip: IpAddr) -> AppR
     count(ctx, "change_ip", &ip_key(ctx, ip), limit, message).await
 }
 
+/// Invitations sent for one organization (`RATE_LIMIT_INVITES`).
+pub async fn invitation_of_org(ctx: &AppContext, org_id: &str) -> AppResult<()> {
+    let limit = ctx.settings.limits.invites;
+    count(ctx, "invite_org", org_id, limit, "Too many invitations, try again later").await
+}
+
 /// Mail-sending requests (forgot, resend, an admin's reset) from one client IP. Callers answer
 /// alike whether or not a mail goes out, so going over it changes nothing a client can see.
 pub async fn mail_from_ip(ctx: &AppContext, ip: IpAddr) -> AppResult<()> {

@@ -1,7 +1,7 @@
 //! Persistence with two backends: MongoDB (production) and an embedded SQLite file
 //! (zero-configuration runs). One small trait per collection ([`UserStore`], [`RoleStore`],
 //! [`SessionStore`], [`CounterStore`], [`EventStore`], [`TokenStore`], [`OutboxStore`], [`MfaStore`],
-//! [`KeyStore`], [`IdentityStore`], [`TicketStore`], [`PasskeyStore`], [`OrgStore`]), all of them together [`Store`], which is what services
+//! [`KeyStore`], [`IdentityStore`], [`TicketStore`], [`PasskeyStore`], [`OrgStore`], [`InvitationStore`]), all of them together [`Store`], which is what services
 //! hold; the backend is picked at start. Each backend has one module per collection
 //! (`sqlite/users.rs`, `mongo/users.rs`, ...) beside its `mod.rs` (connection, errors, schema),
 //! and the conformance suite (`conformance/`, one file per collection) checks both against the
@@ -30,7 +30,7 @@ use crate::domain::event::{EventFilter, SecurityEvent};
 use crate::domain::identity::Identity;
 use crate::domain::mail::{MailOutcome, OneTimeToken, OutboxMail, TokenPurpose};
 use crate::domain::mfa::MfaFactor;
-use crate::domain::org::{Membership, OrgRole, Organization};
+use crate::domain::org::{Invitation, Membership, OrgRole, Organization};
 use crate::domain::passkey::Passkey;
 use crate::domain::signing_key::SigningKey;
 use crate::domain::ticket::{Ticket, TicketKind};
@@ -420,7 +420,7 @@ store_trait! {
             slug: Option<&str>,
             now: DateTime<Utc>,
         ) -> StoreResult<Option<Organization>>;
-        /// Deletes the organization with its memberships.
+        /// Deletes the organization with its memberships and invitations.
         async fn delete_org(&self, id: &str) -> StoreResult<bool>;
         /// The user's organizations with the role in each, oldest membership first.
         async fn orgs_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, OrgRole)>>;
@@ -455,6 +455,35 @@ store_trait! {
             user_id: &str,
             from: OrgRole,
         ) -> StoreResult<MemberChange>;
+    }
+}
+
+store_trait! {
+    /// `invitations`: one live invitation per address and organization (a new one replaces the
+    /// older), found by id or by its token's hash, and taken once (accept, decline, revoke).
+    pub trait InvitationStore {
+        /// Files it, replacing the organization's earlier invitation to the same address.
+        async fn put_invitation(&self, invitation: &Invitation) -> StoreResult<()>;
+        async fn find_invitation(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Invitation>>;
+        async fn find_invitation_by_token(
+            &self,
+            token_hash: &str,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Option<Invitation>>;
+        /// An organization's live invitations, newest first.
+        async fn list_org_invitations(
+            &self,
+            org_id: &str,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Vec<Invitation>>;
+        /// The live invitations to an address (lower-case), newest first.
+        async fn list_invitations_to(
+            &self,
+            email: &str,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Vec<Invitation>>;
+        /// Deletes and returns the live invitation `id`: of racing calls, one gets it.
+        async fn take_invitation(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Invitation>>;
     }
 }
 
@@ -501,6 +530,7 @@ pub trait Store:
     + TicketStore
     + PasskeyStore
     + OrgStore
+    + InvitationStore
     + 'static
 {
     /// "mongodb" or "sqlite", for logs.

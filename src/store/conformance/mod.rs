@@ -85,6 +85,7 @@ macro_rules! conformance_tests {
             a_user_is_a_member_once,
             the_last_owner_stays_also_against_racing_demotions,
             members_page_by_join_time_without_gaps,
+            invitations_replace_per_address_and_are_taken_once,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {

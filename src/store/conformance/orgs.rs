@@ -231,3 +231,69 @@ pub async fn members_page_by_join_time_without_gaps(store: &dyn Store) {
     }
     assert_eq!(seen, ["u0", "u1", "u2", "u3", "u4"]);
 }
+
+fn invitation(org_id: &str, email: &str, at: DateTime<Utc>) -> crate::domain::org::Invitation {
+    crate::domain::org::Invitation {
+        id: new_id(),
+        org_id: org_id.into(),
+        email: email.into(),
+        role: OrgRole::Member,
+        invited_by: "owner".into(),
+        token_hash: new_id(),
+        created_at: at,
+        expires_at: at + Duration::days(7),
+    }
+}
+
+/// One live invitation per address and organization (a new one replaces the older), found by
+/// id, token or address, taken once also when accepts race, never after it expired, and gone
+/// with its organization.
+pub async fn invitations_replace_per_address_and_are_taken_once(store: &dyn Store) {
+    let t = now();
+    let team = org("inviting", t);
+    store
+        .create_org(&team, &member(&team.id, "owner", OrgRole::Owner, t))
+        .await
+        .unwrap();
+    let first = invitation(&team.id, "x@example.com", t);
+    let second = invitation(&team.id, "x@example.com", t + Duration::seconds(1));
+    let other = invitation(&team.id, "y@example.com", t + Duration::seconds(2));
+    for i in [&first, &second, &other] {
+        store.put_invitation(i).await.expect("put");
+    }
+    assert_eq!(store.find_invitation(&first.id, t).await.unwrap(), None, "replaced");
+    assert_eq!(
+        store.find_invitation_by_token(&second.token_hash, t).await.unwrap(),
+        Some(second.clone())
+    );
+    let listed: Vec<String> = store
+        .list_org_invitations(&team.id, t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(listed, [other.id.clone(), second.id.clone()]);
+    assert_eq!(
+        store.list_invitations_to("x@example.com", t).await.unwrap(),
+        vec![second.clone()]
+    );
+
+    let takes = futures_util::future::join_all(
+        (0..6).map(|_| store.take_invitation(&second.id, t)),
+    )
+    .await;
+    let won: Vec<_> = takes.into_iter().filter_map(|r| r.unwrap()).collect();
+    assert_eq!(won, vec![second.clone()], "exactly one accept takes it");
+
+    let stale = crate::domain::org::Invitation {
+        expires_at: t - Duration::seconds(1),
+        ..invitation(&team.id, "z@example.com", t - Duration::days(8))
+    };
+    store.put_invitation(&stale).await.unwrap();
+    assert_eq!(store.find_invitation(&stale.id, t).await.unwrap(), None);
+    assert_eq!(store.take_invitation(&stale.id, t).await.unwrap(), None);
+
+    assert!(store.delete_org(&team.id).await.unwrap());
+    assert_eq!(store.find_invitation(&other.id, t).await.unwrap(), None);
+}

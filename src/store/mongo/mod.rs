@@ -1,7 +1,7 @@
 //! MongoDB backend (the production store).
 //!
 //! Collections `users`, `roles`, `sessions`, `rate_limits`, `security_events`,
-//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes`, `signing_keys`, `identities`, `oauth_tickets`, `passkeys`, `organizations` and `memberships`. Every `_id`
+//! `one_time_tokens`, `mail_outbox`, `mfa_factors`, `mfa_recovery_codes`, `signing_keys`, `identities`, `oauth_tickets`, `passkeys`, `organizations`, `memberships` and `invitations`. Every `_id`
 //! is the domain's string UUID, every timestamp a BSON DateTime (the TTL indexes on
 //! `expires_at` only work on dates).
 //! Uniqueness comes from unique indexes created at connect; a refused write (code 11000) becomes
@@ -62,6 +62,7 @@ const UNAVAILABLE_CODES: &[i32] = &[
 mod counters;
 mod events;
 mod identities;
+mod invitations;
 mod mfa;
 mod orgs;
 mod outbox;
@@ -77,6 +78,7 @@ use counters::CounterDoc;
 use events::EventDoc;
 use identities::IdentityDoc;
 use mfa::{FactorDoc, RecoveryCodeDoc};
+use invitations::InvitationDoc;
 use orgs::{MembershipDoc, OrgDoc};
 use outbox::MailDoc;
 use passkeys::PasskeyDoc;
@@ -104,6 +106,7 @@ pub struct MongoStore {
     passkeys: Collection<PasskeyDoc>,
     organizations: Collection<OrgDoc>,
     memberships: Collection<MembershipDoc>,
+    invitations: Collection<InvitationDoc>,
     commands: Arc<CommandCounts>,
     /// Host names only (no credentials), for error messages.
     hosts: String,
@@ -202,6 +205,7 @@ impl MongoStore {
             passkeys: db.collection("passkeys"),
             organizations: db.collection("organizations"),
             memberships: db.collection("memberships"),
+            invitations: db.collection("invitations"),
             commands,
             hosts,
             db,
@@ -224,6 +228,7 @@ impl MongoStore {
         tickets::create_indexes(&self.oauth_tickets).await?;
         passkeys::create_indexes(&self.passkeys).await?;
         orgs::create_indexes(&self.organizations, &self.memberships).await?;
+        invitations::create_indexes(&self.invitations).await?;
         Ok(())
     }
 }

@@ -177,6 +177,10 @@ impl OrgStore for MongoStore {
             .delete_many(doc! { "org_id": id })
             .await
             .map_err(map_err)?;
+        self.invitations
+            .delete_many(doc! { "org_id": id })
+            .await
+            .map_err(map_err)?;
         Ok(deleted.deleted_count == 1)
     }
 

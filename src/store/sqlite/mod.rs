@@ -60,6 +60,7 @@ macro_rules! session_state_columns {
 mod counters;
 mod events;
 mod identities;
+mod invitations;
 mod mfa;
 mod orgs;
 mod outbox;
@@ -397,6 +398,7 @@ impl Store for SqliteStore {
                 "mail_outbox",
                 "mfa_factors",
                 "oauth_tickets",
+                "invitations",
             ] {
                 deleted += conn
                     .prepare_cached(&format!("DELETE FROM {table} WHERE expires_at <= ?1"))?

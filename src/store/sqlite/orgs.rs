@@ -122,6 +122,8 @@ impl OrgStore for SqliteStore {
             let tx = conn.transaction()?;
             tx.prepare_cached("DELETE FROM memberships WHERE org_id = ?1")?
                 .execute([&id])?;
+            tx.prepare_cached("DELETE FROM invitations WHERE org_id = ?1")?
+                .execute([&id])?;
             let deleted = tx
                 .prepare_cached("DELETE FROM organizations WHERE id = ?1")?
                 .execute([&id])?;

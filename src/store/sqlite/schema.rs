@@ -201,6 +201,23 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         "ALTER TABLE security_events ADD COLUMN org_id TEXT;
          CREATE INDEX security_events_org ON security_events (org_id, at, id);",
     ),
+    (
+        14,
+        // Invitations to organizations: one live one per address and organization.
+        "CREATE TABLE invitations (
+             id         TEXT PRIMARY KEY NOT NULL,
+             org_id     TEXT NOT NULL,
+             email      TEXT NOT NULL,
+             role       TEXT NOT NULL,
+             invited_by TEXT NOT NULL,
+             token_hash TEXT NOT NULL UNIQUE,
+             created_at INTEGER NOT NULL,
+             expires_at INTEGER NOT NULL,
+             UNIQUE (org_id, email)
+         ) STRICT;
+         CREATE INDEX invitations_email ON invitations (email);
+         CREATE INDEX invitations_expiry ON invitations (expires_at);",
+    ),
 ];
 
 /// The version this build brings a database to.
