@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod authentication;
 pub mod email_sign_in;
+pub mod invitations;
 pub mod limits;
 pub mod logout;
 pub mod mfa;

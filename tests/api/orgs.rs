@@ -333,3 +333,230 @@ async fn a_user_owns_at_most_org_max_per_user(backend: Backend) {
         "{body}"
     );
 }
+
+mod invitations {
+    //! Invitations, with the mail read from the real SMTP server.
+
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+
+    use super::{create, patch};
+    use crate::helpers::{Backend, TestApp, expect_error, read};
+    use crate::mailbox::{Mailbox, ask_for_mail, mail_app, unique_address};
+    use crate::on_both_stores;
+
+    on_both_stores!(
+        an_invited_person_without_an_account_joins_from_the_mail,
+        only_the_invited_verified_address_accepts_and_only_once,
+        invitations_are_replaced_revoked_declined_and_limited,
+    );
+
+    /// Signs `email` in by a mailed code (the account is made on first use, its address
+    /// verified): the access token.
+    async fn signed_in_by_mail(app: &TestApp, mailbox: &Mailbox, email: &str) -> String {
+        ask_for_mail(app, "/api/v1/auth/email/sign-in/start", email).await;
+        let code = mailbox.latest(email, "sign-in").await.code();
+        let res = app
+            .post(
+                "/api/v1/auth/email/sign-in",
+                Some(json!({"email": email, "code": code})),
+                None,
+            )
+            .await;
+        let (status, body) = read(res).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"]["token"]["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn invite(
+        app: &TestApp,
+        org: &str,
+        token: &str,
+        email: &str,
+        role: &str,
+    ) -> reqwest::Response {
+        let body = json!({"email": email, "role": role});
+        app.post(
+            &format!("/api/v1/orgs/{org}/invitations"),
+            Some(body),
+            Some(token),
+        )
+        .await
+    }
+
+    async fn answer(app: &TestApp, token: &str, what: &str, body: Value) -> (StatusCode, Value) {
+        let path = format!("/api/v1/user/invitations/{what}");
+        read(app.post(&path, Some(body), Some(token)).await).await
+    }
+
+    /// The whole path of a person who has no account: the invitation mail names the
+    /// organization and links to this server's accept page; signing in by a mailed code makes
+    /// the account (address verified); the token from the link accepts; the person is a member
+    /// with the role, and the admins see the events.
+    async fn an_invited_person_without_an_account_joins_from_the_mail(backend: Backend) {
+        let Some((app, mailbox)) = mail_app(backend, &[]).await else {
+            return;
+        };
+        let (_, ada) = app.user("ada").await;
+        let org = create(&app, &ada, "Acme Robotics", None).await;
+        let bea = unique_address("bea");
+        let res = invite(&app, &org, &ada, &bea.to_uppercase(), "admin").await;
+        let (status, body) = read(res).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["data"]["email"], bea.as_str(), "stored lower-case");
+        assert_eq!(body["data"]["role"], "admin");
+        let mail = mailbox.latest(&bea, "Acme Robotics").await;
+        assert!(mail.link().contains("/invitation?token="), "{}", mail.text);
+        let token = mail.link_token();
+
+        let bea_token = signed_in_by_mail(&app, &mailbox, &bea).await;
+        let (status, body) =
+            read(app.get("/api/v1/user/invitations", Some(&bea_token)).await).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"][0]["org"]["name"], "Acme Robotics");
+        let (status, body) = answer(&app, &bea_token, "accept", json!({"token": token})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["role"], "admin");
+        let (status, body) = read(app.get("/api/v1/orgs", Some(&bea_token)).await).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"][0]["role"], "admin");
+
+        let events = format!("/api/v1/orgs/{org}/security-events");
+        let (_, body) = read(app.get(&events, Some(&ada)).await).await;
+        let kinds: Vec<&str> = body["data"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "org.member_added",
+                "org.invitation_accepted",
+                "org.invitation_sent",
+                "org.created"
+            ]
+        );
+    }
+
+    /// An invitation is answered only by an account whose verified address is the invited one;
+    /// two accepts at once make one membership.
+    async fn only_the_invited_verified_address_accepts_and_only_once(backend: Backend) {
+        let Some((app, mailbox)) = mail_app(backend, &[]).await else {
+            return;
+        };
+        let (_, ada) = app.user("ada").await;
+        let org = create(&app, &ada, "Acme", None).await;
+        let bea = unique_address("bea");
+        assert_eq!(
+            invite(&app, &org, &ada, &bea, "member").await.status(),
+            StatusCode::CREATED
+        );
+        let token = mailbox.latest(&bea, "invited to join").await.link_token();
+
+        // Someone else, verified: not theirs to accept.
+        let mallory = signed_in_by_mail(&app, &mailbox, &unique_address("mallory")).await;
+        let (status, _) = answer(&app, &mallory, "accept", json!({"token": token})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // The invited address registered with a password but never verified: not yet.
+        let res = app
+            .post(
+                "/api/v1/auth/register",
+                Some(json!({"username": "beapw", "email": bea, "password": crate::helpers::PASSWORD})),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let unverified = app.login("beapw", crate::helpers::PASSWORD).await;
+        let (status, body) = answer(&app, &unverified, "accept", json!({"token": token})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+        // Proven by a mailed sign-in: two accepts race, one membership.
+        let bea_token = signed_in_by_mail(&app, &mailbox, &bea).await;
+        let body = json!({"token": token});
+        let (a, b) = tokio::join!(
+            answer(&app, &bea_token, "accept", body.clone()),
+            answer(&app, &bea_token, "accept", body.clone()),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::NOT_FOUND]);
+        let (_, members) = read(
+            app.get(&format!("/api/v1/orgs/{org}/members"), Some(&ada))
+                .await,
+        )
+        .await;
+        assert_eq!(members["data"]["members"].as_array().unwrap().len(), 2);
+        let (status, _) = answer(&app, &bea_token, "accept", json!({})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    /// A new invitation to the same address replaces the older (whose link stops working); an
+    /// admin revokes one; the invited declines one; an admin may not invite an owner; a member
+    /// may not invite; the per-organization limit holds.
+    async fn invitations_are_replaced_revoked_declined_and_limited(backend: Backend) {
+        let Some((app, mailbox)) = mail_app(backend, &[("RATE_LIMIT_INVITES", "4/1h")]).await
+        else {
+            return;
+        };
+        let (_, ada) = app.user("ada").await;
+        let org = create(&app, &ada, "Acme", None).await;
+        let bea = unique_address("bea");
+        invite(&app, &org, &ada, &bea, "member").await;
+        let older = mailbox.latest(&bea, "invited to join").await.link_token();
+        invite(&app, &org, &ada, &bea, "member").await;
+        let mails = mailbox
+            .wait_for(&bea, 2, std::time::Duration::from_secs(10))
+            .await;
+        let newer = mails.last().unwrap().link_token();
+        assert_ne!(older, newer);
+        let pending = format!("/api/v1/orgs/{org}/invitations");
+        let (_, body) = read(app.get(&pending, Some(&ada)).await).await;
+        assert_eq!(body["data"].as_array().unwrap().len(), 1, "one per address");
+
+        let bea_token = signed_in_by_mail(&app, &mailbox, &bea).await;
+        let (status, _) = answer(&app, &bea_token, "accept", json!({"token": older})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "the older link is void");
+        let (status, _) = answer(&app, &bea_token, "decline", json!({"token": newer})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = answer(&app, &bea_token, "accept", json!({"token": newer})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "declined is spent");
+
+        let cid = unique_address("cid");
+        let (_, body) = read(invite(&app, &org, &ada, &cid, "member").await).await;
+        let id = body["data"]["id"].as_str().unwrap().to_string();
+        let (status, _) = read(app.delete(&format!("{pending}/{id}"), Some(&ada)).await).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, body) = read(app.get(&pending, Some(&ada)).await).await;
+        assert!(body["data"].as_array().unwrap().is_empty());
+
+        // Roles: bea joins as admin through a fresh invitation, then may not invite an owner.
+        let (_, body) = read(invite(&app, &org, &ada, &bea, "admin").await).await;
+        assert!(body["data"]["id"].is_string(), "{body}");
+        let invitation = body["data"]["id"].as_str().unwrap().to_string();
+        let (status, _) = answer(
+            &app,
+            &bea_token,
+            "accept",
+            json!({"invitation_id": invitation}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let res = invite(&app, &org, &bea_token, &unique_address("dan"), "owner").await;
+        expect_error(res, StatusCode::FORBIDDEN).await;
+        let res = invite(&app, &org, &ada, &unique_address("eve"), "member").await;
+        expect_error(res, StatusCode::TOO_MANY_REQUESTS).await;
+        let res = patch(
+            &app,
+            &format!("/api/v1/orgs/{org}"),
+            json!({"name": "x"}),
+            &bea_token,
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "an admin renames");
+    }
+}

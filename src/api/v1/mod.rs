@@ -9,6 +9,7 @@ pub mod auth;
 pub mod email;
 pub mod email_sign_in;
 pub mod identities;
+pub mod invitations;
 pub mod mfa;
 pub mod oauth;
 pub mod orgs;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppContext> {
         .merge(identities::router())
         .merge(passkeys::router())
         .merge(orgs::router())
+        .merge(invitations::router())
         .merge(user::router())
         .merge(admin::router())
         .merge(security_events::router())

@@ -84,7 +84,7 @@ pub struct MemberView {
 }
 
 impl MemberView {
-    fn new(m: Membership, u: User) -> Self {
+    pub(crate) fn new(m: Membership, u: User) -> Self {
         Self {
             user: MemberUserView {
                 id: u.id,
@@ -267,7 +267,7 @@ pub struct RoleRequest {
     pub role: String,
 }
 
-fn role_field(role: &str) -> AppResult<OrgRole> {
+pub(crate) fn role_field(role: &str) -> AppResult<OrgRole> {
     OrgRole::parse(role).ok_or_else(|| {
         AppError::validation(FieldError::body(
             "role",

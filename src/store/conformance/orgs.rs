@@ -261,9 +261,16 @@ pub async fn invitations_replace_per_address_and_are_taken_once(store: &dyn Stor
     for i in [&first, &second, &other] {
         store.put_invitation(i).await.expect("put");
     }
-    assert_eq!(store.find_invitation(&first.id, t).await.unwrap(), None, "replaced");
     assert_eq!(
-        store.find_invitation_by_token(&second.token_hash, t).await.unwrap(),
+        store.find_invitation(&first.id, t).await.unwrap(),
+        None,
+        "replaced"
+    );
+    assert_eq!(
+        store
+            .find_invitation_by_token(&second.token_hash, t)
+            .await
+            .unwrap(),
         Some(second.clone())
     );
     let listed: Vec<String> = store
@@ -279,10 +286,8 @@ pub async fn invitations_replace_per_address_and_are_taken_once(store: &dyn Stor
         vec![second.clone()]
     );
 
-    let takes = futures_util::future::join_all(
-        (0..6).map(|_| store.take_invitation(&second.id, t)),
-    )
-    .await;
+    let takes =
+        futures_util::future::join_all((0..6).map(|_| store.take_invitation(&second.id, t))).await;
     let won: Vec<_> = takes.into_iter().filter_map(|r| r.unwrap()).collect();
     assert_eq!(won, vec![second.clone()], "exactly one accept takes it");
 

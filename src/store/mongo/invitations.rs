@@ -46,8 +46,9 @@ impl TryFrom<InvitationDoc> for Invitation {
     type Error = StoreError;
     fn try_from(d: InvitationDoc) -> StoreResult<Self> {
         Ok(Self {
-            role: OrgRole::parse(&d.role)
-                .ok_or_else(|| StoreError::Other(format!("unknown organization role {:?}", d.role)))?,
+            role: OrgRole::parse(&d.role).ok_or_else(|| {
+                StoreError::Other(format!("unknown organization role {:?}", d.role))
+            })?,
             id: d.id,
             org_id: d.org_id,
             email: d.email,
@@ -66,8 +67,14 @@ pub(super) async fn create_indexes(
         .create_indexes([
             unique_index("id"),
             unique_index("token_hash"),
-            index(doc! { "org_id": 1, "created_at": -1 }, IndexOptions::default()),
-            index(doc! { "email": 1, "created_at": -1 }, IndexOptions::default()),
+            index(
+                doc! { "org_id": 1, "created_at": -1 },
+                IndexOptions::default(),
+            ),
+            index(
+                doc! { "email": 1, "created_at": -1 },
+                IndexOptions::default(),
+            ),
             expiry_index(),
         ])
         .await
@@ -106,7 +113,11 @@ impl InvitationStore for MongoStore {
             .map_err(map_err)
     }
 
-    async fn find_invitation(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Invitation>> {
+    async fn find_invitation(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Invitation>> {
         Ok(self.invitations_where(doc! { "id": id }, now).await?.pop())
     }
 
@@ -137,7 +148,11 @@ impl InvitationStore for MongoStore {
         self.invitations_where(doc! { "email": email }, now).await
     }
 
-    async fn take_invitation(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Invitation>> {
+    async fn take_invitation(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Invitation>> {
         self.invitations
             .find_one_and_delete(doc! { "id": id, "expires_at": { "$gt": bson_date(now) } })
             .await

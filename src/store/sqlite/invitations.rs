@@ -75,8 +75,15 @@ impl InvitationStore for SqliteStore {
         .await
     }
 
-    async fn find_invitation(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Invitation>> {
-        Ok(self.invitations_where("id = ?1", id.to_owned(), now).await?.pop())
+    async fn find_invitation(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Invitation>> {
+        Ok(self
+            .invitations_where("id = ?1", id.to_owned(), now)
+            .await?
+            .pop())
     }
 
     async fn find_invitation_by_token(
@@ -95,7 +102,8 @@ impl InvitationStore for SqliteStore {
         org_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Invitation>> {
-        self.invitations_where("org_id = ?1", org_id.to_owned(), now).await
+        self.invitations_where("org_id = ?1", org_id.to_owned(), now)
+            .await
     }
 
     async fn list_invitations_to(
@@ -103,10 +111,15 @@ impl InvitationStore for SqliteStore {
         email: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Invitation>> {
-        self.invitations_where("email = ?1", email.to_owned(), now).await
+        self.invitations_where("email = ?1", email.to_owned(), now)
+            .await
     }
 
-    async fn take_invitation(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Invitation>> {
+    async fn take_invitation(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Invitation>> {
         let id = id.to_owned();
         self.write(move |conn| {
             conn.prepare_cached(&format!(
