@@ -1,5 +1,6 @@
 //! The small pages mails link to when `APP_URL` is not set: `/reset-password` (a form for the
-//! new password), `/verify-email` and `/sign-in` (a button each); and `/passkeys`, a minimal page
+//! new password), `/verify-email` and `/sign-in` (a button each), `/invitation` (accept or
+//! decline, signing in by a mailed code first if need be); and `/passkeys`, a minimal page
 //! that signs in with a passkey and adds one, for people to copy. They only POST to the API when
 //! the user acts, never on load: a mail scanner or a browser's prefetch that opens the link
 //! spends nothing and signs nobody in. Static files compiled into the binary, under a strict CSP: no inline script or
@@ -18,6 +19,8 @@ const SIGN_IN_HTML: &str = include_str!("../../assets/pages/sign-in.html");
 const PASSKEYS_HTML: &str = include_str!("../../assets/pages/passkeys.html");
 const SCRIPT: &str = include_str!("../../assets/pages/pages.js");
 const PASSKEYS_SCRIPT: &str = include_str!("../../assets/pages/passkeys.js");
+const INVITATION_HTML: &str = include_str!("../../assets/pages/invitation.html");
+const INVITATION_SCRIPT: &str = include_str!("../../assets/pages/invitation.js");
 const STYLE: &str = include_str!("../../assets/pages/pages.css");
 
 const PAGES_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -30,6 +33,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/verify-email", get(|| async { page(VERIFY_HTML) }))
         .route("/sign-in", get(|| async { page(SIGN_IN_HTML) }))
         .route("/passkeys", get(|| async { page(PASSKEYS_HTML) }))
+        .route("/invitation", get(|| async { page(INVITATION_HTML) }))
+        .route(
+            "/pages/invitation.js",
+            get(|| async { asset(INVITATION_SCRIPT, "text/javascript; charset=utf-8") }),
+        )
         .route(
             "/pages/passkeys.js",
             get(|| async { asset(PASSKEYS_SCRIPT, "text/javascript; charset=utf-8") }),
