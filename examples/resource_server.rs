@@ -46,6 +46,13 @@ struct Claims {
     sid: String,
     #[serde(rename = "type")]
     token_type: String,
+    /// The organization the session acts in (`POST /api/v1/user/active-org`) and the caller's
+    /// role there as of signing: a role taken away shows here until the token expires, which is
+    /// why authkit itself checks memberships in its store.
+    #[serde(default)]
+    org_id: Option<String>,
+    #[serde(default)]
+    org_role: Option<String>,
 }
 
 struct CachedKeys {
@@ -128,7 +135,13 @@ async fn whoami(State(verifier): State<Arc<Verifier>>, headers: HeaderMap) -> Re
         return (StatusCode::UNAUTHORIZED, "missing bearer token").into_response();
     };
     match verifier.verify(token).await {
-        Ok(claims) => axum::Json(json!({"uid": claims.uid, "sid": claims.sid})).into_response(),
+        Ok(claims) => axum::Json(json!({
+            "uid": claims.uid,
+            "sid": claims.sid,
+            "org_id": claims.org_id,
+            "org_role": claims.org_role,
+        }))
+        .into_response(),
         Err(reason) => {
             eprintln!("refused a token: {reason}");
             (StatusCode::UNAUTHORIZED, "invalid token").into_response()

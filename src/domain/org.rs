@@ -69,6 +69,14 @@ impl OrgRole {
     }
 }
 
+/// The organization a session acts in (`POST /api/v1/user/active-org`), as its access tokens
+/// say it: `org_id` and `org_role`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveOrg {
+    pub id: String,
+    pub role: OrgRole,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Membership {
     pub org_id: String,

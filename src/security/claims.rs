@@ -39,6 +39,13 @@ pub struct Claims {
     /// When the session's user last signed in (seconds since the epoch). On access tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The session's active organization (`POST /api/v1/user/active-org`), on both token types:
+    /// the refresh token carries it through refreshes, each of which checks the membership.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// The caller's role in it (`owner`, `admin`, `member`), on access tokens, as of issuing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_role: Option<String>,
 }
 
 impl std::fmt::Debug for Claims {
@@ -54,6 +61,8 @@ impl std::fmt::Debug for Claims {
             .field("aud", &self.aud)
             .field("amr", &self.amr)
             .field("auth_time", &self.auth_time)
+            .field("org_id", &self.org_id)
+            .field("org_role", &self.org_role)
             .finish()
     }
 }

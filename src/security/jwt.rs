@@ -28,6 +28,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::domain::org::ActiveOrg;
 use crate::domain::{Amr, Authentication};
 pub use crate::security::claims::{Claims, TokenError, TokenType};
 use crate::security::keyset::KeySet;
@@ -151,9 +152,25 @@ impl TokenKeys {
         authentication: Authentication,
         now: DateTime<Utc>,
     ) -> Result<String, TokenError> {
+        self.issue_access_in(uid, sid, authentication, None, now)
+    }
+
+    /// [`Self::issue_access`] for a session acting in an organization (`org_id`, `org_role`).
+    pub fn issue_access_in(
+        &self,
+        uid: &str,
+        sid: &str,
+        authentication: Authentication,
+        org: Option<&ActiveOrg>,
+        now: DateTime<Utc>,
+    ) -> Result<String, TokenError> {
         let mut claims = self.claims(uid, sid, TokenType::Access, None, now, self.access_ttl);
         claims.amr = authentication.amr;
         claims.auth_time = Some(authentication.at.timestamp());
+        if let Some(org) = org {
+            claims.org_id = Some(org.id.clone());
+            claims.org_role = Some(org.role.as_str().to_string());
+        }
         match &self.ed25519 {
             None => Ok(self.encode_hs256(&claims)),
             Some(_) => {
@@ -187,6 +204,30 @@ impl TokenKeys {
         self.encode_hs256(&claims)
     }
 
+    /// [`Self::issue_refresh`] carrying the session's active organization through refreshes.
+    pub fn issue_refresh_in(
+        &self,
+        uid: &str,
+        sid: &str,
+        jti: &str,
+        amr: Amr,
+        org_id: Option<&str>,
+        (now, expires_at): (DateTime<Utc>, DateTime<Utc>),
+    ) -> String {
+        let ttl = (expires_at - now).to_std().unwrap_or_default();
+        let mut claims = self.claims(
+            uid,
+            sid,
+            TokenType::Refresh,
+            Some(jti.to_string()),
+            now,
+            ttl,
+        );
+        claims.amr = amr;
+        claims.org_id = org_id.map(str::to_string);
+        self.encode_hs256(&claims)
+    }
+
     fn claims(
         &self,
         uid: &str,
@@ -207,6 +248,8 @@ impl TokenKeys {
             aud: self.audience.clone(),
             amr: Amr::default(),
             auth_time: None,
+            org_id: None,
+            org_role: None,
         }
     }
 

@@ -217,6 +217,8 @@ mod debug_redaction {
                     aud: None,
                     amr: crate::domain::Amr::PWD,
                     auth_time: None,
+                    org_id: None,
+                    org_role: None,
                 }
             ),
         );

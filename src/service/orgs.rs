@@ -12,12 +12,15 @@ use chrono::Utc;
 
 use crate::context::AppContext;
 use crate::domain::event::{EventCursor, EventType};
-use crate::domain::org::{Membership, OrgAction, OrgRole, Organization, slug_from, valid_slug};
+use crate::domain::org::{
+    ActiveOrg, Membership, OrgAction, OrgRole, Organization, slug_from, valid_slug,
+};
 use crate::domain::principal::Principal;
 use crate::domain::validate::FieldError;
 use crate::domain::{User, new_id};
 use crate::error::{AppError, AppResult};
 use crate::service::audit::{self, NewEvent};
+use crate::service::sessions::{self, IssuedTokens};
 use crate::store::{MemberChange, StoreError};
 
 /// The longest organization name.
@@ -336,4 +339,25 @@ pub async fn remove(
     }
     audit::record(ctx, event).await;
     Ok(())
+}
+
+/// Sets the organization the caller's session acts in (`None`: none), for a member of it: new
+/// tokens whose access token says `org_id` and `org_role`, kept through refreshes while the
+/// membership lasts.
+pub async fn switch(
+    ctx: &AppContext,
+    principal: &Principal,
+    org_id: Option<&str>,
+) -> AppResult<IssuedTokens> {
+    let org = match org_id {
+        Some(id) => {
+            let (org, member) = membership(ctx, principal, id, OrgAction::Read).await?;
+            Some(ActiveOrg {
+                id: org.id,
+                role: member.role,
+            })
+        }
+        None => None,
+    };
+    sessions::switch_org(ctx, principal, org).await
 }

@@ -8,10 +8,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::context::AppContext;
 use crate::domain::event::EventType;
-use crate::domain::principal::ClientInfo;
+use crate::domain::org::ActiveOrg;
+use crate::domain::principal::{ClientInfo, Principal};
 use crate::domain::{Amr, Authentication, REDACTED, RevokeReason, Role, Session, User, new_id};
 use crate::error::{AppError, AppResult};
 use crate::metrics::LoginOutcome;
+use crate::security::claims::Claims;
 use crate::security::device;
 use crate::security::jwt::TokenType;
 use crate::security::password::Verified;
@@ -176,12 +178,16 @@ pub(crate) async fn open_session(
         last_login_at: Some(now),
         ..user
     };
+    let ids = (
+        user.id.as_str(),
+        session.id.as_str(),
+        session.refresh_jti.as_str(),
+    );
     let tokens = issue(
         ctx,
-        &user.id,
-        &session.id,
-        &session.refresh_jti,
+        ids,
         session.authentication(),
+        None,
         now,
         session.expires_at,
     )?;
@@ -231,14 +237,65 @@ pub(crate) async fn reissue(
     let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
     let tokens = issue(
         ctx,
-        user_id,
-        session_id,
-        &new_jti,
+        (user_id, session_id, &new_jti),
         rotated.authentication(),
+        None,
         now,
         ends_at,
     )?;
     Ok((tokens, user, role))
+}
+
+/// The organization a refresh token carries, if its user is still a member (with the role they
+/// have now); dropped from the new tokens otherwise.
+async fn still_member(ctx: &AppContext, claims: &Claims) -> AppResult<Option<ActiveOrg>> {
+    let Some(org_id) = &claims.org_id else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .store
+        .find_membership(org_id, &claims.uid)
+        .await?
+        .map(|m| ActiveOrg {
+            id: m.org_id,
+            role: m.role,
+        }))
+}
+
+/// Moves the caller's session into `org` (or out of any): the session's refresh token rotates
+/// (one conditional write on its current jti) so that the new one carries the organization
+/// through refreshes, and the access token says `org_id` and `org_role`. The caller checked the
+/// membership.
+pub(crate) async fn switch_org(
+    ctx: &AppContext,
+    principal: &Principal,
+    org: Option<ActiveOrg>,
+) -> AppResult<IssuedTokens> {
+    let (uid, sid) = (principal.user.id.as_str(), principal.session_id.as_str());
+    let session = ctx
+        .store
+        .find_session(sid)
+        .await?
+        .filter(|s| s.user_id == uid)
+        .ok_or_else(session_ended)?;
+    let now = Utc::now();
+    let new_jti = new_id();
+    let expires_at = now + refresh_ttl(ctx);
+    let rotated = ctx
+        .store
+        .rotate_refresh(sid, uid, &session.refresh_jti, &new_jti, expires_at, now)
+        .await?
+        .ok_or_else(|| AppError::Conflict("The session changed meanwhile, try again".into()))?;
+    let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
+    let ids = (uid, sid, new_jti.as_str());
+    issue(
+        ctx,
+        ids,
+        rotated.authentication(),
+        org.as_ref(),
+        now,
+        ends_at,
+    )
 }
 
 /// The `method` of a `login.succeeded` event, from how the session was signed in.
@@ -318,29 +375,30 @@ pub(super) fn max_lifetime(ctx: &AppContext) -> Duration {
     Duration::from_std(ctx.settings.tokens.session_max_lifetime).unwrap_or(Duration::days(90))
 }
 
+/// A session's tokens: the access token (with the active organization, if any) and the
+/// refresh token bound to `jti` (carrying that organization through refreshes).
 fn issue(
     ctx: &AppContext,
-    uid: &str,
-    sid: &str,
-    jti: &str,
+    (uid, sid, jti): (&str, &str, &str),
     authentication: Authentication,
+    org: Option<&ActiveOrg>,
     now: DateTime<Utc>,
     refresh_expires_at: DateTime<Utc>,
 ) -> AppResult<IssuedTokens> {
     let access_token = ctx
         .tokens
-        .issue_access(uid, sid, authentication, now)
+        .issue_access_in(uid, sid, authentication, org, now)
         .map_err(token_refused)?;
     Ok(IssuedTokens {
         access_token,
         access_expires_in: ctx.tokens.access_ttl.as_secs(),
-        refresh_token: ctx.tokens.issue_refresh(
+        refresh_token: ctx.tokens.issue_refresh_in(
             uid,
             sid,
             jti,
             authentication.amr,
-            now,
-            refresh_expires_at,
+            org.map(|o| o.id.as_str()),
+            (now, refresh_expires_at),
         ),
         refresh_expires_at,
         session_id: sid.to_string(),
@@ -378,15 +436,9 @@ pub async fn refresh(
         // Refreshing slides the expiry, but never past the session's absolute end.
         let ends_at = expires_at.min(rotated.created_at + max_lifetime(ctx));
         let signed_in = rotated.authentication();
-        return issue(
-            ctx,
-            &claims.uid,
-            &claims.sid,
-            &new_jti,
-            signed_in,
-            now,
-            ends_at,
-        );
+        let org = still_member(ctx, &claims).await?;
+        let ids = (claims.uid.as_str(), claims.sid.as_str(), new_jti.as_str());
+        return issue(ctx, ids, signed_in, org.as_ref(), now, ends_at);
     }
 
     let (session, owner) = tokio::try_join!(
@@ -405,12 +457,17 @@ pub async fn refresh(
         let ends_at = session
             .expires_at
             .min(session.created_at + max_lifetime(ctx));
+        let org = still_member(ctx, &claims).await?;
+        let ids = (
+            claims.uid.as_str(),
+            claims.sid.as_str(),
+            session.refresh_jti.as_str(),
+        );
         return issue(
             ctx,
-            &claims.uid,
-            &claims.sid,
-            &session.refresh_jti,
+            ids,
             session.authentication(),
+            org.as_ref(),
             now,
             ends_at,
         );

@@ -18,6 +18,7 @@ on_both_stores!(
     a_removed_member_is_refused_at_once,
     members_page_by_cursor_and_bad_paging_is_422,
     a_user_owns_at_most_org_max_per_user,
+    the_active_organization_rides_in_the_tokens_while_the_membership_lasts,
 );
 
 /// Creates an organization as `token`; returns its id.
@@ -332,6 +333,84 @@ async fn a_user_owns_at_most_org_max_per_user(backend: Backend) {
             .contains("ORG_MAX_PER_USER"),
         "{body}"
     );
+}
+
+/// `POST /user/active-org`: the access token says `org_id` and `org_role`; a refresh keeps them
+/// (with the role as it is now) while the membership lasts and drops them once it ended;
+/// `null` clears them; a non-member gets 404.
+async fn the_active_organization_rides_in_the_tokens_while_the_membership_lasts(backend: Backend) {
+    use crate::mfa::claims;
+    let app = TestApp::spawn(backend).await;
+    let (_, ada) = app.user("ada").await;
+    let (bea_id, _) = app.user("bea").await;
+    let org = create(&app, &ada, "Acme", None).await;
+    join(&app, &org, &bea_id, OrgRole::Member).await;
+    // bea in a browser: the cookie client.
+    let bea = app.login("bea", crate::helpers::PASSWORD).await;
+    let switch = |body: Value| {
+        let bea = bea.clone();
+        let app = &app;
+        async move {
+            read(
+                app.post("/api/v1/user/active-org", Some(body), Some(&bea))
+                    .await,
+            )
+            .await
+        }
+    };
+    let (status, _) = switch(json!({"org_id": "00000000-0000-4000-8000-000000000000"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = switch(json!({"org_id": org})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["data"]["token"]["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["org_id"], org.as_str());
+    assert_eq!(claims(access)["org_role"], "member");
+
+    let refresh = || async {
+        let (status, body) = read(app.post("/api/v1/auth/refresh", None, None).await).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        claims(body["data"]["token"]["access_token"].as_str().unwrap())
+    };
+    let after = refresh().await;
+    assert_eq!(after["org_id"], org.as_str(), "kept through a refresh");
+    let member = format!("/api/v1/orgs/{org}/members/{bea_id}");
+    let res = patch(&app, &member, json!({"role": "admin"}), &ada).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        refresh().await["org_role"],
+        "admin",
+        "the role as it is now"
+    );
+    let (status, _) = read(app.delete(&member, Some(&ada)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let dropped = refresh().await;
+    assert!(dropped.get("org_id").is_none(), "{dropped}");
+
+    join(&app, &org, &bea_id, OrgRole::Member).await;
+    let fresh = app.login("bea", crate::helpers::PASSWORD).await;
+    let (status, body) = read(
+        app.post(
+            "/api/v1/user/active-org",
+            Some(json!({"org_id": org})),
+            Some(&fresh),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = read(
+        app.post(
+            "/api/v1/user/active-org",
+            Some(json!({"org_id": null})),
+            Some(&fresh),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cleared = claims(body["data"]["token"]["access_token"].as_str().unwrap());
+    assert!(cleared.get("org_id").is_none(), "{cleared}");
+    assert!(refresh().await.get("org_id").is_none());
 }
 
 mod invitations {

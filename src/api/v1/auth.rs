@@ -206,6 +206,17 @@ pub fn signed_in(
 }
 
 /// Builds the token view and puts the refresh token where the client wants it.
+/// The tokens' answer as the request asked for it: the refresh token in a cookie, or in the body
+/// with `X-Refresh-Token-Transport: body`.
+pub(crate) fn token_answer_for(
+    ctx: &AppContext,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    tokens: IssuedTokens,
+) -> (CookieJar, TokenView) {
+    token_answer(ctx, jar, tokens, wants_token_in_body(headers))
+}
+
 fn token_answer(
     ctx: &AppContext,
     jar: CookieJar,

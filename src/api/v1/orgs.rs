@@ -3,7 +3,10 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, patch};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum_extra::extract::CookieJar;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,7 +15,7 @@ use super::security_events::{PageParams, before, encode_cursor, limit, reply};
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Auth, JsonBody, PathParam, QueryParams};
 use crate::api::responses::{Authenticated, BodyErrors};
-use crate::api::views::EventListView;
+use crate::api::views::{EventListView, RefreshView};
 use crate::context::AppContext;
 use crate::domain::User;
 use crate::domain::event::EventFilter;
@@ -34,6 +37,7 @@ pub fn router() -> Router<AppContext> {
             patch(set_role).delete(remove_member),
         )
         .route("/api/v1/orgs/{org_id}/security-events", get(org_events))
+        .route("/api/v1/user/active-org", post(active_org))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -357,4 +361,42 @@ pub async fn org_events(
         ..Default::default()
     };
     Ok(reply(audit::list(&ctx, &filter, limit(&page)?).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ActiveOrgRequest {
+    /// An organization the caller is a member of, or `null` for none.
+    pub org_id: Option<String>,
+}
+
+/// Choose the organization the session acts in: a new access token carrying `org_id` and
+/// `org_role` (`{org_id: null}`: none). The refresh token rotates (the cookie, or the body with
+/// `X-Refresh-Token-Transport: body`) and keeps it through refreshes, each of which checks the
+/// membership: when it ended, the next token carries no organization. Offline verifiers of
+/// EdDSA tokens see `org_role` until the access token expires.
+#[utoipa::path(post, path = "/api/v1/user/active-org", tag = "orgs", security(("bearer" = [])),
+    request_body = ActiveOrgRequest,
+    params(("X-Refresh-Token-Transport" = Option<String>, Header, description = "`body` to receive the refresh token in the response body (native clients)")),
+    responses(
+        (status = 200, description = "New tokens", body = Envelope<RefreshView>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such organization, or the caller is no member", body = ErrorBody),
+        (status = 409, description = "The session changed meanwhile", body = ErrorBody),
+        Authenticated,
+        BodyErrors,
+    ))]
+pub async fn active_org(
+    State(ctx): State<AppContext>,
+    Auth(principal): Auth,
+    headers: HeaderMap,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<ActiveOrgRequest>,
+) -> AppResult<Response> {
+    let tokens = orgs::switch(&ctx, &principal, body.org_id.as_deref()).await?;
+    let (jar, token) = super::auth::token_answer_for(&ctx, &headers, jar, tokens);
+    Ok((
+        jar,
+        Reply::ok("Active organization set", RefreshView { token }),
+    )
+        .into_response())
 }
