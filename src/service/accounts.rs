@@ -343,6 +343,15 @@ pub(crate) async fn reauthenticate(
 
 /// Soft-deletes the caller's account, which ends all of its sessions in the same write.
 pub async fn delete_self(ctx: &AppContext, principal: &Principal) -> AppResult<u64> {
+    let stranded = super::orgs::last_owner_of(ctx, &principal.user.id).await?;
+    if !stranded.is_empty() {
+        let names: Vec<&str> = stranded.iter().map(|o| o.name.as_str()).collect();
+        return Err(AppError::Conflict(format!(
+            "You are the last owner of organizations with other members ({}): make another owner \
+             or delete them first",
+            names.join(", ")
+        )));
+    }
     let (ctx, principal) = (ctx.clone(), principal.clone());
     service::to_completion(async move {
         let user_id = &principal.user.id;

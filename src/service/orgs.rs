@@ -361,3 +361,68 @@ pub async fn switch(
     };
     sessions::switch_org(ctx, principal, org).await
 }
+
+/// One page of every organization (the platform admin's view), newest first.
+pub struct OrgsPage {
+    pub orgs: Vec<Organization>,
+    pub next: Option<EventCursor>,
+}
+
+/// Every organization, a page at a time; `q` narrows by slug prefix.
+pub async fn admin_list(
+    ctx: &AppContext,
+    q: Option<&str>,
+    limit: u64,
+    before: Option<EventCursor>,
+) -> AppResult<OrgsPage> {
+    let limit = limit.clamp(1, audit::MAX_PAGE_SIZE);
+    let prefix = q.map(|q| q.trim().to_ascii_lowercase());
+    let before = before.map(|c| (c.at, c.id));
+    let mut orgs = ctx
+        .store
+        .list_orgs(
+            prefix.as_deref(),
+            u32::try_from(limit + 1).unwrap_or(u32::MAX),
+            before,
+        )
+        .await?;
+    let next = if orgs.len() as u64 > limit {
+        orgs.truncate(limit as usize);
+        orgs.last().map(|o| EventCursor {
+            at: o.created_at,
+            id: o.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(OrgsPage { orgs, next })
+}
+
+pub async fn admin_get(ctx: &AppContext, org_id: &str) -> AppResult<Organization> {
+    ctx.store.find_org(org_id).await?.ok_or_else(not_found)
+}
+
+/// A platform admin deletes an organization (its memberships and invitations with it).
+pub async fn admin_delete(ctx: &AppContext, admin: &Principal, org_id: &str) -> AppResult<()> {
+    if !ctx.store.delete_org(org_id).await? {
+        return Err(not_found());
+    }
+    let event = NewEvent::new(EventType::OrgDeleted).by(admin).org(org_id);
+    audit::record(ctx, event).await;
+    Ok(())
+}
+
+/// The organizations whose last owner is `user_id` while others are members: deleting the
+/// account would leave them without an owner.
+pub async fn last_owner_of(ctx: &AppContext, user_id: &str) -> AppResult<Vec<Organization>> {
+    let mut stranded = Vec::new();
+    for (org, role) in ctx.store.orgs_of_user(user_id).await? {
+        if role == OrgRole::Owner
+            && org.owners <= 1
+            && ctx.store.list_members(&org.id, 2, None).await?.len() > 1
+        {
+            stranded.push(org);
+        }
+    }
+    Ok(stranded)
+}

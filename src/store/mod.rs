@@ -422,6 +422,14 @@ store_trait! {
         ) -> StoreResult<Option<Organization>>;
         /// Deletes the organization with its memberships and invitations.
         async fn delete_org(&self, id: &str) -> StoreResult<bool>;
+        /// Every organization (the platform admin's view), newest first, after the cursor
+        /// `(created_at, id)`; `slug_prefix` (lower-case) narrows it.
+        async fn list_orgs(
+            &self,
+            slug_prefix: Option<&str>,
+            limit: u32,
+            before: Option<(DateTime<Utc>, String)>,
+        ) -> StoreResult<Vec<Organization>>;
         /// The user's organizations with the role in each, oldest membership first.
         async fn orgs_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, OrgRole)>>;
         async fn find_membership(

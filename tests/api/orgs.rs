@@ -19,6 +19,8 @@ on_both_stores!(
     members_page_by_cursor_and_bad_paging_is_422,
     a_user_owns_at_most_org_max_per_user,
     the_active_organization_rides_in_the_tokens_while_the_membership_lasts,
+    platform_admins_see_and_delete_any_organization,
+    the_last_owner_of_a_team_cannot_delete_the_account,
 );
 
 /// Creates an organization as `token`; returns its id.
@@ -411,6 +413,69 @@ async fn the_active_organization_rides_in_the_tokens_while_the_membership_lasts(
     let cleared = claims(body["data"]["token"]["access_token"].as_str().unwrap());
     assert!(cleared.get("org_id").is_none(), "{cleared}");
     assert!(refresh().await.get("org_id").is_none());
+}
+
+/// The platform admin's view: every organization newest first, narrowed by slug prefix, a page
+/// at a time; one by id; deleting one. Not for anyone else.
+async fn platform_admins_see_and_delete_any_organization(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, ada) = app.user("ada").await;
+    let (_, admin) = app.user_with_role("root", "ADMIN").await;
+    let acme = create(&app, &ada, "Acme", None).await;
+    create(&app, &ada, "Globex", None).await;
+    expect_error(
+        app.get("/api/v1/admin/orgs", Some(&ada)).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let (status, body) = read(app.get("/api/v1/admin/orgs?limit=1", Some(&admin)).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["orgs"][0]["slug"], "globex");
+    let next = body["data"]["next"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/admin/orgs?limit=1&before={next}");
+    let (_, body) = read(app.get(&path, Some(&admin)).await).await;
+    assert_eq!(body["data"]["orgs"][0]["slug"], "acme");
+    assert!(body["data"]["next"].is_null());
+    let (_, body) = read(app.get("/api/v1/admin/orgs?q=ACM", Some(&admin)).await).await;
+    assert_eq!(body["data"]["orgs"].as_array().unwrap().len(), 1);
+    let one = format!("/api/v1/admin/orgs/{acme}");
+    let (status, body) = read(app.get(&one, Some(&admin)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["name"], "Acme");
+    let (status, _) = read(app.delete(&one, Some(&admin)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    expect_error(app.get(&one, Some(&admin)).await, StatusCode::NOT_FOUND).await;
+    expect_error(
+        app.get(&format!("/api/v1/orgs/{acme}"), Some(&ada)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+/// The last owner of an organization that has other members cannot delete their account (409
+/// naming it): the team would be left with no owner. Alone in it, they can.
+async fn the_last_owner_of_a_team_cannot_delete_the_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, ada) = app.user("ada").await;
+    let (bea_id, _) = app.user("bea").await;
+    let team = create(&app, &ada, "Acme Team", None).await;
+    create(&app, &ada, "Solo", None).await;
+    join(&app, &team, &bea_id, OrgRole::Member).await;
+    let body = expect_error(
+        app.delete("/api/v1/user/", Some(&ada)).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("Acme Team") && !message.contains("Solo"),
+        "{message}"
+    );
+    let member = format!("/api/v1/orgs/{team}/members/{bea_id}");
+    let (status, _) = read(app.delete(&member, Some(&ada)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = read(app.delete("/api/v1/user/", Some(&ada)).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 mod invitations {

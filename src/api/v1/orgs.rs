@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use super::security_events::{PageParams, before, encode_cursor, limit, reply};
 use crate::api::envelope::{Envelope, Reply};
-use crate::api::extract::{Auth, JsonBody, PathParam, QueryParams};
-use crate::api::responses::{Authenticated, BodyErrors};
+use crate::api::extract::{Admin, Auth, JsonBody, PathParam, QueryParams};
+use crate::api::responses::{AdminOnly, Authenticated, BodyErrors};
 use crate::api::views::{EventListView, RefreshView};
 use crate::context::AppContext;
 use crate::domain::User;
@@ -38,6 +38,11 @@ pub fn router() -> Router<AppContext> {
         )
         .route("/api/v1/orgs/{org_id}/security-events", get(org_events))
         .route("/api/v1/user/active-org", post(active_org))
+        .route("/api/v1/admin/orgs", get(all_orgs))
+        .route(
+            "/api/v1/admin/orgs/{org_id}",
+            get(any_org).delete(delete_any_org),
+        )
 }
 
 #[derive(Serialize, ToSchema)]
@@ -399,4 +404,86 @@ pub async fn active_org(
         Reply::ok("Active organization set", RefreshView { token }),
     )
         .into_response())
+}
+
+/// The platform admin's listing: paging, and a slug prefix.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdminOrgsQuery {
+    /// Organizations whose slug starts with this (taken literally).
+    q: Option<String>,
+    /// Organizations per page, 1-100 (default 20).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// The `next` of the previous page.
+    before: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgsPageView {
+    pub orgs: Vec<OrgView>,
+    /// Pass as `before` for the next page; `null` on the last.
+    pub next: Option<String>,
+}
+
+/// Every organization, newest first (platform admins).
+#[utoipa::path(get, path = "/api/v1/admin/orgs", tag = "admin", security(("bearer" = [])),
+    params(AdminOrgsQuery),
+    responses(
+        (status = 200, description = "One page of organizations", body = Envelope<OrgsPageView>),
+        (status = 422, description = "Bad limit or cursor", body = ErrorBody),
+        AdminOnly,
+    ))]
+pub async fn all_orgs(
+    State(ctx): State<AppContext>,
+    _admin: Admin,
+    QueryParams(query): QueryParams<AdminOrgsQuery>,
+) -> AppResult<Reply<OrgsPageView>> {
+    let page = PageParams {
+        limit: query.limit,
+        before: query.before,
+    };
+    let q = query.q.as_deref().filter(|q| !q.trim().is_empty());
+    let result = orgs::admin_list(&ctx, q, limit(&page)?, before(&page)?).await?;
+    Ok(Reply::ok(
+        "Organizations retrieved successfully",
+        OrgsPageView {
+            next: result.next.as_ref().map(encode_cursor),
+            orgs: result.orgs.into_iter().map(OrgView::from).collect(),
+        },
+    ))
+}
+
+/// Any organization (platform admins).
+#[utoipa::path(get, path = "/api/v1/admin/orgs/{org_id}", tag = "admin", security(("bearer" = [])),
+    params(("org_id" = String, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "The organization", body = Envelope<OrgView>),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        AdminOnly,
+    ))]
+pub async fn any_org(
+    State(ctx): State<AppContext>,
+    _admin: Admin,
+    PathParam(org_id): PathParam<String>,
+) -> AppResult<Reply<OrgView>> {
+    let org = orgs::admin_get(&ctx, &org_id).await?;
+    Ok(Reply::ok("Organization retrieved successfully", org.into()))
+}
+
+/// Delete any organization with its memberships and invitations (platform admins).
+#[utoipa::path(delete, path = "/api/v1/admin/orgs/{org_id}", tag = "admin", security(("bearer" = [])),
+    params(("org_id" = String, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "Deleted; `data` is null", body = Envelope<Option<String>>),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        AdminOnly,
+    ))]
+pub async fn delete_any_org(
+    State(ctx): State<AppContext>,
+    Admin(admin): Admin,
+    PathParam(org_id): PathParam<String>,
+) -> AppResult<Reply<()>> {
+    orgs::admin_delete(&ctx, &admin, &org_id).await?;
+    Ok(Reply::ok("Organization deleted", ()))
 }

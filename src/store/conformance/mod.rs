@@ -86,6 +86,7 @@ macro_rules! conformance_tests {
             the_last_owner_stays_also_against_racing_demotions,
             members_page_by_join_time_without_gaps,
             invitations_replace_per_address_and_are_taken_once,
+            organizations_list_newest_first_by_slug_prefix,
         );
     };
     (@each $open:expr, $close:expr; $($name:ident),* $(,)?) => {

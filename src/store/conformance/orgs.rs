@@ -302,3 +302,34 @@ pub async fn invitations_replace_per_address_and_are_taken_once(store: &dyn Stor
     assert!(store.delete_org(&team.id).await.unwrap());
     assert_eq!(store.find_invitation(&other.id, t).await.unwrap(), None);
 }
+
+/// The platform's list: newest first, a page at a time from a cursor, narrowed by a slug prefix
+/// (taken literally: `_` and `%` are no wildcards).
+pub async fn organizations_list_newest_first_by_slug_prefix(store: &dyn Store) {
+    let t = now();
+    for (n, slug) in ["acme", "acme-labs", "globex", "ac_me"].iter().enumerate() {
+        let at = t + Duration::seconds(n as i64);
+        let o = org(slug, at);
+        store
+            .create_org(&o, &member(&o.id, "founder", OrgRole::Owner, at))
+            .await
+            .unwrap();
+    }
+    let slugs = |list: Vec<Organization>| list.into_iter().map(|o| o.slug).collect::<Vec<_>>();
+    let first = store.list_orgs(None, 3, None).await.unwrap();
+    let last = first.last().unwrap();
+    let cursor = Some((last.created_at, last.id.clone()));
+    assert_eq!(slugs(first), ["ac_me", "globex", "acme-labs"]);
+    assert_eq!(
+        slugs(store.list_orgs(None, 3, cursor).await.unwrap()),
+        ["acme"]
+    );
+    assert_eq!(
+        slugs(store.list_orgs(Some("acme"), 10, None).await.unwrap()),
+        ["acme-labs", "acme"]
+    );
+    assert_eq!(
+        slugs(store.list_orgs(Some("ac_"), 10, None).await.unwrap()),
+        ["ac_me"]
+    );
+}

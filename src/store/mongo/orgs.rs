@@ -80,7 +80,14 @@ pub(super) async fn create_indexes(
     orgs: &Collection<OrgDoc>,
     memberships: &Collection<MembershipDoc>,
 ) -> mongodb::error::Result<()> {
-    orgs.create_indexes([unique_index("slug")]).await?;
+    orgs.create_indexes([
+        unique_index("slug"),
+        index(
+            doc! { "created_at": -1, "_id": -1 },
+            IndexOptions::default(),
+        ),
+    ])
+    .await?;
     memberships
         .create_indexes([
             index(
@@ -182,6 +189,40 @@ impl OrgStore for MongoStore {
             .await
             .map_err(map_err)?;
         Ok(deleted.deleted_count == 1)
+    }
+
+    async fn list_orgs(
+        &self,
+        slug_prefix: Option<&str>,
+        limit: u32,
+        before: Option<(DateTime<Utc>, String)>,
+    ) -> StoreResult<Vec<Organization>> {
+        let mut filter = doc! {};
+        if let Some(prefix) = slug_prefix.filter(|p| !p.is_empty()) {
+            let pattern = format!("^{}", super::users::escape_regex(prefix));
+            filter.insert("slug", doc! { "$regex": pattern });
+        }
+        if let Some((at, id)) = before {
+            let at = bson_date(at);
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "created_at": { "$lt": at } },
+                    doc! { "created_at": at, "_id": { "$lt": id } },
+                ],
+            );
+        }
+        let docs: Vec<OrgDoc> = self
+            .organizations
+            .find(filter)
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        Ok(docs.into_iter().map(Organization::from).collect())
     }
 
     async fn orgs_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, OrgRole)>> {

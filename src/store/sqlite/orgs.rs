@@ -133,6 +133,32 @@ impl OrgStore for SqliteStore {
         .await
     }
 
+    async fn list_orgs(
+        &self,
+        slug_prefix: Option<&str>,
+        limit: u32,
+        before: Option<(DateTime<Utc>, String)>,
+    ) -> StoreResult<Vec<Organization>> {
+        let pattern = super::users::like_prefix(slug_prefix.unwrap_or_default());
+        let (before_at, before_id) = before
+            .map(|(at, id)| (millis(at), id))
+            .unwrap_or((i64::MAX, String::new()));
+        let open_end = before_id.is_empty();
+        self.read_point(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {ORG_COLUMNS} FROM organizations
+                 WHERE slug LIKE ?1 ESCAPE '\\' AND (?4 OR (created_at, id) < (?2, ?3))
+                 ORDER BY created_at DESC, id DESC LIMIT ?5"
+            ))?
+            .query_map(
+                params![pattern, before_at, before_id, open_end, limit],
+                |row| org_from_row(&mut Columns::of(row)),
+            )?
+            .collect()
+        })
+        .await
+    }
+
     async fn orgs_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, OrgRole)>> {
         let user_id = user_id.to_owned();
         self.read_point(move |conn| {
