@@ -25,7 +25,7 @@ macro_rules! console_file {
 }
 
 /// Every file under `/admin/assets/`.
-const FILES: [(&str, &str, &str); 9] = [
+const FILES: [(&str, &str, &str); 10] = [
     console_file!("console.css", CSS),
     console_file!("js/main.js", JS),
     console_file!("js/api.js", JS),
@@ -35,6 +35,7 @@ const FILES: [(&str, &str, &str); 9] = [
     console_file!("js/user.js", JS),
     console_file!("js/events.js", JS),
     console_file!("js/keys.js", JS),
+    console_file!("js/orgs.js", JS),
 ];
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";

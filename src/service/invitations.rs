@@ -87,6 +87,12 @@ pub async fn pending(
     Ok(ctx.store.list_org_invitations(org_id, Utc::now()).await?)
 }
 
+/// Any organization's pending invitations (the platform admin's view).
+pub async fn admin_pending(ctx: &AppContext, org_id: &str) -> AppResult<Vec<Invitation>> {
+    super::orgs::admin_get(ctx, org_id).await?;
+    Ok(ctx.store.list_org_invitations(org_id, Utc::now()).await?)
+}
+
 /// Revokes a pending invitation (admins).
 pub async fn revoke(
     ctx: &AppContext,

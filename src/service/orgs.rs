@@ -221,6 +221,26 @@ pub async fn members(
     after: Option<EventCursor>,
 ) -> AppResult<MembersPage> {
     membership(ctx, principal, org_id, OrgAction::Read).await?;
+    page_of_members(ctx, org_id, limit, after).await
+}
+
+/// A page of any organization's members (the platform admin's view).
+pub async fn admin_members(
+    ctx: &AppContext,
+    org_id: &str,
+    limit: u64,
+    after: Option<EventCursor>,
+) -> AppResult<MembersPage> {
+    admin_get(ctx, org_id).await?;
+    page_of_members(ctx, org_id, limit, after).await
+}
+
+async fn page_of_members(
+    ctx: &AppContext,
+    org_id: &str,
+    limit: u64,
+    after: Option<EventCursor>,
+) -> AppResult<MembersPage> {
     let limit = limit.clamp(1, audit::MAX_PAGE_SIZE);
     let after = after.map(|c| (c.at, c.id));
     let mut page = ctx

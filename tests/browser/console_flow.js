@@ -132,6 +132,18 @@ async function shot(page, name) {
     expect('her events show the acts',
       await page.locator('table.events tbody tr', { hasText: 'admin.user_updated' }).count() >= 3, true);
 
+    // Organizations: bob's team with alice invited... as a member list and a pending invitation.
+    const team = (await api('POST', '/api/v1/orgs', { name: 'Bob Team' }, bobToken)).body.data;
+    expect('bob makes a team', team.slug, 'bob-team');
+    await page.goto(`${base}/admin#/orgs`);
+    await page.getByRole('heading', { name: 'Organizations' }).waitFor();
+    await page.getByRole('link', { name: 'Bob Team' }).click();
+    await page.getByRole('heading', { name: 'Bob Team' }).waitFor();
+    await page.locator('table tbody tr', { hasText: 'bob' }).first().waitFor();
+    expect('the team lists bob as its owner', (await page.locator('table tbody tr', { hasText: 'bob' }).first().textContent()).includes('owner'), true);
+    await page.getByText('No pending invitations.').waitFor();
+    await shot(page, 'org');
+
     // The HTML name on its own page.
     await page.goto(`${base}/admin#/users/${mallory.id}`);
     await page.getByRole('heading', { name: 'mallory' }).waitFor();

@@ -1,6 +1,6 @@
 // The console's entry: restores the session from the refresh cookie (or, back from a sign-in
 // provider, exchanges the `?code=` of the redirect), shows the sign-in form when there is none,
-// and routes `#/users`, `#/users/<id>`, `#/events` and `#/keys`.
+// and routes `#/users`, `#/users/<id>`, `#/orgs`, `#/orgs/<id>`, `#/events` and `#/keys`.
 
 import * as api from './api.js';
 import { replace } from './dom.js';
@@ -9,6 +9,7 @@ import { usersView } from './users.js';
 import { userView } from './user.js';
 import { eventsView } from './events.js';
 import { keysView } from './keys.js';
+import { orgsView, orgView } from './orgs.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -54,6 +55,8 @@ async function route() {
   const context = { operator, main, params: new URLSearchParams(search) };
   let view;
   if (section === 'users' && id) view = userView(decodeURIComponent(id), context);
+  else if (section === 'orgs' && id) view = orgView(decodeURIComponent(id));
+  else if (section === 'orgs') view = orgsView(context);
   else if (section === 'events') view = eventsView(context);
   else if (section === 'keys') view = keysView(context);
   else view = usersView(context);

@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use super::orgs::{MemberView, OrgView, role_field};
 use crate::api::envelope::{Envelope, Reply};
-use crate::api::extract::{Auth, JsonBody, PathParam};
-use crate::api::responses::{Authenticated, BodyErrors};
+use crate::api::extract::{Admin, Auth, JsonBody, PathParam};
+use crate::api::responses::{AdminOnly, Authenticated, BodyErrors};
 use crate::context::AppContext;
 use crate::domain::org::Invitation;
 use crate::domain::validate::FieldError;
@@ -30,6 +30,10 @@ pub fn router() -> Router<AppContext> {
             delete(revoke),
         )
         .route("/api/v1/user/invitations", get(mine))
+        .route(
+            "/api/v1/admin/orgs/{org_id}/invitations",
+            get(any_org_pending),
+        )
         .route("/api/v1/user/invitations/accept", post(accept))
         .route("/api/v1/user/invitations/decline", post(decline))
 }
@@ -121,6 +125,24 @@ pub async fn pending(
     PathParam(org_id): PathParam<String>,
 ) -> AppResult<Reply<Vec<InvitationView>>> {
     let list = invitations::pending(&ctx, &principal, &org_id).await?;
+    let list = list.into_iter().map(InvitationView::from).collect();
+    Ok(Reply::ok("Invitations retrieved successfully", list))
+}
+
+/// Any organization's pending invitations (platform admins).
+#[utoipa::path(get, path = "/api/v1/admin/orgs/{org_id}/invitations", tag = "admin", security(("bearer" = [])),
+    params(("org_id" = String, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "Pending invitations", body = Envelope<Vec<InvitationView>>),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        AdminOnly,
+    ))]
+pub async fn any_org_pending(
+    State(ctx): State<AppContext>,
+    _admin: Admin,
+    PathParam(org_id): PathParam<String>,
+) -> AppResult<Reply<Vec<InvitationView>>> {
+    let list = invitations::admin_pending(&ctx, &org_id).await?;
     let list = list.into_iter().map(InvitationView::from).collect();
     Ok(Reply::ok("Invitations retrieved successfully", list))
 }

@@ -43,6 +43,7 @@ pub fn router() -> Router<AppContext> {
             "/api/v1/admin/orgs/{org_id}",
             get(any_org).delete(delete_any_org),
         )
+        .route("/api/v1/admin/orgs/{org_id}/members", get(any_org_members))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -256,7 +257,11 @@ pub async fn members(
     QueryParams(page): QueryParams<PageParams>,
 ) -> AppResult<Reply<MembersPageView>> {
     let result = orgs::members(&ctx, &principal, &org_id, limit(&page)?, before(&page)?).await?;
-    Ok(Reply::ok(
+    Ok(members_reply(result))
+}
+
+fn members_reply(result: orgs::MembersPage) -> Reply<MembersPageView> {
+    Reply::ok(
         "Members retrieved successfully",
         MembersPageView {
             next: result.next.as_ref().map(encode_cursor),
@@ -266,7 +271,26 @@ pub async fn members(
                 .map(|(m, u)| MemberView::new(m, u))
                 .collect(),
         },
-    ))
+    )
+}
+
+/// Any organization's members (platform admins).
+#[utoipa::path(get, path = "/api/v1/admin/orgs/{org_id}/members", tag = "admin", security(("bearer" = [])),
+    params(("org_id" = String, Path, description = "Organization id"), PageParams),
+    responses(
+        (status = 200, description = "One page of members", body = Envelope<MembersPageView>),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 422, description = "Bad limit or cursor", body = ErrorBody),
+        AdminOnly,
+    ))]
+pub async fn any_org_members(
+    State(ctx): State<AppContext>,
+    _admin: Admin,
+    PathParam(org_id): PathParam<String>,
+    QueryParams(page): QueryParams<PageParams>,
+) -> AppResult<Reply<MembersPageView>> {
+    let result = orgs::admin_members(&ctx, &org_id, limit(&page)?, before(&page)?).await?;
+    Ok(members_reply(result))
 }
 
 #[derive(Deserialize, ToSchema)]
