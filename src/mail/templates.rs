@@ -12,14 +12,31 @@ pub struct Rendered {
 
 /// What a mail says, with its values.
 pub enum MailKind<'a> {
-    PasswordReset { link: &'a str, code: &'a str },
-    VerifyEmail { link: &'a str, code: &'a str },
-    ConfirmNewEmail { link: &'a str, code: &'a str },
-    EmailChangeNotice { new_email: &'a str },
+    PasswordReset {
+        link: &'a str,
+        code: &'a str,
+    },
+    VerifyEmail {
+        link: &'a str,
+        code: &'a str,
+    },
+    ConfirmNewEmail {
+        link: &'a str,
+        code: &'a str,
+    },
+    EmailChangeNotice {
+        new_email: &'a str,
+    },
     PasswordChanged,
-    SignIn { link: &'a str, code: &'a str },
+    SignIn {
+        link: &'a str,
+        code: &'a str,
+    },
     /// An invitation to join an organization (`org`: its name).
-    OrgInvitation { link: &'a str, org: &'a str },
+    OrgInvitation {
+        link: &'a str,
+        org: &'a str,
+    },
 }
 
 macro_rules! template {

@@ -101,7 +101,14 @@ pub async fn account_change(ctx: &AppContext, user_id: &str, ip: IpAddr) -> AppR
 /// Invitations sent for one organization (`RATE_LIMIT_INVITES`).
 pub async fn invitation_of_org(ctx: &AppContext, org_id: &str) -> AppResult<()> {
     let limit = ctx.settings.limits.invites;
-    count(ctx, "invite_org", org_id, limit, "Too many invitations, try again later").await
+    count(
+        ctx,
+        "invite_org",
+        org_id,
+        limit,
+        "Too many invitations, try again later",
+    )
+    .await
 }
 
 /// Mail-sending requests (forgot, resend, an admin's reset) from one client IP. Callers answer
