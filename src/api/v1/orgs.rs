@@ -411,6 +411,7 @@ pub struct ActiveOrgRequest {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such organization, or the caller is no member", body = ErrorBody),
         (status = 409, description = "The session changed meanwhile", body = ErrorBody),
+        (status = 422, description = "org_id neither a string nor null", body = ErrorBody),
         Authenticated,
         BodyErrors,
     ))]
