@@ -86,6 +86,9 @@ SCENARIOS = [
     ("events_last", "GET /api/v1/admin/security-events, last page by cursor (100k events)", 2, 64),
     ("forgot_known", "POST /api/v1/auth/password/forgot, known address (SMTP 1 s per mail)", 2, 16),
     ("forgot_unknown", "POST /api/v1/auth/password/forgot, unknown address (SMTP 1 s per mail)", 2, 16),
+    ("org_read", "GET /api/v1/orgs/{id} (organization-scoped read, membership check)", 2, 64),
+    ("members_first", "GET /api/v1/orgs/{id}/members, first page (100k members)", 2, 64),
+    ("members_last", "GET /api/v1/orgs/{id}/members, last page by cursor (100k members)", 2, 64),
 ]
 # Scenarios run on a server with JWT_ALG=EdDSA (Ed25519 access tokens, keys in the store).
 EDDSA_SCENARIOS = {"hot_eddsa", "jwks"}
@@ -95,6 +98,7 @@ SMTP_DELAY = 1.0  # seconds the benchmark's SMTP server takes to accept each mai
 FORGOT_KNOWN = "benchforgot@bench.example.com"
 EVENTS_SEEDED = 100_000  # security events written straight into the store for the events pages
 EVENTS_PAGE = 20  # the listing's default page size
+MEMBERS_SEEDED = 100_000  # members written straight into the store for the members pages
 STORM = (1, 8)  # wrk threads and connections of the login storm beside the hot path
 # The hot-path target is a ratio of two scenarios, and this host's speed drifts within a run: on
 # the embedded store /health and the hot path run this many times, alternating, and the row of
@@ -418,6 +422,7 @@ class Prepared:
         self.workdir = workdir
         self.run_id = uuid.uuid4().hex[:6]
         self._hot = self._admin = self._users_file = self._last_page = None
+        self._org = self._members_last = None
 
     def hot_token(self) -> str:
         if self._hot is None:
@@ -466,6 +471,34 @@ class Prepared:
                 raise BenchError("the walk did not end on a page of the default size")
             self._last_page = path
         return self._last_page
+
+    def org(self) -> str:
+        """An organization the hot-path user owns (made once per server): its id."""
+        if self._org is None:
+            auth = {"Authorization": f"Bearer {self.hot_token()}"}
+            self._org = self.server.ok("POST", "/api/v1/orgs", {"name": "Bench Org"}, auth)["data"]["id"]
+        return self._org
+
+    def members_last_page(self) -> str:
+        """Seeds MEMBERS_SEEDED members into the organization (once per server), then walks its
+        members by cursor to the last page: the path of that page."""
+        if self._members_last is None:
+            seed_members(self.server, self.org(), MEMBERS_SEEDED)
+            auth = {"Authorization": f"Bearer {self.hot_token()}"}
+            base = f"/api/v1/orgs/{self.org()}/members"
+            before, seen, limit = None, 0, 100
+            while True:
+                path = f"{base}?limit={limit}" + (f"&before={before}" if before else "")
+                page = self.server.ok("GET", path, headers=auth)["data"]
+                if page["next"] is None:
+                    break
+                before, seen = page["next"], seen + len(page["members"])
+                if seen >= MEMBERS_SEEDED - 200:
+                    limit = EVENTS_PAGE
+            if limit != EVENTS_PAGE or before is None:
+                raise BenchError("the walk did not end on a page of the default size")
+            self._members_last = path
+        return self._members_last
 
     def forgot_user(self) -> None:
         if not getattr(self, "_forgot", False):
@@ -529,6 +562,32 @@ def seed_events(server: Server, count: int) -> None:
         db.executemany("INSERT INTO security_events (id, at, type, user_id, actor_id, session_id,"
                        " ip, device, user_agent, detail, expires_at)"
                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", event_rows(count))
+    db.close()
+
+
+def seed_members(server: Server, org_id: str, count: int) -> None:
+    """Writes `count` accounts and their memberships of `org_id` straight into the embedded
+    store, each account a copy of the hot-path user's row under a new id, name and address (the
+    API would take an invitation and a sign-in each)."""
+    import uuid
+    log(f"  seeding {count} members")
+    db = sqlite3.connect(server.data_dir / "authkit.db", timeout=30)
+    cur = db.execute("SELECT * FROM users WHERE username = 'benchhot'")
+    columns = [d[0] for d in cur.description]
+    template = dict(zip(columns, cur.fetchone()))
+    joined = int(time.time() * 1000)
+    users, members = [], []
+    for i in range(count):
+        row = dict(template, id=str(uuid.uuid4()), username=f"member{i}",
+                   username_lower=f"member{i}", email=f"member{i}@bench.example.com",
+                   email_lower=f"member{i}@bench.example.com")
+        users.append(tuple(row[c] for c in columns))
+        members.append((org_id, row["id"], "member", joined + i))
+    with db:
+        db.executemany(f"INSERT INTO users ({', '.join(columns)}) VALUES "
+                       f"({', '.join('?' for _ in columns)})", users)
+        db.executemany("INSERT INTO memberships (org_id, user_id, role, joined_at)"
+                       " VALUES (?, ?, ?, ?)", members)
     db.close()
 
 
@@ -921,6 +980,7 @@ ROUTES = {
     "events_last": "/api/v1/admin/security-events",
     "forgot_known": "/api/v1/auth/password/forgot",
     "forgot_unknown": "/api/v1/auth/password/forgot",
+    "org_read": "/api/v1/orgs/", "members_first": "/api/v1/orgs/", "members_last": "/api/v1/orgs/",
 }
 
 
@@ -949,6 +1009,17 @@ def run_scenario(key: str, threads: int, conns: int, server: Server, prep: Prepa
         headers = [f"Authorization: Bearer {token}"]
         last = prep.events_last_page()
         path = last if key == "events_last" else f"{ROUTES[key]}?limit={EVENTS_PAGE}"
+        server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})  # warm-up
+        single = lambda: server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})
+    elif key in ("org_read", "members_first", "members_last"):
+        token = prep.hot_token()
+        headers = [f"Authorization: Bearer {token}"]
+        if key == "members_last":
+            path = prep.members_last_page()
+        elif key == "members_first":
+            path = f"/api/v1/orgs/{prep.org()}/members?limit={EVENTS_PAGE}"
+        else:
+            path = f"/api/v1/orgs/{prep.org()}"
         server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})  # warm-up
         single = lambda: server.ok("GET", path, headers={"Authorization": f"Bearer {token}"})
     elif key in ("forgot_known", "forgot_unknown"):
@@ -1065,7 +1136,7 @@ def bench_mongo(workdir: Path, run_id: str) -> list[dict]:
     log(f"MongoDB ({where}): a fresh database and server per scenario")
     rows = []
     for key, title, threads, conns in SCENARIOS:
-        if key.startswith("events") and not EXTERNAL_MONGO:
+        if key.startswith(("events", "members")) and not EXTERNAL_MONGO:
             # SecantusDB sorts in Python rather than walking the index (1.4 s a page at 20k
             # events, at any depth): a real MongoDB (BENCH_MONGO_URL) is needed for this one.
             continue
@@ -1236,6 +1307,18 @@ def targets(rows: list[dict], final: dict, argon: dict, startup: dict) -> list[d
         add(f"admin events: last page by cursor vs first page, cost per request ({store})",
             f"{last:.0f} vs {first:.0f} req/s", round(first / last, 2), first / last <= 1.5,
             "<= 1.5x")
+    for store in ("embedded", "mongodb"):
+        if (store, "org_read") in by:
+            org, hot = by[(store, "org_read")], by[(store, "hot")]
+            trips = org["db_per_request"]["round_trips"]
+            add(f"  organization-scoped read vs the hot path ({store})",
+                f"{org['rps']:.0f} vs {hot['rps']:.0f} req/s, {trips} store round trips",
+                round(org["rps"] / hot["rps"], 2), None, "context")
+        if (store, "members_last") in by:
+            first, last = by[(store, "members_first")]["rps"], by[(store, "members_last")]["rps"]
+            add(f"members: last page by cursor vs first page, cost per request ({store})",
+                f"{last:.0f} vs {first:.0f} req/s", round(first / last, 2), first / last <= 1.5,
+                "<= 1.5x")
     for store in ("embedded", "mongodb"):
         if (store, "forgot_known") not in by:
             continue
