@@ -456,19 +456,8 @@ class Prepared:
         if self._last_page is None:
             seed_events(self.server, EVENTS_SEEDED)
             auth = {"Authorization": f"Bearer {self.admin_token()}"}
-            base = "/api/v1/admin/security-events"
-            # Big strides, then pages of the listing's own size for the last stretch.
-            before, seen, limit = None, 0, 100
-            while True:
-                path = f"{base}?limit={limit}" + (f"&before={before}" if before else "")
-                page = self.server.ok("GET", path, headers=auth)["data"]
-                if page["next"] is None:
-                    break
-                before, seen = page["next"], seen + len(page["events"])
-                if seen >= EVENTS_SEEDED - 200:
-                    limit = EVENTS_PAGE
-            if limit != EVENTS_PAGE or before is None:
-                raise BenchError("the walk did not end on a page of the default size")
+            path = last_page(self.server, "/api/v1/admin/security-events", "events", auth,
+                             EVENTS_SEEDED)
             self._last_page = path
         return self._last_page
 
@@ -485,18 +474,8 @@ class Prepared:
         if self._members_last is None:
             seed_members(self.server, self.org(), MEMBERS_SEEDED)
             auth = {"Authorization": f"Bearer {self.hot_token()}"}
-            base = f"/api/v1/orgs/{self.org()}/members"
-            before, seen, limit = None, 0, 100
-            while True:
-                path = f"{base}?limit={limit}" + (f"&before={before}" if before else "")
-                page = self.server.ok("GET", path, headers=auth)["data"]
-                if page["next"] is None:
-                    break
-                before, seen = page["next"], seen + len(page["members"])
-                if seen >= MEMBERS_SEEDED - 200:
-                    limit = EVENTS_PAGE
-            if limit != EVENTS_PAGE or before is None:
-                raise BenchError("the walk did not end on a page of the default size")
+            path = last_page(self.server, f"/api/v1/orgs/{self.org()}/members", "members", auth,
+                             MEMBERS_SEEDED)
             self._members_last = path
         return self._members_last
 
@@ -563,6 +542,23 @@ def seed_events(server: Server, count: int) -> None:
                        " ip, device, user_agent, detail, expires_at)"
                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", event_rows(count))
     db.close()
+
+
+def last_page(server: Server, base: str, items: str, auth: dict, seeded: int) -> str:
+    """Walks a keyset listing (`?limit&before`, answering `{<items>, next}`) by its cursor to
+    the last page, in big strides and then pages of the default size: that page's path."""
+    before, seen, limit = None, 0, 100
+    while True:
+        path = f"{base}?limit={limit}" + (f"&before={before}" if before else "")
+        page = server.ok("GET", path, headers=auth)["data"]
+        if page["next"] is None:
+            break
+        before, seen = page["next"], seen + len(page[items])
+        if seen >= seeded - 200:
+            limit = EVENTS_PAGE
+    if limit != EVENTS_PAGE or before is None:
+        raise BenchError("the walk did not end on a page of the default size")
+    return path
 
 
 def seed_members(server: Server, org_id: str, count: int) -> None:

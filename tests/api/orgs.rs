@@ -34,6 +34,16 @@ async fn create(app: &TestApp, token: &str, name: &str, slug: Option<&str>) -> S
     body["data"]["id"].as_str().unwrap().to_string()
 }
 
+/// The types of a page of events, newest first.
+fn event_kinds(body: &Value) -> Vec<&str> {
+    body["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect()
+}
+
 /// Makes `user_id` a member of `org_id` with `role`, straight in the store.
 async fn join(app: &TestApp, org_id: &str, user_id: &str, role: OrgRole) {
     let settings = Settings::from_lookup(|k| app.vars.get(k).cloned()).unwrap();
@@ -95,12 +105,7 @@ async fn an_owner_creates_renames_and_deletes_an_organization(backend: Backend) 
     let events = format!("/api/v1/orgs/{acme}/security-events");
     let (status, body) = read(app.get(&events, Some(&ada)).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let kinds: Vec<&str> = body["data"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let kinds = event_kinds(&body);
     assert_eq!(kinds, ["org.updated", "org.created"]);
     assert!(body["data"]["events"][0]["org_id"] == acme.as_str());
 
@@ -184,12 +189,7 @@ async fn only_owners_make_unmake_or_remove_owners(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "an owner removes an owner");
     let events = format!("/api/v1/orgs/{org}/security-events");
     let (_, body) = read(app.get(&events, Some(&ada)).await).await;
-    let kinds: Vec<&str> = body["data"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let kinds = event_kinds(&body);
     assert_eq!(
         kinds,
         [
@@ -484,7 +484,7 @@ mod invitations {
     use reqwest::StatusCode;
     use serde_json::{Value, json};
 
-    use super::{create, patch};
+    use super::{create, event_kinds, patch};
     use crate::helpers::{Backend, TestApp, expect_error, read};
     use crate::mailbox::{Mailbox, ask_for_mail, mail_app, unique_address};
     use crate::on_both_stores;
@@ -570,12 +570,7 @@ mod invitations {
 
         let events = format!("/api/v1/orgs/{org}/security-events");
         let (_, body) = read(app.get(&events, Some(&ada)).await).await;
-        let kinds: Vec<&str> = body["data"]["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["type"].as_str().unwrap())
-            .collect();
+        let kinds = event_kinds(&body);
         assert_eq!(
             kinds,
             [
