@@ -477,6 +477,16 @@ async fn jwks_relay(provider: &TestProvider) -> (String, Arc<AtomicU64>, Relayed
     (relay, hits, keys)
 }
 
+/// A server whose provider `test` is the relay (native ID tokens for `native-client`).
+async fn app_behind_relay(backend: Backend, relay: &str) -> TestApp {
+    let vars = [
+        ("OAUTH_PROVIDERS", "test"),
+        ("OAUTH_TEST_CLIENT_ID", "native-client"),
+        ("OAUTH_TEST_ISSUER", relay),
+    ];
+    TestApp::spawn_with(backend, &vars).await
+}
+
 /// The JWKS a relay publishes, to add a key to (`{"keys": [...]}`).
 type RelayedKeys = Arc<std::sync::Mutex<Value>>;
 
@@ -1253,12 +1263,7 @@ async fn a_flood_of_unknown_key_ids_costs_the_provider_no_extra_fetch(backend: B
     let good = good_claims(&relay, "native-client", "ada@example.com");
     let known = signed(&provider, &good);
     let unknown: Vec<String> = (0..5).map(|_| signed_by_a_stranger(&good)).collect();
-    let vars = [
-        ("OAUTH_PROVIDERS", "test"),
-        ("OAUTH_TEST_CLIENT_ID", "native-client"),
-        ("OAUTH_TEST_ISSUER", relay.as_str()),
-    ];
-    let app = TestApp::spawn_with(backend, &vars).await;
+    let app = app_behind_relay(backend, &relay).await;
     assert_eq!(hits.load(Ordering::SeqCst), 1, "discovery fetched the keys");
     let res = present(&app, "test", &known, None).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -1280,12 +1285,7 @@ async fn a_rotated_provider_key_is_fetched_once_the_window_allows(backend: Backe
         return;
     };
     let (relay, hits, keys) = jwks_relay(&provider).await;
-    let vars = [
-        ("OAUTH_PROVIDERS", "test"),
-        ("OAUTH_TEST_CLIENT_ID", "native-client"),
-        ("OAUTH_TEST_ISSUER", relay.as_str()),
-    ];
-    let app = TestApp::spawn_with(backend, &vars).await;
+    let app = app_behind_relay(backend, &relay).await;
     assert_eq!(hits.load(Ordering::SeqCst), 1, "discovery fetched the keys");
     let (kid, key, jwk) = stranger_key();
     keys.lock().unwrap()["keys"]

@@ -104,11 +104,7 @@ pub async fn authorize(ctx: &AppContext, request: AuthorizeRequest<'_>) -> AppRe
     };
     let browser = request
         .browser
-        .filter(|b| {
-            b.len() == 43
-                && b.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        })
+        .filter(|b| is_base64url_32_bytes(b))
         .map(str::to_string)
         .unwrap_or_else(|| new_link_token().0);
     let (nonce, pkce_verifier) = (new_link_token().0, new_link_token().0);
@@ -166,13 +162,7 @@ pub(super) fn allowed_redirect(ctx: &AppContext, redirect_to: Option<&str>) -> A
 fn client_challenge(challenge: Option<&str>, method: Option<&str>) -> AppResult<Option<String>> {
     match (challenge, method) {
         (None, None) => Ok(None),
-        (Some(c), Some("S256"))
-            if c.len() == 43
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-        {
-            Ok(Some(c.to_string()))
-        }
+        (Some(c), Some("S256")) if is_base64url_32_bytes(c) => Ok(Some(c.to_string())),
         (Some(_), Some("S256")) => Err(AppError::BadRequest(
             "code_challenge must be the base64url SHA-256 of the verifier (43 characters)".into(),
         )),
@@ -367,6 +357,14 @@ pub async fn exchange(
             Ok(LoginResult::SecondFactor { mfa_token })
         }
     }
+}
+
+/// 32 bytes in unpadded base64url (43 characters): a SHA-256, or one of this server's secrets.
+fn is_base64url_32_bytes(text: &str) -> bool {
+    text.len() == 43
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// RFC 7636 S256: `BASE64URL(SHA256(verifier)) == challenge`, for a verifier of 43 to 128
