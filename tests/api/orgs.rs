@@ -21,6 +21,7 @@ on_both_stores!(
     the_active_organization_rides_in_the_tokens_while_the_membership_lasts,
     platform_admins_see_and_delete_any_organization,
     the_last_owner_of_a_team_cannot_delete_the_account,
+    an_admin_of_one_organization_reaches_nothing_of_another,
 );
 
 /// Creates an organization as `token`; returns its id.
@@ -476,6 +477,116 @@ async fn the_last_owner_of_a_team_cannot_delete_the_account(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     let (status, body) = read(app.delete("/api/v1/user/", Some(&ada)).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Cross-organization access: the admin of one organization, naming another's members,
+/// invitations, events or id anywhere a route takes them, reaches nothing of it (404, as for an
+/// organization that does not exist), and its data stays as it was.
+async fn an_admin_of_one_organization_reaches_nothing_of_another(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, ada) = app.user("ada").await;
+    let (bea_id, bea) = app.user("bea").await;
+    let (cid_id, _) = app.user("cid").await;
+    let mine = create(&app, &ada, "Mine", None).await;
+    let theirs = create(&app, &bea, "Theirs", None).await;
+    join(&app, &theirs, &cid_id, OrgRole::Member).await;
+    let settings = Settings::from_lookup(|k| app.vars.get(k).cloned()).unwrap();
+    let ctx = authkit::app::context(settings).await.expect("context");
+    let invitation = authkit::domain::org::Invitation {
+        id: authkit::domain::new_id(),
+        org_id: theirs.clone(),
+        email: "dan@example.com".into(),
+        role: OrgRole::Member,
+        invited_by: bea_id.clone(),
+        token_hash: authkit::domain::new_id(),
+        created_at: chrono::Utc::now(),
+        expires_at: chrono::Utc::now() + chrono::Duration::days(1),
+    };
+    ctx.store.put_invitation(&invitation).await.unwrap();
+
+    let inside_theirs = [
+        format!("/api/v1/orgs/{theirs}"),
+        format!("/api/v1/orgs/{theirs}/members"),
+        format!("/api/v1/orgs/{theirs}/invitations"),
+        format!("/api/v1/orgs/{theirs}/security-events"),
+    ];
+    for path in &inside_theirs {
+        expect_error(app.get(path, Some(&ada)).await, StatusCode::NOT_FOUND).await;
+    }
+    let res = patch(
+        &app,
+        &format!("/api/v1/orgs/{theirs}/members/{cid_id}"),
+        json!({"role": "admin"}),
+        &ada,
+    )
+    .await;
+    expect_error(res, StatusCode::NOT_FOUND).await;
+    // Their member named under my organization's path: not a member here.
+    let res = patch(
+        &app,
+        &format!("/api/v1/orgs/{mine}/members/{cid_id}"),
+        json!({"role": "admin"}),
+        &ada,
+    )
+    .await;
+    expect_error(res, StatusCode::NOT_FOUND).await;
+    expect_error(
+        app.delete(&format!("/api/v1/orgs/{mine}/members/{cid_id}"), Some(&ada))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    // Their invitation revoked through my organization's path.
+    expect_error(
+        app.delete(
+            &format!("/api/v1/orgs/{mine}/invitations/{}", invitation.id),
+            Some(&ada),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let res = app
+        .post(
+            "/api/v1/user/active-org",
+            Some(json!({"org_id": theirs})),
+            Some(&ada),
+        )
+        .await;
+    expect_error(res, StatusCode::NOT_FOUND).await;
+
+    let (_, members) = read(
+        app.get(&format!("/api/v1/orgs/{theirs}/members"), Some(&bea))
+            .await,
+    )
+    .await;
+    let roles: Vec<&str> = members["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["owner", "member"], "their team is as it was");
+    let (_, pending) = read(
+        app.get(&format!("/api/v1/orgs/{theirs}/invitations"), Some(&bea))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        pending["data"].as_array().unwrap().len(),
+        1,
+        "their invitation stands"
+    );
+    let (_, events) = read(
+        app.get(&format!("/api/v1/orgs/{mine}/security-events"), Some(&ada))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        event_kinds(&events),
+        ["org.created"],
+        "my events hold none of theirs"
+    );
 }
 
 mod invitations {
