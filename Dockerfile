@@ -1,5 +1,12 @@
 # Multi-stage build: compile in the Rust image, run from a slim Debian with only the binary.
 # No secrets or .env are baked in: configure with environment variables at `docker run`.
+#
+# Stages: `build` compiles; `binary` holds nothing but the compiled server at /authkit; `runtime`
+# (the last stage, what `docker build .` makes) copies it from `binary`. A build context given the
+# name of a stage replaces that stage (BuildKit and podman/buildah alike), and stages the target
+# does not need are skipped, so an already compiled binary is packaged without compiling:
+#   docker build --target runtime --build-context binary=DIR_HOLDING_authkit .
+# scripts/test-container.sh builds the image that way from the test run's binary.
 
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
@@ -14,11 +21,15 @@ COPY templates ./templates
 COPY src ./src
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
+# Only the binary, at a fixed path: what a --build-context named `binary` must provide.
+FROM scratch AS binary
+COPY --from=build /src/target/release/authkit /authkit
+
 FROM debian:bookworm-slim AS runtime
 RUN groupadd --system --gid 10001 authkit \
     && useradd --system --uid 10001 --gid authkit --home-dir /app --shell /usr/sbin/nologin authkit \
     && mkdir -p /app/data /app/logs && chown -R authkit:authkit /app
-COPY --from=build /src/target/release/authkit /usr/local/bin/authkit
+COPY --from=binary /authkit /usr/local/bin/authkit
 WORKDIR /app
 USER authkit
 # Production unless told otherwise: Secure cookies, HSTS, /metrics closed, and SECRET_KEY

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 LAYERS = [
-    ["main", "app", "telemetry", "malloc_tuning"],  # wiring: builds everything below
+    ["main", "app", "operator", "telemetry", "malloc_tuning"],  # wiring and the operator's commands
     ["http"],      # tower layers around the router; reads what the api layer extracts
     ["api"],       # handlers, extractors, views, OpenAPI: HTTP in, a service call, HTTP out
     ["service"],   # the rules; no HTTP types, no driver types

@@ -11,7 +11,9 @@
 # written to TEST_OIDC_KEYS so tests can sign ID tokens of their own with them.
 # First the structure checks (scripts/check-layers.py, scripts/check-standalone.sh).
 # Then the fuzzing from the OpenAPI document (scripts/fuzz.sh), the pages in headless Chromium
-# (scripts/browser-test.sh) and the Postman collection with newman (scripts/postman-test.sh);
+# (scripts/browser-test.sh), the Postman collection with newman (scripts/postman-test.sh) and the
+# container image built from the Dockerfile and run with podman (scripts/test-container.sh, on the
+# binary `cargo test` built and the MongoDB started here);
 # TEST_CARGO_ONLY=1 stops after `cargo test`, for a quick local loop.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
@@ -187,3 +189,5 @@ echo "==> scripts/browser-test.sh"
 scripts/browser-test.sh
 echo "==> scripts/postman-test.sh"
 scripts/postman-test.sh
+echo "==> scripts/test-container.sh"
+scripts/test-container.sh

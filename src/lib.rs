@@ -2,7 +2,7 @@
 //! is shared with the tests, which drive the same application over real HTTP.
 //!
 //! Data flows one way: request -> `http` layers -> `api` extractor -> handler -> `service` ->
-//! `store` trait -> backend, and so do the imports. The layers, highest first: `app`/`main`,
+//! `store` trait -> backend, and so do the imports. The layers, highest first: `app`/`main`/`operator`,
 //! `http`, `api`, `service`, `context`, `mail`, `security`, `error`, `store`, `metrics`,
 //! `config`, `domain`, `files`; a module uses only those below it. `scripts/check-layers.py`
 //! (run by the test command) keeps it so.
@@ -18,6 +18,7 @@ pub mod http;
 pub mod mail;
 pub mod malloc_tuning;
 pub mod metrics;
+pub mod operator;
 pub mod security;
 pub mod service;
 pub mod store;

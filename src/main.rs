@@ -1,14 +1,16 @@
-//! The `authkit` binary: `serve` (the default) runs the API; `create-admin` creates or promotes
-//! a SUPER_ADMIN in the configured store and exits. Both read the same configuration.
+//! The `authkit` binary: `serve` (the default) runs the API; the operator's commands
+//! (`create-admin`, `rotate-keys`, `backup`, `check-config`, `healthcheck`) do one thing and
+//! exit. All read the same configuration.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use authkit::service::accounts::{self, AdminOutcome};
 use authkit::service::signing_keys;
-use authkit::{Application, Settings, app, telemetry};
+use authkit::{Application, Settings, app, operator, telemetry};
 
 #[derive(Parser)]
 #[command(name = "authkit", version, about = "Auth-and-accounts API server")]
@@ -34,7 +36,18 @@ enum Command {
     /// Rotate the Ed25519 signing keys (JWT_ALG=EdDSA): the published next key starts signing,
     /// the active one retires, a new next key is published. Running servers pick it up within
     /// a minute.
-    RotateKeys,
+    RotateKeys {
+        /// For a key that leaked: withdraw every published key now and sign with a fresh one.
+        /// Every access token issued before is refused (clients refresh on their next 401).
+        #[arg(long)]
+        revoke_now: bool,
+    },
+    /// Copy the embedded (SQLite) store to FILE while servers keep running: one consistent
+    /// snapshot, every write acknowledged before it began included. FILE must not exist.
+    Backup { file: PathBuf },
+    /// Read the configuration as the server would and report every problem, not only the
+    /// first; exit status 2 when there is any. Nothing is started or written.
+    CheckConfig,
     /// Exit 0 if the server on this machine answers GET /health with 200 (for container
     /// HEALTHCHECKs, so the runtime image needs no curl).
     Healthcheck,
@@ -45,15 +58,20 @@ fn main() -> ExitCode {
     authkit::malloc_tuning::apply();
     authkit::files::restrict_umask();
     let cli = Cli::parse();
-    let settings = match Settings::from_env() {
+    let settings = match Settings::check_env() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Healthcheck) = cli.command {
-        return healthcheck(&settings);
+    match &cli.command {
+        Some(Command::Healthcheck) => return operator::healthcheck(&settings),
+        Some(Command::CheckConfig) => return operator::check_config(&settings),
+        Some(Command::Backup { file }) => return operator::backup(&settings, file),
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.server.workers)
@@ -76,8 +94,10 @@ fn main() -> ExitCode {
             username,
             password_stdin,
         } => runtime.block_on(create_admin(settings, email, username, password_stdin)),
-        Command::RotateKeys => runtime.block_on(rotate_keys(settings)),
-        Command::Healthcheck => unreachable!("handled before the runtime starts"),
+        Command::RotateKeys { revoke_now } => runtime.block_on(rotate_keys(settings, revoke_now)),
+        Command::Healthcheck | Command::CheckConfig | Command::Backup { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,8 +180,23 @@ async fn create_admin(
     Ok(())
 }
 
-async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {
+async fn rotate_keys(settings: Settings, revoke_now: bool) -> anyhow::Result<()> {
     let ctx = app::context(settings).await?;
+    if revoke_now {
+        let revocation = signing_keys::revoke_now(&ctx, None).await;
+        ctx.store.shutdown().await;
+        let revocation = revocation.map_err(|e| anyhow::anyhow!(describe_error(e)))?;
+        println!(
+            "Revoked the signing keys {}: {} signs from now on; {} is published as the next key.\n\
+             {} Running servers refuse the revoked keys within {} s.",
+            revocation.withdrawn_kids.join(", "),
+            revocation.active_kid,
+            revocation.next_kid,
+            revocation.effect,
+            revocation.other_instances_within_seconds,
+        );
+        return Ok(());
+    }
     let rotation = signing_keys::rotate(&ctx, None).await;
     ctx.store.shutdown().await;
     let rotation = rotation.map_err(|e| anyhow::anyhow!(describe_error(e)))?;
@@ -197,39 +232,4 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     let again = rpassword::prompt_password("Repeat password: ")?;
     anyhow::ensure!(password == again, "the passwords differ");
     Ok(password)
-}
-
-/// A minimal HTTP/1.1 GET of /health on the local port, with a short timeout.
-fn healthcheck(settings: &Settings) -> ExitCode {
-    use std::io::{Read, Write};
-    use std::net::{SocketAddr, TcpStream};
-    use std::time::Duration;
-
-    let host = if settings.server.host.is_unspecified() {
-        std::net::IpAddr::from([127, 0, 0, 1])
-    } else {
-        settings.server.host
-    };
-    let addr = SocketAddr::new(host, settings.server.port);
-    let timeout = Duration::from_secs(3);
-    let check = || -> std::io::Result<bool> {
-        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream
-            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.1 200"))
-    };
-    match check() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("unhealthy: /health did not answer 200");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("unhealthy: {addr}: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }

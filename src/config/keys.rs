@@ -59,14 +59,14 @@ pub(super) fn signing(vars: &Vars) -> Result<SigningSettings, ConfigError> {
             ));
         }
     };
-    let jwks_max_age = vars.positive_duration("JWKS_MAX_AGE", Duration::from_secs(300))?;
+    let jwks_max_age = vars.positive_duration("JWKS_MAX_AGE", Duration::from_secs(300));
     if jwks_max_age > Duration::from_secs(24 * 3600) {
         return Err(bad("JWKS_MAX_AGE", "must be at most 24 hours"));
     }
-    let rotation_interval = match vars.get("KEY_ROTATION_INTERVAL") {
-        None => None,
-        Some(_) => Some(vars.positive_duration("KEY_ROTATION_INTERVAL", Duration::ZERO)?),
-    };
+    // Unset: no schedule. Set, it must be a positive duration.
+    let rotation_interval = vars
+        .get("KEY_ROTATION_INTERVAL")
+        .map(|_| vars.positive_duration("KEY_ROTATION_INTERVAL", Duration::ZERO));
     Ok(SigningSettings {
         alg,
         jwks_max_age,

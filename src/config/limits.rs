@@ -40,23 +40,23 @@ pub struct LimitSettings {
 }
 
 pub(super) fn read(vars: &Vars) -> Result<LimitSettings, ConfigError> {
-    let ipv6_prefix = vars.num::<u8>("RATE_LIMIT_IPV6_PREFIX", 64)?;
+    let ipv6_prefix = vars.num::<u8>("RATE_LIMIT_IPV6_PREFIX", 64);
     if !(1..=128).contains(&ipv6_prefix) {
         return Err(bad("RATE_LIMIT_IPV6_PREFIX", "must be between 1 and 128"));
     }
     Ok(LimitSettings {
-        login: vars.limit("RATE_LIMIT_LOGIN", "30/5m")?,
-        register: vars.limit("RATE_LIMIT_REGISTER", "10/5m")?,
-        account_change: vars.limit("RATE_LIMIT_ACCOUNT_CHANGE", "10/5m")?,
-        refresh: vars.limit("RATE_LIMIT_REFRESH", "30/5m")?,
-        login_lockout: vars.limit("LOGIN_LOCKOUT", "10/15m")?,
+        login: vars.limit("RATE_LIMIT_LOGIN", "30/5m"),
+        register: vars.limit("RATE_LIMIT_REGISTER", "10/5m"),
+        account_change: vars.limit("RATE_LIMIT_ACCOUNT_CHANGE", "10/5m"),
+        refresh: vars.limit("RATE_LIMIT_REFRESH", "30/5m"),
+        login_lockout: vars.limit("LOGIN_LOCKOUT", "10/15m"),
         ipv6_prefix,
-        password_hash_queue: vars.positive("PASSWORD_HASH_QUEUE", 256)?,
-        org_max_per_user: vars.positive("ORG_MAX_PER_USER", 10)?,
-        invites: vars.limit("RATE_LIMIT_INVITES", "50/1h")?,
+        password_hash_queue: vars.positive("PASSWORD_HASH_QUEUE", 256),
+        org_max_per_user: vars.positive("ORG_MAX_PER_USER", 10),
+        invites: vars.limit("RATE_LIMIT_INVITES", "50/1h"),
         invite_ttl: vars.positive_duration(
             "ORG_INVITE_TTL",
             std::time::Duration::from_secs(7 * 24 * 3600),
-        )?,
+        ),
     })
 }

@@ -34,7 +34,7 @@ pub(super) fn read(vars: &Vars) -> Result<LogSettings, ConfigError> {
             "LOG_FORMAT",
             LogFormat::Pretty,
             &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
-        )?,
+        ),
         dir: PathBuf::from(vars.string_or("LOG_DIR", "./logs")),
     })
 }

@@ -57,13 +57,13 @@ pub(super) fn read(vars: &Vars, port: u16) -> Result<MailSettings, ConfigError> 
         public_url: http_url(vars, "PUBLIC_URL")?
             .unwrap_or_else(|| format!("http://localhost:{port}")),
         product_name: vars.string_or("PRODUCT_NAME", "authkit"),
-        require_verified_email: vars.bool("REQUIRE_VERIFIED_EMAIL", false)?,
-        address_limit: vars.limit("RATE_LIMIT_MAIL_ADDRESS", "3/15m")?,
-        ip_limit: vars.limit("RATE_LIMIT_MAIL_IP", "20/15m")?,
-        reset_ttl: vars.positive_duration("PASSWORD_RESET_TTL", Duration::from_secs(30 * 60))?,
-        verify_ttl: vars.positive_duration("EMAIL_VERIFY_TTL", Duration::from_secs(24 * 3600))?,
-        sign_in_ttl: vars.positive_duration("EMAIL_SIGNIN_TTL", Duration::from_secs(15 * 60))?,
-        sign_up_by_email: vars.bool("EMAIL_SIGNUP", true)?,
+        require_verified_email: vars.bool("REQUIRE_VERIFIED_EMAIL", false),
+        address_limit: vars.limit("RATE_LIMIT_MAIL_ADDRESS", "3/15m"),
+        ip_limit: vars.limit("RATE_LIMIT_MAIL_IP", "20/15m"),
+        reset_ttl: vars.positive_duration("PASSWORD_RESET_TTL", Duration::from_secs(30 * 60)),
+        verify_ttl: vars.positive_duration("EMAIL_VERIFY_TTL", Duration::from_secs(24 * 3600)),
+        sign_in_ttl: vars.positive_duration("EMAIL_SIGNIN_TTL", Duration::from_secs(15 * 60)),
+        sign_up_by_email: vars.bool("EMAIL_SIGNUP", true),
     })
 }
 

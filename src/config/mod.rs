@@ -91,6 +91,11 @@ fn bad(var: impl Into<Cow<'static, str>>, problem: impl Into<String>) -> ConfigE
     }
 }
 
+/// The value of a concern that read cleanly; otherwise its problem joins the others.
+fn keep<T>(problems: &mut Vec<ConfigError>, read: Result<T, ConfigError>) -> Option<T> {
+    read.map_err(|problem| problems.push(problem)).ok()
+}
+
 impl Settings {
     /// Reads `.env` (if present; real environment variables win) and then the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -102,9 +107,28 @@ impl Settings {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Builds settings from any variable lookup; empty values count as unset.
+    /// Builds settings from any variable lookup; empty values count as unset. The error is the
+    /// first problem; [`Settings::check`] gives them all.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::check(lookup).map_err(|problems| problems.into_iter().next().expect("a problem"))
+    }
+
+    /// Like [`Settings::from_env`], with every problem.
+    pub fn check_env() -> Result<Self, Vec<ConfigError>> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(vec![bad("(.env)", e.to_string())]),
+        }
+        Self::check(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every variable and reports every problem, not only the first (never an empty list).
+    /// A concern that depends on another (mail on the port, passkeys and providers on the public
+    /// URL) is checked once that one reads cleanly.
+    pub fn check(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<ConfigError>> {
         let vars = Vars::new(&lookup);
+        let mut problems = Vec::new();
         let environment = vars.choice(
             "ENVIRONMENT",
             Environment::Development,
@@ -114,29 +138,81 @@ impl Settings {
                 ("production", Environment::Production),
                 ("prod", Environment::Production),
             ],
-        )?;
-        let server = server::read(&vars)?;
-        let mail = mail::read(&vars, server.port)?;
-        let passkeys = passkeys::read(
-            &vars,
-            &mail.public_url,
-            &server.cors_origins,
-            &mail.product_name,
-        )?;
-        Ok(Self {
-            oauth: oauth::read(&vars, environment, &mail.public_url)?,
-            passkeys,
-            store: store::read(&vars)?,
-            logging: logging::read(&vars)?,
-            tokens: tokens::read(&vars, environment)?,
-            limits: limits::read(&vars)?,
-            mail,
-            passwords: passwords::read(&vars)?,
-            encryption: keys::encryption(&vars),
-            signing: keys::signing(&vars)?,
-            server,
-            environment,
-        })
+        );
+        let server = keep(&mut problems, server::read(&vars));
+        let mail = keep(
+            &mut problems,
+            mail::read(
+                &vars,
+                server.as_ref().map_or(server::DEFAULT_PORT, |s| s.port),
+            ),
+        );
+        let passkeys = match (&server, &mail) {
+            (Some(server), Some(mail)) => keep(
+                &mut problems,
+                passkeys::read(
+                    &vars,
+                    &mail.public_url,
+                    &server.cors_origins,
+                    &mail.product_name,
+                ),
+            ),
+            _ => None,
+        };
+        let oauth = mail.as_ref().and_then(|mail| {
+            keep(
+                &mut problems,
+                oauth::read(&vars, environment, &mail.public_url),
+            )
+        });
+        let store = keep(&mut problems, store::read(&vars));
+        let logging = keep(&mut problems, logging::read(&vars));
+        let tokens = tokens::read(&vars, environment);
+        let limits = keep(&mut problems, limits::read(&vars));
+        let passwords = keep(&mut problems, passwords::read(&vars));
+        let signing = keep(&mut problems, keys::signing(&vars));
+        let encryption = keys::encryption(&vars);
+        if let Some(signing) = &signing
+            && signing.alg == JwtAlg::EdDsa
+            && environment == Environment::Production
+            && encryption.key.is_none()
+        {
+            problems.push(bad(
+                "ENCRYPTION_KEY",
+                "required with JWT_ALG=EdDSA: it seals the private signing keys in the store",
+            ));
+        }
+        let mut all = vars.into_problems();
+        all.append(&mut problems);
+        match (
+            server, mail, passkeys, oauth, store, logging, limits, passwords, signing,
+        ) {
+            (
+                Some(server),
+                Some(mail),
+                Some(passkeys),
+                Some(oauth),
+                Some(store),
+                Some(logging),
+                Some(limits),
+                Some(passwords),
+                Some(signing),
+            ) if all.is_empty() => Ok(Self {
+                oauth,
+                passkeys,
+                store,
+                logging,
+                tokens,
+                limits,
+                mail,
+                passwords,
+                encryption,
+                signing,
+                server,
+                environment,
+            }),
+            _ => Err(all),
+        }
     }
 
     pub fn is_production(&self) -> bool {
@@ -209,6 +285,34 @@ mod tests {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
         }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let vars: std::collections::HashMap<&str, &str> = [
+            ("ENVIRONMENT", "production"),
+            ("PORT", "eighty"),
+            ("LOG_FORMAT", "xml"),
+            ("RATE_LIMIT_LOGIN", "30"),
+            ("MONGO_URL", "postgres://x"),
+            ("COOKIE_SAMESITE", "sometimes"),
+        ]
+        .into_iter()
+        .collect();
+        let problems = Settings::check(|k| vars.get(k).map(|v| v.to_string())).unwrap_err();
+        let mut named: Vec<&str> = problems.iter().map(|p| p.var.as_ref()).collect();
+        named.sort_unstable();
+        assert_eq!(
+            named,
+            [
+                "COOKIE_SAMESITE",
+                "LOG_FORMAT",
+                "MONGO_URL",
+                "PORT",
+                "RATE_LIMIT_LOGIN",
+                "SECRET_KEY"
+            ]
+        );
     }
 
     #[test]

@@ -158,7 +158,7 @@ pub(super) fn read(
     Ok(OAuthSettings {
         providers,
         redirect_urls: redirect_urls(vars, public_url)?,
-        sign_up: vars.bool("OAUTH_SIGNUP", true)?,
+        sign_up: vars.bool("OAUTH_SIGNUP", true),
         public_url: public_url.to_string(),
         skipped,
     })

@@ -59,8 +59,7 @@ pub(super) fn read(
         unavailable,
         origins,
         rp_name: product_name.to_string(),
-        challenge_ttl: vars
-            .positive_duration("WEBAUTHN_CHALLENGE_TTL", Duration::from_secs(300))?,
+        challenge_ttl: vars.positive_duration("WEBAUTHN_CHALLENGE_TTL", Duration::from_secs(300)),
     })
 }
 

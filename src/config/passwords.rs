@@ -28,7 +28,7 @@ pub(super) fn read(vars: &Vars) -> Result<PasswordSettings, ConfigError> {
         "PASSWORD_BREACH_CHECK",
         false,
         &[("off", false), ("pwned", true)],
-    )? {
+    ) {
         false => None,
         true => {
             let url = vars
@@ -45,7 +45,7 @@ pub(super) fn read(vars: &Vars) -> Result<PasswordSettings, ConfigError> {
                 ));
             }
             let timeout =
-                vars.positive_duration("PASSWORD_BREACH_CHECK_TIMEOUT", Duration::from_secs(2))?;
+                vars.positive_duration("PASSWORD_BREACH_CHECK_TIMEOUT", Duration::from_secs(2));
             if timeout > Duration::from_secs(10) {
                 return Err(bad(
                     "PASSWORD_BREACH_CHECK_TIMEOUT",
@@ -56,7 +56,7 @@ pub(super) fn read(vars: &Vars) -> Result<PasswordSettings, ConfigError> {
         }
     };
     Ok(PasswordSettings {
-        common_check: vars.bool("PASSWORD_COMMON_CHECK", true)?,
+        common_check: vars.bool("PASSWORD_COMMON_CHECK", true),
         breach_check,
     })
 }

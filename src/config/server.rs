@@ -41,6 +41,9 @@ pub struct ServerSettings {
     pub admin_console: bool,
 }
 
+/// The port when `PORT` is unset.
+pub(super) const DEFAULT_PORT: u16 = 8000;
+
 pub(super) fn read(vars: &Vars) -> Result<ServerSettings, ConfigError> {
     let host = match vars.get("HOST") {
         None => IpAddr::from([127, 0, 0, 1]),
@@ -50,26 +53,25 @@ pub(super) fn read(vars: &Vars) -> Result<ServerSettings, ConfigError> {
             .map_err(|_| bad("HOST", format!("not an IP address: {h:?}")))?,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = vars.num::<usize>("WORKERS", cores)?;
+    let workers = vars.num::<usize>("WORKERS", cores);
     if !(1..=1024).contains(&workers) {
         return Err(bad("WORKERS", "must be between 1 and 1024"));
     }
     Ok(ServerSettings {
         host,
-        port: vars.num::<u16>("PORT", 8000)?,
+        port: vars.num::<u16>("PORT", DEFAULT_PORT),
         workers,
         cors_origins: cors_origins(vars)?,
         cors_allow_headers: cors_allow_headers(vars)?,
         trusted_proxies: trusted_proxies(vars)?,
-        max_body_bytes: vars.positive("MAX_BODY_BYTES", 64 * 1024)?,
-        request_timeout: vars.positive_duration("REQUEST_TIMEOUT", Duration::from_secs(30))?,
-        header_read_timeout: vars
-            .positive_duration("HEADER_READ_TIMEOUT", Duration::from_secs(10))?,
-        body_read_timeout: vars.positive_duration("BODY_READ_TIMEOUT", Duration::from_secs(10))?,
-        max_in_flight: vars.positive("MAX_IN_FLIGHT", 512)?,
-        max_in_flight_per_client: vars.positive("MAX_IN_FLIGHT_PER_CLIENT", 128)?,
+        max_body_bytes: vars.positive("MAX_BODY_BYTES", 64 * 1024),
+        request_timeout: vars.positive_duration("REQUEST_TIMEOUT", Duration::from_secs(30)),
+        header_read_timeout: vars.positive_duration("HEADER_READ_TIMEOUT", Duration::from_secs(10)),
+        body_read_timeout: vars.positive_duration("BODY_READ_TIMEOUT", Duration::from_secs(10)),
+        max_in_flight: vars.positive("MAX_IN_FLIGHT", 512),
+        max_in_flight_per_client: vars.positive("MAX_IN_FLIGHT_PER_CLIENT", 128),
         metrics_token: vars.get("METRICS_TOKEN").map(Secret::new),
-        admin_console: vars.bool("ADMIN_CONSOLE", true)?,
+        admin_console: vars.bool("ADMIN_CONSOLE", true),
     })
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::vars::Vars;
-use super::{ConfigError, Environment, Secret, bad};
+use super::{Environment, Secret, bad};
 
 /// Minimum length of SECRET_KEY in bytes (HS256 wants at least its 256-bit output size).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -34,64 +34,58 @@ pub struct TokenSettings {
     pub reauth_window: Duration,
 }
 
-pub(super) fn read(vars: &Vars, environment: Environment) -> Result<TokenSettings, ConfigError> {
-    let access_ttl = vars.positive_duration("ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
-    let refresh_ttl = vars.duration("REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600))?;
+/// Never fails: each problem is reported through `vars` (SECRET_KEY is the one most often met,
+/// so it must not hide the others).
+pub(super) fn read(vars: &Vars, environment: Environment) -> TokenSettings {
+    let access_ttl = vars.positive_duration("ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60));
+    let refresh_ttl = vars.duration("REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600));
     if refresh_ttl <= access_ttl {
-        return Err(bad(
+        vars.report(bad(
             "REFRESH_TOKEN_TTL",
             "must be longer than ACCESS_TOKEN_TTL",
         ));
     }
-    let refresh_grace = vars.duration("REFRESH_GRACE_PERIOD", Duration::from_secs(10))?;
+    let refresh_grace = vars.duration("REFRESH_GRACE_PERIOD", Duration::from_secs(10));
     if refresh_grace > Duration::from_secs(300) {
-        return Err(bad("REFRESH_GRACE_PERIOD", "must be at most 5 minutes"));
+        vars.report(bad("REFRESH_GRACE_PERIOD", "must be at most 5 minutes"));
     }
-    Ok(TokenSettings {
-        secret_key: secret_key(vars, environment)?,
+    TokenSettings {
+        secret_key: secret_key(vars, environment),
         access_ttl,
         refresh_ttl,
         refresh_grace,
         session_max_lifetime: vars
-            .positive_duration("SESSION_MAX_LIFETIME", Duration::from_secs(90 * 24 * 3600))?,
-        cookie_samesite: cookie_samesite(vars, environment)?,
+            .positive_duration("SESSION_MAX_LIFETIME", Duration::from_secs(90 * 24 * 3600)),
+        cookie_samesite: cookie_samesite(vars, environment),
         jwt_issuer: vars.get("JWT_ISSUER"),
         jwt_audience: vars.get("JWT_AUDIENCE"),
-        reauth_window: vars.positive_duration("REAUTH_WINDOW", Duration::from_secs(10 * 60))?,
-    })
+        reauth_window: vars.positive_duration("REAUTH_WINDOW", Duration::from_secs(10 * 60)),
+    }
 }
 
 /// Production refuses to start without a long key: a generated one would differ per instance.
-fn secret_key(vars: &Vars, environment: Environment) -> Result<Option<Secret>, ConfigError> {
+fn secret_key(vars: &Vars, environment: Environment) -> Option<Secret> {
     let key = vars.get("SECRET_KEY");
     if environment == Environment::Production {
-        match &key {
-            None => {
-                return Err(bad(
-                    "SECRET_KEY",
-                    "required when ENVIRONMENT=production (the container's default): set at \
-                     least 32 random bytes, e.g. SECRET_KEY=\"$(openssl rand -base64 48)\"",
-                ));
-            }
-            Some(k) if k.len() < MIN_SECRET_LEN => {
-                return Err(bad(
-                    "SECRET_KEY",
-                    format!("must be at least {MIN_SECRET_LEN} bytes in production"),
-                ));
-            }
-            Some(k) => {
-                if let Some(flaw) = obviously_guessable(k) {
-                    return Err(bad(
-                        "SECRET_KEY",
-                        format!(
-                            "{flaw}: use random bytes, e.g. SECRET_KEY=\"$(openssl rand -base64 48)\""
-                        ),
-                    ));
-                }
-            }
+        let flaw = match &key {
+            None => Some(
+                "required when ENVIRONMENT=production (the container's default): set at least 32 \
+                 random bytes, e.g. SECRET_KEY=\"$(openssl rand -base64 48)\""
+                    .to_string(),
+            ),
+            Some(k) if k.len() < MIN_SECRET_LEN => Some(format!(
+                "must be at least {MIN_SECRET_LEN} bytes in production"
+            )),
+            Some(k) => obviously_guessable(k).map(|flaw| {
+                format!("{flaw}: use random bytes, e.g. SECRET_KEY=\"$(openssl rand -base64 48)\"")
+            }),
+        };
+        if let Some(flaw) = flaw {
+            vars.report(bad("SECRET_KEY", flaw));
+            return None;
         }
     }
-    Ok(key.map(Secret::new))
+    key.map(Secret::new)
 }
 
 /// Fewer than this many different characters is no random key, whatever its length.
@@ -117,7 +111,7 @@ fn obviously_guessable(key: &str) -> Option<&'static str> {
     None
 }
 
-fn cookie_samesite(vars: &Vars, environment: Environment) -> Result<SameSite, ConfigError> {
+fn cookie_samesite(vars: &Vars, environment: Environment) -> SameSite {
     let samesite = vars.choice(
         "COOKIE_SAMESITE",
         SameSite::Lax,
@@ -126,13 +120,14 @@ fn cookie_samesite(vars: &Vars, environment: Environment) -> Result<SameSite, Co
             ("strict", SameSite::Strict),
             ("none", SameSite::None),
         ],
-    )?;
+    );
     if samesite == SameSite::None && environment != Environment::Production {
         // Browsers reject SameSite=None without Secure, and Secure is only set in production.
-        return Err(bad(
+        vars.report(bad(
             "COOKIE_SAMESITE",
             "none requires ENVIRONMENT=production (Secure cookies)",
         ));
+        return SameSite::Lax;
     }
-    Ok(samesite)
+    samesite
 }

@@ -1,6 +1,10 @@
 //! Reading one variable: the lookup (environment, `.env`, or a test's map) and the parsers every
 //! concern shares. Every error names its variable.
+//!
+//! A value that does not parse is recorded as a problem and the reader goes on with the default,
+//! so that one pass reports every problem at once (`check-config`, and the start's error).
 
+use std::cell::RefCell;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -9,11 +13,33 @@ use super::{ConfigError, Limit, bad};
 /// The variables, through any lookup; empty values count as unset.
 pub(super) struct Vars<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: RefCell<Vec<ConfigError>>,
 }
 
 impl<'a> Vars<'a> {
     pub(super) fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Self { lookup }
+        Self {
+            lookup,
+            problems: RefCell::default(),
+        }
+    }
+
+    /// Records a problem found while reading; the caller goes on with a default.
+    pub(super) fn report(&self, problem: ConfigError) {
+        self.problems.borrow_mut().push(problem);
+    }
+
+    /// The value, or the default after recording why the value was refused.
+    fn or_default<T>(&self, parsed: Result<T, ConfigError>, default: T) -> T {
+        parsed.unwrap_or_else(|problem| {
+            self.report(problem);
+            default
+        })
+    }
+
+    /// Every problem recorded so far.
+    pub(super) fn into_problems(self) -> Vec<ConfigError> {
+        self.problems.into_inner()
     }
 
     /// The trimmed value, `None` when unset or empty.
@@ -41,17 +67,12 @@ impl<'a> Vars<'a> {
     }
 
     /// One of a few words (case-insensitive), each standing for a value.
-    pub(super) fn choice<T: Copy>(
-        &self,
-        var: &'static str,
-        default: T,
-        words: &[(&str, T)],
-    ) -> Result<T, ConfigError> {
+    pub(super) fn choice<T: Copy>(&self, var: &'static str, default: T, words: &[(&str, T)]) -> T {
         let Some(value) = self.get(var) else {
-            return Ok(default);
+            return default;
         };
         let lower = value.to_ascii_lowercase();
-        words
+        let chosen = words
             .iter()
             .find(|(word, _)| *word == lower)
             .map(|(_, v)| *v)
@@ -61,88 +82,94 @@ impl<'a> Vars<'a> {
                     var,
                     format!("expected {}, got {value:?}", expected.join(", ")),
                 )
-            })
+            });
+        self.or_default(chosen, default)
     }
 
-    pub(super) fn bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    pub(super) fn bool(&self, var: &'static str, default: bool) -> bool {
         match self.get(var).map(|v| v.to_ascii_lowercase()).as_deref() {
-            None => Ok(default),
-            Some("true" | "1" | "yes" | "on") => Ok(true),
-            Some("false" | "0" | "no" | "off") => Ok(false),
-            Some(other) => Err(bad(var, format!("expected on or off, got {other:?}"))),
+            None => default,
+            Some("true" | "1" | "yes" | "on") => true,
+            Some("false" | "0" | "no" | "off") => false,
+            Some(other) => {
+                self.report(bad(var, format!("expected on or off, got {other:?}")));
+                default
+            }
         }
     }
 
-    pub(super) fn num<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError> {
+    pub(super) fn num<T: FromStr>(&self, var: &'static str, default: T) -> T {
         match self.get(var) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| bad(var, format!("not a valid number: {v:?}"))),
+            None => default,
+            Some(v) => {
+                let parsed = v
+                    .parse()
+                    .map_err(|_| bad(var, format!("not a valid number: {v:?}")));
+                self.or_default(parsed, default)
+            }
         }
     }
 
     /// A count that must be at least one.
-    pub(super) fn positive(&self, var: &'static str, default: usize) -> Result<usize, ConfigError> {
-        match self.num(var, default)? {
-            0 => Err(bad(var, "must be positive")),
-            n => Ok(n),
+    pub(super) fn positive(&self, var: &'static str, default: usize) -> usize {
+        match self.num(var, default) {
+            0 => {
+                self.report(bad(var, "must be positive"));
+                default
+            }
+            n => n,
         }
     }
 
     /// Seconds (`900`) or a number with a unit: `s`, `m`, `h`, `d` (`15m`, `30d`).
-    pub(super) fn duration(
-        &self,
-        var: &'static str,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
+    pub(super) fn duration(&self, var: &'static str, default: Duration) -> Duration {
         match self.get(var) {
-            None => Ok(default),
-            Some(v) => parse_duration(var, &v),
+            None => default,
+            Some(v) => self.or_default(parse_duration(var, &v), default),
         }
     }
 
     /// A duration that must be longer than zero.
-    pub(super) fn positive_duration(
-        &self,
-        var: &'static str,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        let d = self.duration(var, default)?;
+    pub(super) fn positive_duration(&self, var: &'static str, default: Duration) -> Duration {
+        let d = self.duration(var, default);
         if d.is_zero() {
-            return Err(bad(var, "must be positive"));
+            self.report(bad(var, "must be positive"));
+            return default;
         }
-        Ok(d)
+        d
     }
 
-    /// A limit is `MAX/WINDOW` (e.g. `30/5m`), or `off` (`None`).
-    pub(super) fn limit(
-        &self,
-        var: &'static str,
-        default: &str,
-    ) -> Result<Option<Limit>, ConfigError> {
+    /// A limit is `MAX/WINDOW` (e.g. `30/5m`), or `off` (`None`). `default` is written the same
+    /// way and must parse.
+    pub(super) fn limit(&self, var: &'static str, default: &str) -> Option<Limit> {
         let text = self.string_or(var, default);
-        if text.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        let (max, window) = text.split_once('/').ok_or_else(|| {
-            bad(
-                var,
-                format!("expected MAX/WINDOW such as 30/5m, or off; got {text:?}"),
-            )
-        })?;
-        let max: u64 = max.trim().parse().ok().filter(|m| *m > 0).ok_or_else(|| {
-            bad(
-                var,
-                format!("the maximum must be a positive number, got {max:?}"),
-            )
-        })?;
-        let window = parse_duration(var, window.trim())?;
-        if window.is_zero() {
-            return Err(bad(var, "the window must be positive"));
-        }
-        Ok(Some(Limit { max, window }))
+        let parsed = parse_limit(var, &text);
+        let fallback = parse_limit(var, default).expect("a valid default limit");
+        self.or_default(parsed, fallback)
     }
+}
+
+fn parse_limit(var: &'static str, text: &str) -> Result<Option<Limit>, ConfigError> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let (max, window) = text.split_once('/').ok_or_else(|| {
+        bad(
+            var,
+            format!("expected MAX/WINDOW such as 30/5m, or off; got {text:?}"),
+        )
+    })?;
+    let max: u64 = max.trim().parse().ok().filter(|m| *m > 0).ok_or_else(|| {
+        bad(
+            var,
+            format!("the maximum must be a positive number, got {max:?}"),
+        )
+    })?;
+    let window = parse_duration(var, window.trim())?;
+    if window.is_zero() {
+        return Err(bad(var, "the window must be positive"));
+    }
+    Ok(Some(Limit { max, window }))
 }
 
 fn parse_duration(var: &'static str, v: &str) -> Result<Duration, ConfigError> {

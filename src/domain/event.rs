@@ -66,6 +66,7 @@ event_types! {
     AdminUserDeleted => "admin.user_deleted",
     AdminSessionsRevoked => "admin.sessions_revoked",
     KeysRotated => "keys.rotated",
+    KeysRevoked => "keys.revoked",
     EmailSignInSent => "email.sign_in_sent",
     AccountPasswordRemoved => "account.password_removed",
     IdentityLinked => "identity.linked",

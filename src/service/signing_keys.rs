@@ -114,6 +114,81 @@ pub async fn rotate(ctx: &AppContext, by: Option<&Principal>) -> AppResult<Rotat
     Ok(rotation)
 }
 
+/// What an emergency revocation did, and what it costs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Revocation {
+    /// Every key withdrawn: the signing key, the next key and the retired keys still published.
+    /// None of them signs or verifies any more.
+    pub withdrawn_kids: Vec<String>,
+    /// The fresh key that signs from now on.
+    pub active_kid: String,
+    /// The fresh key published to sign after the next rotation.
+    pub next_kid: String,
+    /// Seconds until every other instance has reloaded and refuses the withdrawn keys too
+    /// (at once when it meets a token of the fresh key).
+    pub other_instances_within_seconds: u64,
+    /// The cost, in words.
+    pub effect: String,
+}
+
+/// Emergency rotation, for a signing key that leaked (the admin route's `revoke_now=true` and
+/// `rotate-keys --revoke-now`): withdraws every published key at once (its private key erased,
+/// no longer verifying), and signs with a fresh key straight away. Every access token issued
+/// before is refused, so clients refresh on their next 401; sessions and refresh tokens (HS256
+/// under `SECRET_KEY`, never signed by these keys) are untouched. Unlike [`rotate`], nothing
+/// waits for the fresh key to be published: a verifier holding a cached JWKS refuses the new
+/// tokens until it refetches on the unknown kid.
+pub async fn revoke_now(ctx: &AppContext, by: Option<&Principal>) -> AppResult<Revocation> {
+    eddsa_only(ctx)?;
+    // Before withdrawing anything: without the keyring no fresh key could be made.
+    keyring(ctx)?;
+    let now = Utc::now();
+    let withdrawn_kids = ctx
+        .store
+        .list_signing_keys()
+        .await?
+        .into_iter()
+        .filter(|k| k.verifies_at(now))
+        .map(|k| k.kid)
+        .collect();
+    ctx.store.revoke_signing_keys(now).await?;
+    let records = ensure_keys(ctx, now).await?;
+    install(ctx, &records, now)?;
+    let newest = |state| {
+        records
+            .iter()
+            .filter(|k| k.state == state)
+            .max_by_key(|k| k.seq)
+            .map(|k| k.kid.clone())
+            .unwrap_or_default()
+    };
+    let revocation = Revocation {
+        withdrawn_kids,
+        active_kid: newest(KeyState::Active),
+        next_kid: newest(KeyState::Next),
+        other_instances_within_seconds: reload_every(ctx).as_secs(),
+        effect: "Every access token issued before now is refused: clients refresh on their next \
+                 401 (sessions and refresh tokens are untouched). Verifiers elsewhere refetch the \
+                 JWKS on the new kid."
+            .into(),
+    };
+    tracing::warn!(
+        withdrawn = ?revocation.withdrawn_kids,
+        active_kid = %revocation.active_kid,
+        "signing keys revoked at once"
+    );
+    let event = NewEvent::new(EventType::KeysRevoked)
+        .public_id("active_kid", &revocation.active_kid)
+        .public_id("next_kid", &revocation.next_kid)
+        .count("withdrawn", revocation.withdrawn_kids.len() as u64);
+    let event = match by {
+        Some(principal) => event.by(principal),
+        None => event.reason("rotate_keys_command"),
+    };
+    audit::record(ctx, event).await;
+    Ok(revocation)
+}
+
 /// Reloads the keys because a token named a kid this instance does not know, unless another
 /// such reload happened less than [`UNKNOWN_KID_RELOAD_GAP`] ago. Whether it reloaded.
 pub async fn reload_for_unknown_kid(ctx: &AppContext) -> bool {

@@ -330,6 +330,10 @@ store_trait! {
             now: DateTime<Utc>,
             publish_until: DateTime<Utc>,
         ) -> StoreResult<u64>;
+        /// Withdraws every key still published (active, next, or retired and not yet expired) at
+        /// once: each becomes retired with its private key erased and `publish_until = now`, so
+        /// it neither signs nor verifies. Returns how many keys it withdrew.
+        async fn revoke_signing_keys(&self, now: DateTime<Utc>) -> StoreResult<u64>;
     }
 }
 
@@ -571,6 +575,11 @@ pub trait Store:
     async fn delete_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// The embedded store's database file: `DATA_DIR/authkit.db`.
+pub fn sqlite_path(settings: &Settings) -> std::path::PathBuf {
+    settings.store.data_dir.join("authkit.db")
+}
+
 /// Opens the configured backend: MongoDB when `MONGO_URL` is set, else SQLite under `DATA_DIR`.
 /// Nothing here needs MongoDB to answer (its client connects lazily): the store comes back
 /// closed, and [`Store::prepare`] opens it once the database answers. A bad URL or an unusable
@@ -580,9 +589,7 @@ pub async fn open(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<
         Some(url) => {
             Arc::new(mongo::MongoStore::connect(url.expose(), &settings.store.mongodb_name).await?)
         }
-        None => Arc::new(sqlite::SqliteStore::open(
-            &settings.store.data_dir.join("authkit.db"),
-        )?),
+        None => Arc::new(sqlite::SqliteStore::open(&sqlite_path(settings))?),
     };
     Ok(Arc::new(metered::MeteredStore::new(backend, metrics)))
 }

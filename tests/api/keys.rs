@@ -20,6 +20,7 @@ on_both_stores!(
     forged_and_confused_tokens_are_refused,
     unknown_kids_reload_the_keys_at_most_once_per_gap,
     keys_rotate_across_two_instances_and_old_tokens_live_until_they_expire,
+    a_leaked_key_is_revoked_at_once_across_two_instances,
     switching_from_hs256_logs_nobody_out,
     rotation_needs_eddsa_and_the_star_permission,
     the_example_service_accepts_our_tokens_through_a_rotation,
@@ -406,6 +407,117 @@ async fn keys_rotate_across_two_instances_and_old_tokens_live_until_they_expire(
     assert_eq!(events[0]["detail"]["active_kid"], new_kid.as_str());
 }
 
+/// The emergency: the signing key leaked. `revoke_now=true` on instance A withdraws every
+/// published key at once and signs with a fresh one; no waiting for the next key's publication.
+/// A refuses the old tokens at once, B within its reload interval (2 s here), and accepts A's
+/// new tokens at once (an unknown kid reloads). A client refreshes on its 401 and goes on.
+async fn a_leaked_key_is_revoked_at_once_across_two_instances(backend: Backend) {
+    let shared = tempfile::tempdir().unwrap();
+    let data_dir = shared.path().join("data").display().to_string();
+    let db_name = format!("k{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+    let mut vars = eddsa_vars(&[("JWKS_MAX_AGE", "2s")]);
+    match backend {
+        Backend::Sqlite => vars.push(("DATA_DIR", &data_dir)),
+        Backend::Mongo(_) => vars.push(("MONGODB_NAME", &db_name)),
+    }
+    let a = TestApp::spawn_with(backend.clone(), &vars).await;
+    let b = TestApp::spawn_with(backend, &vars).await;
+    let (_, root) = a.user_with_role("root", "SUPER_ADMIN").await;
+    a.register("holder").await;
+    let leaked = b.login("holder", PASSWORD).await;
+    let leaked_kid = kid_of(&leaked);
+    let published_before = kids(&jwks(&a).await);
+    for app in [&a, &b] {
+        assert_eq!(status_with(app, &leaked).await, StatusCode::OK);
+    }
+
+    expect_error(
+        a.post(
+            "/api/v1/admin/keys/rotate?revoke_now=maybe",
+            None,
+            Some(&root),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let (status, body) = read(
+        a.post(
+            "/api/v1/admin/keys/rotate?revoke_now=true",
+            None,
+            Some(&root),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let revoked_at = Instant::now();
+    let revocation = &body["data"];
+    let withdrawn: Vec<String> =
+        serde_json::from_value(revocation["withdrawn_kids"].clone()).unwrap();
+    assert_eq!(
+        withdrawn.iter().collect::<std::collections::BTreeSet<_>>(),
+        published_before.iter().collect(),
+        "every published key is withdrawn"
+    );
+    let fresh_kid = revocation["active_kid"].as_str().unwrap().to_string();
+    assert!(!published_before.contains(&fresh_kid), "a fresh key signs");
+    assert!(
+        revocation["effect"]
+            .as_str()
+            .unwrap()
+            .contains("refresh on their next 401"),
+        "{body}"
+    );
+
+    // A refuses the leaked key's tokens at once and no longer publishes it; it signs anew.
+    assert_eq!(status_with(&a, &leaked).await, StatusCode::UNAUTHORIZED);
+    let published = kids(&jwks(&a).await);
+    assert!(!published.contains(&leaked_kid), "{published:?}");
+    assert_eq!(
+        published.len(),
+        2,
+        "the fresh active and next keys: {published:?}"
+    );
+    let fresh = a.login("holder", PASSWORD).await;
+    assert_eq!(kid_of(&fresh), fresh_kid);
+    // B accepts the fresh key's token at once (unknown kid: it reloads) and with that reload
+    // refuses the leaked one; without such a token it would within its reload interval.
+    assert_eq!(status_with(&b, &fresh).await, StatusCode::OK);
+    assert_eq!(status_with(&b, &leaked).await, StatusCode::UNAUTHORIZED);
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(2),
+        "B refused before its timer could have reloaded"
+    );
+
+    // The holder of the leaked token refreshes through its cookie and goes on.
+    let (status, body) = read(b.post("/api/v1/auth/refresh", None, None).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let renewed = body["data"]["token"]["access_token"].as_str().unwrap();
+    assert_eq!(kid_of(renewed), fresh_kid);
+    assert_eq!(status_with(&a, renewed).await, StatusCode::OK);
+
+    // So was the admin's own token; signed in again, they find the event.
+    expect_error(
+        a.get("/api/v1/admin/security-events", Some(&root)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let root = a.login("root", PASSWORD).await;
+    let (_, body) = read(
+        a.get(
+            "/api/v1/admin/security-events?type=keys.revoked",
+            Some(&root),
+        )
+        .await,
+    )
+    .await;
+    let events = body["data"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{body}");
+    assert_eq!(events[0]["detail"]["active_kid"], fresh_kid.as_str());
+    assert_eq!(events[0]["detail"]["withdrawn"], 2);
+}
+
 async fn switching_from_hs256_logs_nobody_out(backend: Backend) {
     let shared = tempfile::tempdir().unwrap();
     let data_dir = shared.path().join("data").display().to_string();
@@ -462,27 +574,31 @@ async fn switching_from_hs256_logs_nobody_out(backend: Backend) {
 async fn rotation_needs_eddsa_and_the_star_permission(backend: Backend) {
     let hs = TestApp::spawn(backend.clone()).await;
     let (_, root) = hs.user_with_role("root", "SUPER_ADMIN").await;
-    let body = expect_error(
-        hs.post("/api/v1/admin/keys/rotate", None, Some(&root))
-            .await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert!(
-        body["message"].as_str().unwrap().contains("HS256"),
-        "{body}"
-    );
+    for path in [
+        "/api/v1/admin/keys/rotate",
+        "/api/v1/admin/keys/rotate?revoke_now=true",
+    ] {
+        let body = expect_error(hs.post(path, None, Some(&root)).await, StatusCode::CONFLICT).await;
+        assert!(
+            body["message"].as_str().unwrap().contains("HS256"),
+            "{body}"
+        );
+    }
     drop(hs);
 
     let ed = TestApp::spawn_with(backend, &eddsa_vars(&[])).await;
     let (_, deputy) = ed.user_with_role("deputy", "ADMIN").await;
     let (_, plain) = ed.user("plain").await;
-    expect_error(
-        ed.post("/api/v1/admin/keys/rotate", None, Some(&deputy))
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
+    for path in [
+        "/api/v1/admin/keys/rotate",
+        "/api/v1/admin/keys/rotate?revoke_now=true",
+    ] {
+        expect_error(
+            ed.post(path, None, Some(&deputy)).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
     expect_error(
         ed.post("/api/v1/admin/keys/rotate", None, Some(&plain))
             .await,

@@ -23,6 +23,7 @@ mod keys;
 mod mailbox;
 mod mfa;
 mod oauth;
+mod operator;
 mod orgs;
 mod outbox;
 mod passkeys;

@@ -16,7 +16,7 @@ use crate::error::{AppResult, ErrorBody};
 use crate::service::access;
 use crate::service::accounts::ProfileUpdate;
 use crate::service::admin::{self, AdminUpdate, ListQuery};
-use crate::service::signing_keys::{self, Rotation};
+use crate::service::signing_keys::{self, Revocation, Rotation};
 
 pub fn router() -> Router<AppContext> {
     Router::new()
@@ -313,26 +313,70 @@ pub async fn send_password_reset(
     Ok(Reply::accepted("Password reset mail queued", None))
 }
 
-/// Rotate the signing keys (`JWT_ALG=EdDSA`; also `<binary> rotate-keys`): the published next
-/// key starts signing, the active key retires (still verifying until its tokens expired), and a
-/// new next key is published. Only for `*` holders. 409 while the next key has not been
-/// published for `JWKS_MAX_AGE` plus the reload interval yet, and with HS256.
+/// Query of the key rotation.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RotateParams {
+    /// `true` for the emergency revocation of a leaked key instead of a routine rotation.
+    #[param(value_type = Option<bool>)]
+    revoke_now: Option<String>,
+}
+
+/// What a rotation did: a routine [`Rotation`], or an emergency [`Revocation`].
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum KeyChange {
+    Rotated(Rotation),
+    Revoked(Revocation),
+}
+
+/// Rotate the signing keys (`JWT_ALG=EdDSA`; also `<binary> rotate-keys`). Only for `*` holders;
+/// 409 with HS256.
+///
+/// Routine (no query): the published next key starts signing, the active key retires (still
+/// verifying until its tokens expired), and a new next key is published. 409 while the next key
+/// has not been published for `JWKS_MAX_AGE` plus the reload interval yet. Nobody is logged out.
+///
+/// `revoke_now=true`, for a signing key that leaked (also `rotate-keys --revoke-now`): every
+/// published key is withdrawn at once (private key erased, no longer verifying) and a fresh key
+/// signs straight away. The answer lists the withdrawn kids and the cost: every access token
+/// issued before is refused, so clients refresh on their next 401 (sessions and refresh tokens
+/// are untouched); other instances follow within the reload interval. A `keys.revoked` event.
 #[utoipa::path(post, path = "/api/v1/admin/keys/rotate", tag = "keys", security(("bearer" = [])),
+    params(RotateParams),
     responses(
-        (status = 200, description = "Rotated", body = Envelope<Rotation>),
+        (status = 200, description = "Rotated, or revoked and replaced", body = Envelope<KeyChange>),
         (status = 403, description = "Not a `*` holder", body = ErrorBody),
         (status = 409, description = "The next key is too new to sign, another rotation is under way, or JWT_ALG is HS256", body = ErrorBody),
+        (status = 422, description = "`revoke_now` is not true or false", body = ErrorBody),
         Authenticated,
     ))]
 pub async fn rotate_keys(
     State(ctx): State<AppContext>,
     Admin(actor): Admin,
-) -> AppResult<Reply<Rotation>> {
+    QueryParams(params): QueryParams<RotateParams>,
+) -> AppResult<Reply<KeyChange>> {
+    let revoke_now = query_value(
+        "revoke_now",
+        params.revoke_now.map(|v| v.to_ascii_lowercase()).as_deref(),
+        false,
+        "true or false",
+    )?;
     access::require_because(
         &actor,
         EVERYTHING,
         "Only a holder of every permission (*) may rotate the signing keys",
     )?;
+    if revoke_now {
+        let revocation = signing_keys::revoke_now(&ctx, Some(&actor)).await?;
+        return Ok(Reply::ok(
+            "Signing keys revoked and replaced",
+            KeyChange::Revoked(revocation),
+        ));
+    }
     let rotation = signing_keys::rotate(&ctx, Some(&actor)).await?;
-    Ok(Reply::ok("Signing keys rotated", rotation))
+    Ok(Reply::ok(
+        "Signing keys rotated",
+        KeyChange::Rotated(rotation),
+    ))
 }

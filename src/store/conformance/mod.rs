@@ -74,6 +74,7 @@ macro_rules! conformance_tests {
             account_and_session_fields_of_mail_and_mfa_round_trip,
             signing_keys_round_trip_and_are_created_once_per_seq,
             signing_keys_activate_once_and_retire_without_their_secret,
+            signing_keys_revoke_withdraws_every_published_key,
             sign_in_secrets_for_new_addresses_are_kept_by_address,
             identities_are_unique_per_provider_subject,
             identities_are_listed_touched_and_unlinked_by_their_owner,

@@ -86,3 +86,39 @@ pub async fn signing_keys_activate_once_and_retire_without_their_secret(store: &
     assert_eq!(new.activated_at, Some(t));
     assert_eq!(new.private_key.as_deref(), Some("sealed-new"));
 }
+
+/// Revoking withdraws every published key at once, the retired ones too: none signs or verifies
+/// from then on, none keeps a secret, and a key that expired before is left as it was.
+pub async fn signing_keys_revoke_withdraws_every_published_key(store: &dyn Store) {
+    let t = now();
+    let mut expired = key("expired", 1, KeyState::Retired);
+    expired.private_key = None;
+    expired.retired_at = Some(t - Duration::days(2));
+    expired.publish_until = Some(t - Duration::days(1));
+    let mut retired = key("retired", 2, KeyState::Retired);
+    retired.private_key = None;
+    retired.retired_at = Some(t - Duration::minutes(5));
+    retired.publish_until = Some(t + Duration::minutes(10));
+    for k in [
+        expired.clone(),
+        retired,
+        key("active", 3, KeyState::Active),
+        key("next", 4, KeyState::Next),
+    ] {
+        store.insert_signing_key(&k).await.unwrap();
+    }
+
+    assert_eq!(store.revoke_signing_keys(t).await.unwrap(), 3);
+    assert_eq!(store.revoke_signing_keys(t).await.unwrap(), 0, "idempotent");
+
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(keys[0], expired, "an expired key is left alone");
+    for k in &keys[1..] {
+        assert_eq!(k.state, KeyState::Retired, "{}", k.kid);
+        assert_eq!(k.private_key, None, "{} keeps no secret", k.kid);
+        assert_eq!(k.publish_until, Some(t), "{}", k.kid);
+        assert!(!k.verifies_at(t), "{} verifies no more", k.kid);
+    }
+    assert_eq!(keys[1].retired_at, Some(t - Duration::minutes(5)));
+    assert_eq!(keys[2].retired_at, Some(t));
+}

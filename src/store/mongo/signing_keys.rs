@@ -122,4 +122,32 @@ impl KeyStore for MongoStore {
             .map_err(map_err)?;
         Ok(done.modified_count)
     }
+
+    async fn revoke_signing_keys(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let now = bson_date(now);
+        // Two writes, each idempotent: the signing and next keys retire now; the retired keys
+        // keep their `retired_at` and stop being published now.
+        let signing = self
+            .signing_keys
+            .update_many(
+                doc! { "state": { "$in": ["active", "next"] } },
+                doc! { "$set": {
+                    "state": "retired",
+                    "private_key": null,
+                    "retired_at": now,
+                    "publish_until": now,
+                } },
+            )
+            .await
+            .map_err(map_err)?;
+        let published = self
+            .signing_keys
+            .update_many(
+                doc! { "state": "retired", "publish_until": { "$gt": now } },
+                doc! { "$set": { "publish_until": now } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(signing.modified_count + published.modified_count)
+    }
 }

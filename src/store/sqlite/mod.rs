@@ -222,6 +222,41 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(map_error)
 }
 
+/// Writes a consistent copy of the database at `source` to the new file `dest` while servers
+/// keep writing: `VACUUM INTO` reads one snapshot (a WAL read transaction, which blocks no
+/// writer), so the copy holds every write committed before it began and none after. The copy is
+/// one compact file without a WAL, checked with `quick_check`, owner-only like the original,
+/// and serves as a `DATA_DIR/authkit.db` as it is. Returns its size in bytes.
+pub fn backup(source: &Path, dest: &Path) -> anyhow::Result<u64> {
+    anyhow::ensure!(
+        source.is_file(),
+        "there is no database at {} (DATA_DIR)",
+        source.display()
+    );
+    anyhow::ensure!(
+        !dest.exists(),
+        "{} exists already; name a new file",
+        dest.display()
+    );
+    // No CREATE flag: a wrong DATA_DIR must not leave an empty database behind.
+    let conn = Connection::open_with_flags(
+        source,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open {}", source.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let dest_text = dest
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("the backup's path must be UTF-8"))?;
+    conn.execute("VACUUM INTO ?1", [dest_text])
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    crate::files::private_file(dest)?;
+    let copy = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let verdict: String = copy.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
+    anyhow::ensure!(verdict == "ok", "the copy fails its check: {verdict}");
+    Ok(std::fs::metadata(dest)?.len())
+}
+
 fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     // First, so that switching to WAL waits for another process instead of failing at once.
     conn.busy_timeout(BUSY_TIMEOUT)?;

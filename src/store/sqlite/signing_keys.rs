@@ -104,4 +104,17 @@ impl KeyStore for SqliteStore {
         })
         .await
     }
+
+    async fn revoke_signing_keys(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE signing_keys SET state = 'retired', private_key = NULL,
+                    retired_at = COALESCE(retired_at, ?1), publish_until = ?1
+                 WHERE state IN ('active', 'next') OR publish_until > ?1",
+            )?
+            .execute(params![millis(now)])
+            .map(count)
+        })
+        .await
+    }
 }
