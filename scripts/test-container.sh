@@ -11,10 +11,10 @@
 #     /health and /ready answer 200 on the published port; the server runs as uid 10001; the
 #     image keeps its HEALTHCHECK and `podman healthcheck run` passes; without SECRET_KEY the
 #     container exits non-zero naming it; `check-config` names SECRET_KEY (and every other
-#     problem) when it is missing and passes on a good configuration; a registered user can
-#     still log in after `podman restart` and in a new container on the same volume; with
-#     MONGO_URL the API is served from MongoDB (TEST_MONGO_URL, or a SecantusDB started here
-#     from .venv/ as scripts/test.sh does); `podman stop` (SIGTERM) ends it with exit code 0
+#     problem) when it is missing and passes on a good configuration; `authkit backup` works in
+#     the running container; a registered user can still log in after `podman restart` and in a
+#     new container on the same volume; with MONGO_URL the API is served from MongoDB
+#     (TEST_MONGO_URL, or a SecantusDB started here from .venv/ as scripts/test.sh does); `podman stop` (SIGTERM) ends it with exit code 0
 #     within the grace period.
 # On a fresh Debian machine it installs podman, debootstrap and runc (apt-get, as root). Where
 # podman cannot run at all (not root, no podman, `podman info` fails) it skips with a note and
@@ -281,6 +281,14 @@ if start "$MAIN" -p "127.0.0.1:$PORT:8000" -v "$ID-data:/app/data" -e SECRET_KEY
     pass "registered ada (${answer%% *})"
   else
     fail "registration answered ${answer:0:300}"
+  fi
+
+  # The README's backup, from inside the running container onto its volume.
+  if out=$(podman exec "$MAIN" authkit backup /app/data/backup.db 2>&1) &&
+    podman exec "$MAIN" test -s /app/data/backup.db; then
+    pass "authkit backup in the running container: $(cut -c1-80 <<<"$out")..."
+  else
+    fail "authkit backup in the running container: $out"
   fi
 
   if podman restart -t "$GRACE" "$MAIN" >/dev/null 2>"$WORK/restart.log" && wait_healthy "$BASE" "$MAIN"; then

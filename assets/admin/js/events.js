@@ -13,7 +13,7 @@ const EVENT_TYPES = [
   'password.reset_completed', 'email.verification_sent', 'email.verified',
   'email.change_requested', 'email.changed', 'mfa.enabled', 'mfa.disabled', 'mfa.failed',
   'mfa.recovery_code_used', 'mfa.reset_by_admin', 'mfa.recovery_codes_regenerated',
-  'admin.user_updated', 'admin.user_deleted', 'admin.sessions_revoked', 'keys.rotated',
+  'admin.user_updated', 'admin.user_deleted', 'admin.sessions_revoked', 'keys.rotated', 'keys.revoked',
 ];
 const PAGE = 25;
 

@@ -160,7 +160,7 @@ pub async fn own_events(
 /// `mfa.enabled`, `mfa.disabled`, `mfa.failed`, `mfa.recovery_code_used`, `mfa.reset_by_admin`,
 /// `mfa.recovery_codes_regenerated`,
 /// `user.deleted`, `admin.user_updated`, `admin.user_deleted`, `admin.sessions_revoked`,
-/// `keys.rotated`, `email.sign_in_sent`, `account.password_removed`, `identity.linked`,
+/// `keys.rotated`, `keys.revoked`, `email.sign_in_sent`, `account.password_removed`, `identity.linked`,
 /// `identity.unlinked`, `passkey.added`, `passkey.removed`, `passkey.used`,
 /// `passkey.clone_suspected`, `org.created`, `org.updated`, `org.deleted`, `org.member_added`,
 /// `org.member_role_changed`, `org.member_removed`, `org.invitation_sent`,
