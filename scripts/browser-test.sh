@@ -13,7 +13,10 @@
 #   on localhost, so the provider is another site, with a query and a form_post client; once on
 #   the embedded store and once on MongoDB when TEST_MONGO_URL is set;
 # - passkeys through the /passkeys page with Chromium's virtual authenticator
-#   (tests/browser/passkey_flow.js), on a server at localhost (the relying party).
+#   (tests/browser/passkey_flow.js), on a server at localhost (the relying party);
+# - the browser client clients/js/authkit.js from an SPA on a second origin
+#   (tests/browser/client_flow.js): two tabs through expiry, one refresh for many calls, logout
+#   seen by the other tab, errors, the second factor, a passkey and a provider sign-in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -134,3 +137,31 @@ for store in $STORES; do
   echo "==> sign in with a provider in headless Chromium ($store)"
   node tests/browser/provider_flow.js "$base" "$store"
 done
+
+# --- The browser client: an SPA on a second origin (same site) over clients/js/authkit.js -------
+echo "==> clients/js: the hand-kept types and the module's JSDoc checked by tsc --noEmit"
+if [ ! -x clients/js/node_modules/.bin/tsc ]; then
+  (cd clients/js && npm ci --no-audit --no-fund --silent)
+fi
+(cd clients/js && node_modules/.bin/tsc -p .)
+# Access tokens live 3 s so that expiry comes during the flow; a refresh grace of 0 makes a refresh
+# cookie presented twice end the session, so the tabs must really take turns.
+CLIENT_API_PORT=$(free_port)
+CLIENT_APP_PORT=$(free_port)
+client_base="http://localhost:$CLIENT_API_PORT"
+client_app="http://localhost:$CLIENT_APP_PORT"
+read -r client_id client_secret < <(register_client "$client_base/api/v1/auth/oauth/test/callback" query)
+mkdir -p "$WORK/client"
+(cd "$WORK/client" && exec env -i PATH="$PATH" PORT="$CLIENT_API_PORT" PUBLIC_URL="$client_base" \
+  CORS_ORIGINS="$client_app" WEBAUTHN_ORIGINS="$client_app" OAUTH_REDIRECT_URLS="$client_app/" \
+  ACCESS_TOKEN_TTL=3s REFRESH_GRACE_PERIOD=0 \
+  OAUTH_PROVIDERS=test OAUTH_TEST_ISSUER="$TEST_OIDC_ISSUER" \
+  OAUTH_TEST_CLIENT_ID="$client_id" OAUTH_TEST_CLIENT_SECRET="$client_secret" \
+  "$OLDPWD/target/debug/authkit" >"$WORK/client.log" 2>&1) &
+SERVERS="$SERVERS $!"
+for _ in $(seq 1 100); do
+  curl -sf "$client_base/ready" >/dev/null && break
+  sleep 0.1
+done
+echo "==> the browser client in headless Chromium (app on $client_app, API on $client_base)"
+node tests/browser/client_flow.js "$client_base" "$CLIENT_APP_PORT" test

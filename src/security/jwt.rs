@@ -393,7 +393,9 @@ impl TokenKeys {
         use TokenError::Invalid;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| Invalid)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| Invalid)?;
-        if claims.exp < now.timestamp() {
+        // Refused from the second `exp` names on (RFC 7519 4.1.4: "on or after"); `exp` is
+        // whole seconds, so `now >= exp` is `floor(now) >= exp`.
+        if claims.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
         let expected = |configured: &Option<String>, claimed: &Option<String>| {

@@ -57,7 +57,7 @@ impl VerifiedTokens {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get(token)?;
         let live = entry.generation == generation
-            && entry.claims.exp >= now.timestamp()
+            && entry.claims.exp > now.timestamp()
             && entry.key_until.is_none_or(|until| until > now);
         live.then(|| entry.claims.clone())
     }

@@ -5,9 +5,8 @@
 // keyboard and sees the privileged actions refused. Screenshots of each page go to
 // target/screenshots/console-*.png.
 // Usage: node console_flow.js BASE_URL ADMIN_LOGIN ADMIN_PASSWORD
-const crypto = require('crypto');
 const fs = require('fs');
-const { expect, apiAt, launch } = require('./common');
+const { expect, apiAt, launch, totp } = require('./common');
 
 const [base, rootLogin, rootPassword] = process.argv.slice(2);
 const PASSWORD = 'correct horse battery';
@@ -25,19 +24,6 @@ async function login(name, password = PASSWORD) {
   const r = await api('POST', '/api/v1/auth/login', { email: name, password });
   expect(`login ${name}`, r.status, 200);
   return r.body.data.token.access_token;
-}
-
-/** RFC 6238 code of a base32 secret (SHA-1, 6 digits, 30 s). */
-function totp(secret, at = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30000)));
-  const mac = crypto.createHmac('sha1', key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 15;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1e6).padStart(6, '0');
 }
 
 async function shot(page, name) {

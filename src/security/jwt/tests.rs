@@ -216,17 +216,23 @@ fn issuer_and_audience_are_required_when_configured() {
     );
 }
 
+/// Accepted before `exp`, refused on and after it (RFC 7519: "on or after"), not a second
+/// later.
 #[test]
 fn expiry_is_exact() {
     let k = keys(&[7; 32]);
-    let now = Utc::now();
-    let token = signed(&k, r#"{"alg":"HS256"}"#, &claims_json(now.timestamp()));
-    assert!(k.verified_claims(&token, now).is_ok());
-    let next_second = now + chrono::Duration::seconds(1);
-    assert_eq!(
-        k.verified_claims(&token, next_second).unwrap_err(),
-        TokenError::Expired
-    );
+    let exp = Utc::now().timestamp() + 5;
+    let token = signed(&k, r#"{"alg":"HS256"}"#, &claims_json(exp));
+    let at = |secs: i64, millis: i64| {
+        chrono::DateTime::from_timestamp(secs, 0).unwrap() + chrono::Duration::milliseconds(millis)
+    };
+    assert!(k.verified_claims(&token, at(exp - 1, 999)).is_ok());
+    for late in [at(exp, 0), at(exp, 500), at(exp + 1, 0)] {
+        assert_eq!(
+            k.verified_claims(&token, late).unwrap_err(),
+            TokenError::Expired
+        );
+    }
 }
 
 #[test]
