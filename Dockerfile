@@ -18,6 +18,8 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked && rm -rf src
 COPY assets ./assets
 COPY templates ./templates
+# The browser client, which the admin console serves.
+COPY clients/js/authkit.js ./clients/js/authkit.js
 COPY src ./src
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 

@@ -24,8 +24,9 @@ macro_rules! console_file {
     };
 }
 
-/// Every file under `/admin/assets/`.
-const FILES: [(&str, &str, &str); 10] = [
+/// Every file under `/admin/assets/`. `js/authkit.js` is the browser client SPAs use
+/// (`clients/js/`), which the console uses too.
+const FILES: [(&str, &str, &str); 11] = [
     console_file!("console.css", CSS),
     console_file!("js/main.js", JS),
     console_file!("js/api.js", JS),
@@ -36,6 +37,11 @@ const FILES: [(&str, &str, &str); 10] = [
     console_file!("js/events.js", JS),
     console_file!("js/keys.js", JS),
     console_file!("js/orgs.js", JS),
+    (
+        "js/authkit.js",
+        include_str!("../../clients/js/authkit.js"),
+        JS,
+    ),
 ];
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";

@@ -1,146 +1,100 @@
-// The public API as the console uses it. The access token lives in this module's memory only
-// (never in storage, so a reload or a new tab starts from the refresh cookie); the HttpOnly
-// refresh cookie renews it. Every answer is the JSON envelope `{code, message, data}`.
+// The public API as the console uses it, through the browser client every SPA can use
+// (clients/js/authkit.js, served beside this file): the access token in memory only, the
+// HttpOnly refresh cookie renewing it, one refresh shared by concurrent calls and by tabs. This
+// module only turns the client's errors into sentences for the operator.
 
-let accessToken = null;
+import { AuthClient, AuthError } from './authkit.js';
+
+const client = new AuthClient();
 let onSignedOut = () => {};
+let leaving = false;
 
-export class ApiError extends Error {
-  constructor(status, message, details) {
-    super(message);
-    this.status = status;
-    this.details = details || [];
-  }
-}
+export { AuthError as ApiError };
 
-/** Called when the session is gone (refresh refused): the console shows the sign-in form. */
+/** Called when the session ends other than by this tab's sign-out button (a refresh refused,
+ *  another tab signed out): the console shows the sign-in form. */
 export function whenSignedOut(callback) {
   onSignedOut = callback;
 }
 
-export function setToken(token) {
-  accessToken = token;
-}
-
-export function signedIn() {
-  return accessToken !== null;
-}
+client.onSessionChange((session) => {
+  if (session === null && !leaving) onSignedOut();
+});
 
 /** What a failed answer means to the operator, in one sentence. */
-function explain(status, body, headers) {
-  const message = (body && body.message) || '';
-  const details = body && Array.isArray(body.details)
-    ? body.details.map((d) => `${(d.loc || []).slice(1).join('.')}: ${d.msg}`).join('; ')
-    : '';
-  switch (status) {
+function explain(error) {
+  const message = error.message || '';
+  const details = error.details.map((d) => `${(d.loc || []).slice(1).join('.')}: ${d.msg}`).join('; ');
+  switch (error.status) {
+    case 0: return 'The server cannot be reached. Check the connection and try again.';
     case 401: return `Not signed in or the session ended (${message || 'unauthorized'}).`;
     case 403: return `Refused: ${message || 'your role does not allow this'}.`;
-    case 429: {
-      const wait = headers.get('Retry-After');
-      return `Too many attempts: ${message}${wait ? ` Try again in ${wait} s.` : ''}`;
-    }
+    case 429: return `Too many attempts: ${message}${error.retryAfter !== null ? ` Try again in ${error.retryAfter} s.` : ''}`;
     case 503: return `The server cannot answer right now (${message || 'unavailable'}); try again in a moment.`;
-    default: return [message || `The server answered ${status}.`, details].filter(Boolean).join(' — ');
+    default: return [message || `The server answered ${error.status}.`, details].filter(Boolean).join(' — ');
   }
 }
 
-async function send(method, path, body, withToken) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (withToken && accessToken) headers.Authorization = `Bearer ${accessToken}`;
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'same-origin',
-    });
-  } catch {
-    throw new ApiError(0, 'The server cannot be reached. Check the connection and try again.');
-  }
-  const answer = await response.json().catch(() => null);
-  return { response, answer };
-}
-
-let refreshing = null;
-
-/** Renews the access token with the refresh cookie; false when there is no live session.
- *  Calls that find the token expired at the same time share one refresh: each refresh rotates
- *  the cookie, so a second one would present a cookie already rotated away. */
-export function refresh() {
-  refreshing ??= (async () => {
-    const { response, answer } = await send('POST', '/api/v1/auth/refresh', undefined, false);
-    accessToken = response.ok && answer && answer.data ? answer.data.token.access_token : null;
-    return accessToken !== null;
-  })().finally(() => {
-    refreshing = null;
-  });
-  return refreshing;
-}
-
-/** Calls the API and answers `data`; a 401 renews the token once and tries again. */
-export async function call(method, path, body) {
-  let { response, answer } = await send(method, path, body, true);
-  if (response.status === 401 && accessToken !== null) {
-    if (await refresh()) {
-      ({ response, answer } = await send(method, path, body, true));
-    } else {
-      onSignedOut();
-    }
-  }
-  if (!response.ok) {
-    throw new ApiError(response.status, explain(response.status, answer, response.headers),
-      answer && answer.details);
-  }
-  return answer ? answer.data : null;
+/** The same error, its message said for the operator. */
+function explained(error) {
+  if (!(error instanceof AuthError)) return error;
+  return new AuthError(error.status, error.code, explain(error), error.details, error.retryAfter);
 }
 
 /** An error of a sign-in step: a 401 there means wrong credentials or code, said as the server says it. */
-function signInError(response, answer) {
-  const message = response.status === 401 && answer && answer.message
-    ? answer.message
-    : explain(response.status, answer, response.headers);
-  return new ApiError(response.status, message);
+function signInError(error) {
+  return error instanceof AuthError && error.status === 401 ? error : explained(error);
 }
 
-/** Login's first step: `{token, user}` or, for an account with a second factor, `{mfa_token}`. */
+/** A new access token from the refresh cookie; false when there is no live session. */
+export function refresh() {
+  return client.refresh();
+}
+
+/** Calls the API (`/api/v1/...`) and answers `data`; a 401 renews the token once and tries again. */
+export async function call(method, path, body) {
+  try {
+    return await client.request(method, path.replace(/^\/api\/v1/, ''), body);
+  } catch (error) {
+    throw explained(error);
+  }
+}
+
+/** Login's first step: `{status: 'signed_in'}` or `{status: 'mfa_required', mfaToken}`. */
 export async function login(email, password) {
-  const { response, answer } = await send('POST', '/api/v1/auth/login', { email, password }, false);
-  if (!response.ok) throw signInError(response, answer);
-  if (answer.data.token) accessToken = answer.data.token.access_token;
-  return answer.data;
-}
-
-/** The sign-in providers the server offers: `[{id, name}]`. */
-export async function providers() {
-  const { response, answer } = await send('GET', '/api/v1/auth/oauth/providers', undefined, false);
-  return response.ok && answer ? answer.data : [];
-}
-
-/** Back from a provider: swaps the redirect's code for the session (or a second-factor step). */
-export async function exchange(code) {
-  const { response, answer } = await send('POST', '/api/v1/auth/oauth/exchange', { code }, false);
-  if (!response.ok) throw signInError(response, answer);
-  if (answer.data.token) accessToken = answer.data.token.access_token;
-  return answer.data;
+  return client.login(email, password).catch((error) => { throw signInError(error); });
 }
 
 /** Login's second step, with a TOTP code or a recovery code. */
-export async function verifySecondFactor(mfaToken, code) {
-  const body = /^\d{6}$/.test(code) ? { mfa_token: mfaToken, code } : { mfa_token: mfaToken, recovery_code: code };
-  const { response, answer } = await send('POST', '/api/v1/auth/mfa/verify', body, false);
-  if (!response.ok) throw signInError(response, answer);
-  accessToken = answer.data.token.access_token;
-  return answer.data;
+export async function verifySecondFactor(code) {
+  const proof = /^\d{6}$/.test(code) ? { code } : { recoveryCode: code };
+  return client.verifySecondFactor(proof).catch((error) => { throw signInError(error); });
+}
+
+/** The sign-in providers the server offers: `[{id, name}]` (none when it cannot say). */
+export async function providers() {
+  return client.providers().catch(() => []);
+}
+
+/** To the provider's sign-in, back at /admin (with a PKCE challenge of the client's). */
+export function signInWithProvider(id) {
+  return client.signInWithProvider(id, { redirectTo: `${location.origin}/admin` });
+}
+
+/** Back from a provider: the sign-in (or its second step), or null on an ordinary load. */
+export async function providerReturn() {
+  return client.handleRedirect().catch((error) => { throw signInError(error); });
 }
 
 /** Ends this session on the server (the cookie is cleared by the answer) and forgets the token. */
 export async function logout() {
+  leaving = true;
   try {
-    await send('POST', '/api/v1/auth/logout', undefined, true);
+    await client.logout();
+  } catch {
+    // Signed out here whatever the server said.
   } finally {
-    accessToken = null;
+    leaving = false;
   }
 }
 

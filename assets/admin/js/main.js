@@ -30,7 +30,7 @@ async function signedIn() {
   const me = await api.call('GET', '/api/v1/user/');
   if (!api.grants(me.role.permissions, 'admin:*')) {
     await api.logout();
-    throw new api.ApiError(403, `The account ${me.username} has no admin permission.`);
+    throw new api.ApiError(403, 403, `The account ${me.username} has no admin permission.`);
   }
   operator = me;
   showChrome(true);
@@ -38,11 +38,10 @@ async function signedIn() {
   else route();
 }
 
-function signedOut(message, codeFromProvider) {
+function signedOut(message, providerReturn) {
   operator = null;
-  api.setToken(null);
   showChrome(false);
-  replace(main, signInView({ message, onSignedIn: signedIn, codeFromProvider }));
+  replace(main, signInView({ message, onSignedIn: signedIn, providerReturn }));
 }
 
 async function route() {
@@ -72,17 +71,12 @@ signOutButton.addEventListener('click', async () => {
 window.addEventListener('hashchange', route);
 api.whenSignedOut(() => signedOut('Your session ended; sign in again.'));
 
-// Back from a provider: `?code=` (or `?error=`) is read once and taken out of the address bar.
-const back = new URLSearchParams(location.search);
-if (back.has('code') || back.has('error')) history.replaceState(null, '', location.pathname + location.hash);
-
 (async () => {
-  if (back.has('code')) {
-    signedOut('', back.get('code'));
-    return;
-  }
-  if (back.has('error')) {
-    signedOut(back.get('error_description') || back.get('error'));
+  // Back from a provider: the client reads `?code=` (or `?error=`) once and takes it out of the
+  // address bar; the sign-in view shows the outcome (or asks for the second factor).
+  const back = new URLSearchParams(location.search);
+  if (back.has('code') || back.has('error')) {
+    signedOut('', api.providerReturn());
     return;
   }
   try {

@@ -4,7 +4,7 @@
 import * as api from './api.js';
 import { h, field, statusLine } from './dom.js';
 
-export function signInView({ message, onSignedIn, codeFromProvider }) {
+export function signInView({ message, onSignedIn, providerReturn }) {
   const status = statusLine();
   if (message) status.show(message, 'info');
 
@@ -15,7 +15,7 @@ export function signInView({ message, onSignedIn, codeFromProvider }) {
   const codeField = field('Authentication code or recovery code', code);
   codeField.hidden = true;
   const submit = h('button', { type: 'submit' }, 'Sign in');
-  let mfaToken = null;
+  let secondStep = false;
 
   const form = h('form', { class: 'card narrow', 'aria-labelledby': 'sign-in-title' },
     h('h1', { id: 'sign-in-title' }, 'Sign in'),
@@ -30,17 +30,22 @@ export function signInView({ message, onSignedIn, codeFromProvider }) {
   api.providers().then((list) => {
     const back = `${location.origin}/admin`;
     for (const p of list) {
+      // A link that works as one; with scripts, the client adds its PKCE challenge on the way.
       providers.append(h('a', {
         class: 'provider',
         href: `/api/v1/auth/oauth/${encodeURIComponent(p.id)}/authorize?redirect_to=${encodeURIComponent(back)}`,
+        onclick: (event) => {
+          event.preventDefault();
+          api.signInWithProvider(p.id);
+        },
       }, `Sign in with ${p.name}`));
     }
   });
 
   /** The first step answered: signed in, or the second factor is still to come. */
   async function firstStepDone(answer) {
-    if (answer.mfa_required) {
-      mfaToken = answer.mfa_token;
+    if (answer.status === 'mfa_required') {
+      secondStep = true;
       login.disabled = true;
       password.disabled = true;
       password.value = '';
@@ -55,17 +60,17 @@ export function signInView({ message, onSignedIn, codeFromProvider }) {
     await onSignedIn();
   }
 
-  if (codeFromProvider) {
+  if (providerReturn) {
     status.show('Signing in…', 'info');
-    api.exchange(codeFromProvider).then(firstStepDone).catch((error) => status.show(error.message, 'error'));
+    providerReturn.then(firstStepDone).catch((error) => status.show(error.message, 'error'));
   }
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     submit.disabled = true;
     try {
-      if (mfaToken) {
-        await api.verifySecondFactor(mfaToken, code.value.trim());
+      if (secondStep) {
+        await api.verifySecondFactor(code.value.trim());
       } else {
         await firstStepDone(await api.login(login.value.trim(), password.value));
         return;
@@ -74,9 +79,9 @@ export function signInView({ message, onSignedIn, codeFromProvider }) {
       await onSignedIn();
     } catch (error) {
       status.show(error.message, 'error');
-      if (mfaToken && /mfa_token/.test(error.message)) {
+      if (secondStep && /mfa_token/.test(error.message)) {
         // The challenge expired or ran out of tries: start over.
-        mfaToken = null;
+        secondStep = false;
         login.disabled = false;
         password.disabled = false;
         codeField.hidden = true;
