@@ -5,9 +5,10 @@
 //   (or a new tab) gets a fresh access token with one refresh: `restore()`.
 // - Calls are reactive: a 401 refreshes once and retries once. Calls that meet the expired token
 //   at the same time share that one refresh, and so do tabs: the refresh runs under a Web Lock
-//   (or, where there are none, a BroadcastChannel announcement), and the new access token is
-//   passed to the other tabs of this origin over a BroadcastChannel. A tab never presents a
-//   refresh cookie that another tab has just rotated away, which the server would treat as theft.
+//   (or, where there are none, after an announcement on a BroadcastChannel), and the new access
+//   token is passed to the other tabs of this origin over a BroadcastChannel. A tab never
+//   presents a refresh cookie that another tab has just rotated away, which the server would
+//   treat as theft.
 // - Signing out in one tab signs out every tab.
 // - Every failure is an `AuthError` carrying the envelope's `code`, `message` and `details`, the
 //   HTTP `status` and `Retry-After` in seconds.
@@ -18,6 +19,9 @@ const API = '/api/v1';
 const CHANNEL_PREFIX = 'authkit:';
 /** How long a tab that finds another tab refreshing waits for its token before refreshing itself. */
 const PEER_WAIT_MS = 2000;
+/** Without Web Locks: how long a tab listens after announcing its refresh, so that of two tabs
+ *  announcing at once one refreshes and the other waits for its token. */
+const ANNOUNCE_MS = 100;
 /** sessionStorage key of the PKCE verifier between a provider redirect and its return. */
 const PKCE_KEY = 'authkit:pkce';
 
@@ -85,8 +89,9 @@ export class AuthClient {
   #listeners = new Set();
   /** @type {BroadcastChannel | null} */
   #channel = null;
-  /** When another tab last said it was refreshing (the fallback without Web Locks). */
-  #peerRefreshingAt = 0;
+  /** The last refresh another tab announced (the fallback without Web Locks): when, and its
+   *  random ballot; of tabs announcing at once, the lowest ballot refreshes. */
+  #peerRefreshing = { at: 0, ballot: 1 };
   /** @type {Set<() => void>} woken by any token or sign-out from another tab */
   #peerWaiters = new Set();
   #pendingMfaToken = null;
@@ -156,7 +161,7 @@ export class AuthClient {
   #fromPeer(message) {
     if (!message || typeof message !== 'object') return;
     if (message.type === 'refreshing') {
-      this.#peerRefreshingAt = Date.now();
+      this.#peerRefreshing = { at: Date.now(), ballot: Number(message.ballot) };
       return;
     }
     if (message.type === 'token' && typeof message.token === 'string') {
@@ -292,8 +297,18 @@ export class AuthClient {
       return locks.request(this.#lockName, task);
     }
     // No Web Locks: if another tab said a moment ago that it refreshes, wait for its token.
-    if (Date.now() - this.#peerRefreshingAt < PEER_WAIT_MS) await this.#peerNews(PEER_WAIT_MS);
-    this.#post({ type: 'refreshing' });
+    if (Date.now() - this.#peerRefreshing.at < PEER_WAIT_MS) {
+      await this.#peerNews(PEER_WAIT_MS);
+      return task();
+    }
+    // Else announce this refresh and listen a moment: of two tabs that announced at once, the
+    // one with the lower ballot refreshes and the other waits for its token.
+    const announcedAt = Date.now();
+    const ballot = Math.random();
+    this.#post({ type: 'refreshing', ballot });
+    await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_MS));
+    const rival = this.#peerRefreshing;
+    if (rival.at >= announcedAt && rival.ballot < ballot) await this.#peerNews(PEER_WAIT_MS);
     return task();
   }
 

@@ -2,7 +2,8 @@
 // (tests/browser/client/, served here) against a real server whose access tokens live 3 s and
 // whose refresh grace is 0 (a refresh cookie presented twice ends the session):
 // - register, login, nothing in storage, a reload restores the session through the cookie;
-// - two tabs whose calls meet the expired token at once both stay signed in;
+// - two tabs whose calls meet the expired token at once both stay signed in, with Web Locks and
+//   without (the BroadcastChannel announcements);
 // - in one tab, five calls after expiry share one refresh and each is retried;
 // - logout in one tab is seen by the other;
 // - errors carry the envelope: 422 details, 401 message, 429 Retry-After;
@@ -40,10 +41,10 @@ function serveApp() {
   return new Promise((resolve) => server.listen(Number(appPort), 'localhost', () => resolve(server)));
 }
 
-async function open(context) {
+async function open(context, query = '') {
   const page = await context.newPage();
   page.on('pageerror', (e) => { throw new Error(`page error: ${e.message}`); });
-  await page.goto(`${app}/`);
+  await page.goto(`${app}/${query}`);
   return { page, boot: await page.evaluate(() => window.booted) };
 }
 
@@ -105,6 +106,32 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
       const changes = await tab.evaluate(() => window.sessionChanges.join(','));
       expect(`${name} was never signed out`, changes.includes('out'), false);
       expect(`${name} is still signed in`, await tab.evaluate(() => window.client.me().then((u) => u.username)), 'ada');
+    }
+
+    // --- the same without Web Locks: the tabs' announcements on the BroadcastChannel ---------
+    {
+      const bare = await browser.newContext();
+      let bareRefreshes = 0;
+      bare.on('request', (request) => {
+        if (request.url().endsWith('/api/v1/auth/refresh')) bareRefreshes += 1;
+      });
+      const { page: first } = await open(bare, '?nolocks');
+      expect('the fallback page has no Web Locks', await first.evaluate(() => navigator.locks), undefined);
+      await first.evaluate(async (password) => {
+        await window.client.register({ username: 'nolocks', email: 'nolocks@example.com', password });
+        await window.client.login('nolocks', password);
+      }, PASSWORD);
+      const { page: second, boot: secondBoot } = await open(bare, '?nolocks');
+      expect('without Web Locks a second tab restores the session', secondBoot.restored, 'nolocks');
+      await sleep(3500);
+      bareRefreshes = 0;
+      const both = await Promise.all([first.evaluate(calls), second.evaluate(calls)]);
+      expect('without Web Locks both tabs answer after expiry', both.flat().every((u) => u === 'nolocks'), true);
+      console.log(`    (${bareRefreshes} refresh request(s) for the two tabs without Web Locks)`);
+      for (const tab of [first, second]) {
+        expect('and stay signed in', await tab.evaluate(() => window.client.me().then((u) => u.username)), 'nolocks');
+      }
+      await bare.close();
     }
 
     // --- one tab: five calls after expiry, one refresh, each retried ------------------------

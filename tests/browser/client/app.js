@@ -2,6 +2,11 @@
 // server fills in the API's address. `window.client` is what the test drives.
 import { createAuthClient, AuthError } from './authkit.js';
 
+// `?nolocks`: a browser without Web Locks, so the client falls back to its announcements.
+if (new URLSearchParams(location.search).has('nolocks')) {
+  Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });
+}
+
 const auth = createAuthClient({ baseUrl: '__API__' });
 window.client = auth;
 window.AuthError = AuthError;
