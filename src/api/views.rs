@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
+use crate::api::v1::security_events::encode_cursor;
 use crate::domain::event::SecurityEvent;
 use crate::domain::{Role, Session, User};
 use crate::service::admin::UserPage;
@@ -257,10 +258,14 @@ pub struct RevokedView {
 pub struct PaginationView {
     pub total_items: u64,
     pub total_pages: u64,
+    /// 0 on a page reached by `before` (a cursor's page is not counted).
     pub current_page: u64,
     pub page_size: u64,
     pub has_next: bool,
     pub has_previous: bool,
+    /// The cursor of the next page (pass it as `before`), or null on the last page. Not in the
+    /// template: a deep page by cursor costs what the first page does.
+    pub next: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -283,8 +288,10 @@ impl From<UserPage> for UserListView {
                 total_pages,
                 current_page: page.page,
                 page_size: page.size,
-                has_next: page.page < total_pages,
-                has_previous: page.page > 1,
+                has_next: page.next.is_some(),
+                // A cursor's page (0) always follows one.
+                has_previous: page.page != 1,
+                next: page.next.as_ref().map(encode_cursor),
             },
         }
     }

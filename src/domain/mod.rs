@@ -222,6 +222,9 @@ pub struct UserFilter {
     pub prefix: Option<String>,
     pub role_id: Option<String>,
     pub is_active: Option<bool>,
+    /// A keyset position (a user's `created_at` and `id`): the page holds only users after it
+    /// in the newest-first order, so a deep page costs what the first does. The total ignores it.
+    pub before: Option<event::EventCursor>,
 }
 
 /// A login session: one per successful login, identified in tokens by `sid`.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::context::AppContext;
+use crate::domain::event::EventCursor;
 use crate::domain::event::EventType;
 use crate::domain::permission::{EVERYTHING, is_privileged};
 use crate::domain::principal::Principal;
@@ -29,8 +30,11 @@ pub const MAX_SEARCH_CHARS: usize = 100;
 pub struct UserPage {
     pub users: Vec<(User, Arc<Role>)>,
     pub total_items: u64,
+    /// The page number; 0 for a page reached by a cursor (its number is not counted).
     pub page: u64,
     pub size: u64,
+    /// Where the next page starts, when there is one.
+    pub next: Option<EventCursor>,
 }
 
 impl UserPage {
@@ -46,6 +50,8 @@ pub struct ListQuery {
     pub prefix: Option<String>,
     pub role: Option<String>,
     pub is_active: Option<bool>,
+    /// The previous page's `next`: the page after it, whatever `page` says.
+    pub before: Option<EventCursor>,
 }
 
 fn query_problem(param: &str, msg: &str) -> AppError {
@@ -94,9 +100,21 @@ pub async fn list_users(ctx: &AppContext, query: ListQuery) -> AppResult<UserPag
             .filter(|q| !q.is_empty()),
         role_id,
         is_active: query.is_active,
+        before: query.before,
     };
-    let skip = (query.page - 1).saturating_mul(query.size);
-    let (users, total_items) = ctx.store.list_users(&filter, skip, query.size).await?;
+    let (skip, page_number) = match filter.before {
+        // A cursor names the position itself; counting the users before it would cost a scan.
+        Some(_) => (0, 0),
+        None => ((query.page - 1).saturating_mul(query.size), query.page),
+    };
+    // One more than the page holds: whether there is a next page, without counting.
+    let (mut users, total_items) = ctx.store.list_users(&filter, skip, query.size + 1).await?;
+    let more = users.len() as u64 > query.size;
+    users.truncate(query.size as usize);
+    let next = users.last().filter(|_| more).map(|u| EventCursor {
+        at: u.created_at,
+        id: u.id.clone(),
+    });
     let mut page = Vec::with_capacity(users.len());
     for user in users {
         let role = ctx.roles.by_id(ctx.store.as_ref(), &user.role_id).await?;
@@ -105,8 +123,9 @@ pub async fn list_users(ctx: &AppContext, query: ListQuery) -> AppResult<UserPag
     Ok(UserPage {
         users: page,
         total_items,
-        page: query.page,
+        page: page_number,
         size: query.size,
+        next,
     })
 }
 

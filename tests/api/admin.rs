@@ -7,6 +7,7 @@ use crate::on_both_stores;
 on_both_stores!(
     admin_routes_need_admin,
     pagination_arithmetic_and_filters,
+    the_listing_pages_by_cursor_too,
     bad_listing_queries_are_422,
     get_update_and_deactivate_a_user,
     admin_privilege_rules,
@@ -126,6 +127,89 @@ async fn pagination_arithmetic_and_filters(backend: Backend) {
     assert!(!body.to_string().contains("argon2"));
 }
 
+/// `pagination.next` leads through the list by keyset (`before`) beside `page`: every user
+/// once, newest first, the same users as the numbered pages; filters apply; the last page says
+/// there is no next.
+async fn the_listing_pages_by_cursor_too(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.user_with_role("walker", "ADMIN").await;
+    for i in 0..7 {
+        app.register(&format!("step{i}")).await;
+    }
+    let names = |body: &serde_json::Value| -> Vec<String> {
+        body["data"]["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut by_number = Vec::new();
+    for page in 1..=3 {
+        let (_, body) = read(
+            app.get(
+                &format!("/api/v1/admin/users?page={page}&size=3"),
+                Some(&admin),
+            )
+            .await,
+        )
+        .await;
+        by_number.extend(names(&body));
+    }
+    let (_, first) = read(app.get("/api/v1/admin/users?size=3", Some(&admin)).await).await;
+    let mut by_cursor = names(&first);
+    let mut next = first["data"]["pagination"]["next"]
+        .as_str()
+        .map(String::from);
+    let mut pages = 1;
+    while let Some(cursor) = next {
+        let (status, body) = read(
+            app.get(
+                &format!("/api/v1/admin/users?size=3&before={cursor}"),
+                Some(&admin),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let p = &body["data"]["pagination"];
+        assert_eq!(
+            (p["total_items"].as_u64(), p["current_page"].as_u64()),
+            (Some(8), Some(0))
+        );
+        assert_eq!(p["has_previous"], true);
+        assert_eq!(p["has_next"], p["next"].is_string());
+        by_cursor.extend(names(&body));
+        next = p["next"].as_str().map(String::from);
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(by_cursor.len(), 8);
+    assert_eq!(by_cursor, by_number, "the same users in the same order");
+
+    // With a filter: the cursor continues within it.
+    let (_, body) = read(
+        app.get("/api/v1/admin/users?size=2&q=step", Some(&admin))
+            .await,
+    )
+    .await;
+    let cursor = body["data"]["pagination"]["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = read(
+        app.get(
+            &format!("/api/v1/admin/users?size=10&q=step&before={cursor}"),
+            Some(&admin),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(names(&body).len(), 5);
+    assert!(names(&body).iter().all(|n| n.starts_with("step")));
+    assert_eq!(body["data"]["pagination"]["next"], serde_json::Value::Null);
+}
+
 async fn bad_listing_queries_are_422(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, admin) = app.user_with_role("strict", "ADMIN").await;
@@ -140,6 +224,8 @@ async fn bad_listing_queries_are_422(backend: Backend) {
         ("size=ten", "size"),
         ("is_active=maybe", "is_active"),
         ("role=NOPE", "role"),
+        ("before=junk", "before"),
+        ("before=MTIzOg", "before"),
     ] {
         let err = expect_error(
             app.get(&format!("/api/v1/admin/users?{query}"), Some(&admin))

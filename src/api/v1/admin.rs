@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, JsonBody, PathParam, QueryParams, query_value};
 use crate::api::responses::{AdminOnly, Authenticated, BodyErrors};
+use crate::api::v1::security_events::cursor_param;
 use crate::api::views::{RevokedView, RoleView, SessionView, UserListView, UserView};
 use crate::context::AppContext;
 use crate::domain::permission::EVERYTHING;
@@ -62,6 +63,9 @@ pub struct ListParams {
     role: Option<String>,
     #[param(value_type = Option<bool>)]
     is_active: Option<String>,
+    /// The previous page's `pagination.next`: the page after it, at the cost of a first page
+    /// however deep (`page` is then ignored, and `current_page` answers 0). Not in the template.
+    before: Option<String>,
 }
 
 /// List users, newest first, with optional filters.
@@ -69,7 +73,7 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "One page of users", body = Envelope<UserListView>),
-        (status = 422, description = "Bad page, size, q, role or is_active", body = ErrorBody),
+        (status = 422, description = "Bad page, size, q, role, is_active or before", body = ErrorBody),
         AdminOnly,
     ))]
 pub async fn list_users(
@@ -96,6 +100,7 @@ pub async fn list_users(
                 "true or false",
             )?),
         },
+        before: cursor_param(params.before.as_deref())?,
     };
     let page = admin::list_users(&ctx, query).await?;
     let view = UserListView::from(page);

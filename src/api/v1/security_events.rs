@@ -102,7 +102,12 @@ fn decode_cursor(text: &str) -> Option<EventCursor> {
 }
 
 pub(crate) fn before(page: &PageParams) -> AppResult<Option<EventCursor>> {
-    match page.before.as_deref().map(str::trim) {
+    cursor_param(page.before.as_deref())
+}
+
+/// The `before` query parameter of any keyset-paged listing; junk is a 422 naming it.
+pub(crate) fn cursor_param(value: Option<&str>) -> AppResult<Option<EventCursor>> {
+    match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => decode_cursor(text)
             .map(Some)

@@ -52,6 +52,7 @@ macro_rules! conformance_tests {
             users_are_unique_case_insensitively_and_name_the_field,
             user_updates_rehash_and_soft_delete,
             listing_pages_filters_and_matches_prefixes_literally,
+            listing_continues_after_a_keyset_cursor,
             roles_are_seeded_once_by_name,
             seeding_brings_built_in_roles_to_the_code_and_leaves_others,
             a_session_and_its_user_are_read_together_or_not_at_all,

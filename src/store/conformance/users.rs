@@ -3,6 +3,7 @@
 use chrono::Duration;
 
 use super::*;
+use crate::domain::event::EventCursor;
 
 /// Usernames and emails are unique whatever their case, on insert and on update, and the error
 /// names the field; logins find the account by either, case-insensitively.
@@ -176,6 +177,56 @@ pub async fn listing_pages_filters_and_matches_prefixes_literally(store: &dyn St
     };
     let (page, total) = store.list_users(&inactive, 0, 10).await.unwrap();
     assert_eq!((names_of(page), total), (vec!["zed".to_string()], 1));
+}
+
+/// Keyset pages: after a cursor (a user's `created_at` and `id`), the users after it in the
+/// newest-first order, ties of one millisecond ordered by id, with the filters, and the total
+/// counting every match as before. Walking from the first page visits each user once.
+pub async fn listing_continues_after_a_keyset_cursor(store: &dyn Store) {
+    let base = now();
+    // Two users share each millisecond: the id decides between them.
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let mut u = user(
+            &format!("k{i}"),
+            &format!("k{i}@example.com"),
+            base + Duration::milliseconds(i / 2),
+        );
+        u.role_id = if i % 3 == 0 { "third" } else { "other" }.into();
+        store.insert_user(&u).await.expect("insert");
+        expected.push(u);
+    }
+    expected.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    let cursor_after = |u: &User| EventCursor {
+        at: u.created_at,
+        id: u.id.clone(),
+    };
+
+    let mut seen = Vec::new();
+    let mut filter = UserFilter::default();
+    loop {
+        let (page, total) = store.list_users(&filter, 0, 3).await.unwrap();
+        assert_eq!(total, 7, "the total ignores the cursor");
+        let Some(last) = page.last() else { break };
+        filter.before = Some(cursor_after(last));
+        seen.extend(page.into_iter().map(|u| u.id));
+    }
+    let order: Vec<String> = expected.iter().map(|u| u.id.clone()).collect();
+    assert_eq!(seen, order, "every user once, newest first");
+
+    let thirds = UserFilter {
+        role_id: Some("third".into()),
+        before: Some(cursor_after(&expected[0])),
+        ..Default::default()
+    };
+    let (page, total) = store.list_users(&thirds, 0, 10).await.unwrap();
+    let want: Vec<&str> = expected[1..]
+        .iter()
+        .filter(|u| u.role_id == "third")
+        .map(|u| u.id.as_str())
+        .collect();
+    assert_eq!(page.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), want);
+    assert_eq!(total, 3);
 }
 
 /// A write checked against the role the caller saw misses once the role changed, and changes

@@ -292,15 +292,25 @@ impl UserStore for MongoStore {
         skip: u64,
         limit: u64,
     ) -> StoreResult<(Vec<User>, u64)> {
-        let filter = user_filter(filter);
-        let total = self.users.count_documents(filter.clone());
+        let matching = user_filter(filter);
+        let total = self.users.count_documents(matching.clone());
         // MongoDB reads `limit(0)` as "no limit"; an empty page needs no query at all.
         if limit == 0 {
             return Ok((Vec::new(), total.await.map_err(map_err)?));
         }
+        let on_page = match &filter.before {
+            None => matching,
+            Some(cursor) => {
+                let at = bson_date(cursor.at);
+                doc! { "$and": [matching, { "$or": [
+                    { "created_at": { "$lt": at } },
+                    { "created_at": at, "_id": { "$lt": &cursor.id } },
+                ] }] }
+            }
+        };
         let page = async {
             self.users
-                .find(filter)
+                .find(on_page)
                 .sort(doc! { "created_at": -1, "_id": -1 })
                 .skip(skip)
                 .limit(i64::try_from(limit).unwrap_or(i64::MAX))

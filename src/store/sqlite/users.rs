@@ -240,6 +240,7 @@ impl UserStore for SqliteStore {
         let pattern = filter.prefix.as_deref().map(like_prefix);
         let role_id = filter.role_id.clone();
         let is_active = filter.is_active;
+        let before = filter.before.as_ref().map(|c| (millis(c.at), c.id.clone()));
         let offset = i64::try_from(skip).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |conn| {
@@ -250,15 +251,20 @@ impl UserStore for SqliteStore {
                         OR email_lower LIKE :pattern ESCAPE '\\')
                    AND (:role_id IS NULL OR role_id = :role_id)
                    AND (:is_active IS NULL OR is_active = :is_active)";
+            // After a keyset position: a range of the `created_at` index, then ties by id.
+            const AFTER: &str =
+                " AND created_at <= :before_at AND (created_at < :before_at OR id < :before_id)";
             // One read transaction, so the page and the total come from the same snapshot.
             let tx = conn.unchecked_transaction()?;
-            let users = tx
-                .prepare_cached(&format!(
-                    "SELECT {} FROM users{WHERE}
-                     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset",
-                    user_columns!()
-                ))?
-                .query_map(
+            let select = format!(
+                "SELECT {} FROM users{WHERE}{}
+                 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset",
+                user_columns!(),
+                if before.is_some() { AFTER } else { "" }
+            );
+            let mut statement = tx.prepare_cached(&select)?;
+            let users = match &before {
+                None => statement.query_map(
                     named_params! {
                         ":pattern": pattern,
                         ":role_id": role_id,
@@ -267,8 +273,22 @@ impl UserStore for SqliteStore {
                         ":offset": offset,
                     },
                     user_from_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                )?,
+                Some((at, id)) => statement.query_map(
+                    named_params! {
+                        ":pattern": pattern,
+                        ":role_id": role_id,
+                        ":is_active": is_active,
+                        ":before_at": at,
+                        ":before_id": id,
+                        ":limit": limit,
+                        ":offset": offset,
+                    },
+                    user_from_row,
+                )?,
+            }
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+            drop(statement);
             let total: i64 = tx
                 .prepare_cached(&format!("SELECT count(*) FROM users{WHERE}"))?
                 .query_row(
