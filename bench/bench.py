@@ -917,9 +917,10 @@ def runtime_layer() -> dict:
             "gzip_bytes": len(gzip.compress(raw.getvalue(), compresslevel=6))}
 
 
-def wrk_cmd(server: Server, threads: int, conns: int, path: str, headers=()) -> list[str]:
-    cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{DURATION}s", "--timeout", "5s",
-           "--latency", "-s", str(LUA)]
+def wrk_cmd(server: Server, threads: int, conns: int, path: str, headers=(),
+            duration: int | None = None) -> list[str]:
+    cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{duration or DURATION}s",
+           "--timeout", "5s", "--latency", "-s", str(LUA)]
     for h in headers:
         cmd += ["-H", h]
     return cmd + [f"http://127.0.0.1:{server.port}{path}"]
@@ -1355,7 +1356,7 @@ def fmt_db(r: dict) -> str:
 def table(rows: list[dict]) -> str:
     head = ["store", "scenario", "conns", "req/s", "p50 ms", "p99 ms", "errors", "RSS MiB",
             "DB trips/req", "other CPU"]
-    lines = [head]
+    lines = []
     for r in rows:
         conns = str(r["connections"])
         if "storm" in r:
@@ -1363,8 +1364,13 @@ def table(rows: list[dict]) -> str:
         lines.append([r["store"], r["title"], conns, f"{r['rps']:.1f}", f"{r['p50_ms']:.2f}",
                       f"{r['p99_ms']:.2f}", str(r["errors"]), f"{r['rss_mib']:.1f}", fmt_db(r),
                       f"{r['other_cpu_percent']:.0f}%"])
+    return markdown_table(head, lines, right={2, 3, 4, 5, 6, 7, 9})
+
+
+def markdown_table(head: list[str], rows: list[list[str]], right: set[int]) -> str:
+    """A Markdown table, padded to line up as text; the columns in `right` aligned right."""
+    lines = [head, *rows]
     widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
-    right = {2, 3, 4, 5, 6, 7, 9}
     out = []
     for n, l in enumerate(lines):
         out.append("| " + " | ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i])

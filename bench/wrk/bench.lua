@@ -1,6 +1,7 @@
 -- wrk script for bench/run.sh. The mode comes from the environment:
 --   BENCH_MODE=get       the URL and headers given on the command line (static request)
---   BENCH_MODE=login     POST /api/v1/auth/login, cycling over the users in BENCH_USERS_FILE
+--   BENCH_MODE=login     POST {"email":...,"password":...} to /api/v1/auth/login (or to
+--                        BENCH_LOGIN_PATH), cycling over the users in BENCH_USERS_FILE
 --                        (one "login<TAB>password" per line)
 --   BENCH_MODE=register  POST /api/v1/auth/register, a new unique user every request
 --                        (names start with BENCH_RUN_ID)
@@ -11,6 +12,12 @@
 --                        token is sent exactly once. A refused refresh loses its token; when a
 --                        pool runs dry the request goes out with an invalid token and fails,
 --                        so errors are never hidden.
+--   BENCH_MODE=bearer    GET the URL's path with `Authorization: Bearer <token>`, cycling over
+--                        the tokens in BENCH_TOKENS_FILE (one per line), split between the
+--                        threads as in refresh mode (BENCH_THREADS)
+-- BENCH_EXPECT (modes login, register, post, bearer): a 2xx answer whose body does not contain
+-- this text counts as non-2xx too (for a server that answers a refused request with 200, as
+-- better-auth's get-session answers `null`).
 -- done() prints one line `BENCH_JSON {...}` with the counts and latency percentiles (µs).
 -- Errors: wrk counts every status >= 400 and every socket error; modes that read the
 -- response also count every non-2xx answer themselves (non2xx).
@@ -34,7 +41,7 @@ function setup(thread)
   counter = counter + 1
   thread:set("id", counter)
   threads[#threads + 1] = thread
-  if mode == "refresh" then
+  if mode == "refresh" or mode == "bearer" then
     local per = tonumber(os.getenv("BENCH_THREADS") or "1")
     local all = lines(os.getenv("BENCH_TOKENS_FILE"))
     local mine = {}
@@ -53,10 +60,11 @@ if mode == "login" then
     users = lines(os.getenv("BENCH_USERS_FILE"))
     n = id or 0
   end
+  local path = os.getenv("BENCH_LOGIN_PATH") or "/api/v1/auth/login"
   function request()
     n = n + 1
     local login, password = users[(n % #users) + 1]:match("^([^\t]+)\t(.+)$")
-    return wrk.format("POST", "/api/v1/auth/login", json,
+    return wrk.format("POST", path, json,
       string.format('{"email":"%s","password":"%s"}', login, password))
   end
 elseif mode == "register" then
@@ -91,11 +99,28 @@ elseif mode == "refresh" then
     end
     if status < 200 or status > 299 then non2xx = non2xx + 1 end
   end
+elseif mode == "bearer" then
+  local requests = {}
+  local n = 0
+  function init(args)
+    for t in (pool or ""):gmatch("[^\n]+") do
+      requests[#requests + 1] = wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. t })
+    end
+    if #requests == 0 then requests[1] = wrk.format("GET", nil, {}) end
+  end
+  function request()
+    n = n + 1
+    return requests[(n % #requests) + 1]
+  end
 end
 
+local expect = os.getenv("BENCH_EXPECT")
+if expect == "" then expect = nil end
 if mode ~= "get" and response == nil then
   function response(status, headers, body)
-    if status < 200 or status > 299 then non2xx = non2xx + 1 end
+    if status < 200 or status > 299 or (expect and not body:find(expect, 1, true)) then
+      non2xx = non2xx + 1
+    end
   end
 end
 
