@@ -34,6 +34,13 @@ WORK=$(mktemp -d)
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+# Waits (up to 10 s) until the server at $1 answers /ready.
+wait_ready() {
+  for _ in $(seq 1 100); do
+    curl -sf "$1/ready" >/dev/null && return 0
+    sleep 0.1
+  done
+}
 PORT=$(free_port)
 SPA_API_PORT=$(free_port)
 SPA_PORT=$(free_port)
@@ -61,10 +68,7 @@ CONSOLE_SERVER=$!
 SERVERS="$SERVER $SPA_SERVER $PAGES_SERVER $CONSOLE_SERVER"
 trap 'kill $SERVERS 2>/dev/null || true; wait $SERVERS 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for port in "$PORT" "$SPA_API_PORT" "$PAGES_PORT" "$CONSOLE_PORT"; do
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break
-    sleep 0.1
-  done
+  wait_ready "http://127.0.0.1:$port"
 done
 mkdir -p target
 echo "==> Swagger UI flow in headless Chromium"
@@ -84,10 +88,7 @@ mkdir -p "$WORK/passkeys"
 (cd "$WORK/passkeys" && exec env -i PATH="$PATH" PORT="$PASSKEY_PORT" PUBLIC_URL="http://localhost:$PASSKEY_PORT" \
   "$OLDPWD/target/debug/authkit" >"$WORK/passkeys.log" 2>&1) &
 SERVERS="$SERVERS $!"
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$PASSKEY_PORT/ready" >/dev/null && break
-  sleep 0.1
-done
+wait_ready "http://127.0.0.1:$PASSKEY_PORT"
 echo "==> passkeys in headless Chromium with its virtual authenticator"
 node tests/browser/passkey_flow.js "http://localhost:$PASSKEY_PORT"
 
@@ -130,10 +131,7 @@ for store in $STORES; do
     OAUTH_POST_CLIENT_ID="$post_id" OAUTH_POST_CLIENT_SECRET="$post_secret" \
     "$OLDPWD/target/debug/authkit" >"$WORK/provider-$store.log" 2>&1) &
   SERVERS="$SERVERS $!"
-  for _ in $(seq 1 100); do
-    curl -sf "$base/ready" >/dev/null && break
-    sleep 0.1
-  done
+  wait_ready "$base"
   echo "==> sign in with a provider in headless Chromium ($store)"
   node tests/browser/provider_flow.js "$base" "$store"
 done
@@ -159,9 +157,6 @@ mkdir -p "$WORK/client"
   OAUTH_TEST_CLIENT_ID="$client_id" OAUTH_TEST_CLIENT_SECRET="$client_secret" \
   "$OLDPWD/target/debug/authkit" >"$WORK/client.log" 2>&1) &
 SERVERS="$SERVERS $!"
-for _ in $(seq 1 100); do
-  curl -sf "$client_base/ready" >/dev/null && break
-  sleep 0.1
-done
+wait_ready "$client_base"
 echo "==> the browser client in headless Chromium (app on $client_app, API on $client_base)"
 node tests/browser/client_flow.js "$client_base" "$CLIENT_APP_PORT" test

@@ -511,7 +511,7 @@ async fn development_key_survives_restarts() {
 }
 
 /// The JWKS's kids.
-async fn published_kids(server: &Server) -> Vec<String> {
+pub(crate) async fn published_kids(server: &Server) -> Vec<String> {
     let jwks: serde_json::Value = reqwest::get(server.url("/.well-known/jwks.json"))
         .await
         .unwrap()

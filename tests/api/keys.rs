@@ -289,20 +289,34 @@ async fn unknown_kids_reload_the_keys_at_most_once_per_gap(backend: Backend) {
     );
 }
 
-/// Two instances on one store. Times are short so the test runs in seconds: JWKS_MAX_AGE=2s
-/// (so each instance reloads every 2 s, and a next key may sign 4 s after it was published) and
-/// 6 s access tokens (so a retired key is published 8 s more).
-async fn keys_rotate_across_two_instances_and_old_tokens_live_until_they_expire(backend: Backend) {
+/// Two EdDSA instances on one store (one SQLite file, or one MongoDB database); the directory
+/// lives as long as the returned guard.
+async fn two_instances(
+    backend: Backend,
+    extra: &[(&str, &str)],
+) -> (TestApp, TestApp, tempfile::TempDir) {
     let shared = tempfile::tempdir().unwrap();
     let data_dir = shared.path().join("data").display().to_string();
     let db_name = format!("k{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
-    let mut vars = eddsa_vars(&[("JWKS_MAX_AGE", "2s"), ("ACCESS_TOKEN_TTL", "6s")]);
+    let mut vars = eddsa_vars(extra);
     match backend {
         Backend::Sqlite => vars.push(("DATA_DIR", &data_dir)),
         Backend::Mongo(_) => vars.push(("MONGODB_NAME", &db_name)),
     }
     let a = TestApp::spawn_with(backend.clone(), &vars).await;
     let b = TestApp::spawn_with(backend, &vars).await;
+    (a, b, shared)
+}
+
+/// Two instances on one store. Times are short so the test runs in seconds: JWKS_MAX_AGE=2s
+/// (so each instance reloads every 2 s, and a next key may sign 4 s after it was published) and
+/// 6 s access tokens (so a retired key is published 8 s more).
+async fn keys_rotate_across_two_instances_and_old_tokens_live_until_they_expire(backend: Backend) {
+    let (a, b, _shared) = two_instances(
+        backend,
+        &[("JWKS_MAX_AGE", "2s"), ("ACCESS_TOKEN_TTL", "6s")],
+    )
+    .await;
     let (_, root) = a.user_with_role("root", "SUPER_ADMIN").await;
 
     // The next key was published a moment ago: too new to sign.
@@ -412,16 +426,7 @@ async fn keys_rotate_across_two_instances_and_old_tokens_live_until_they_expire(
 /// A refuses the old tokens at once, B within its reload interval (2 s here), and accepts A's
 /// new tokens at once (an unknown kid reloads). A client refreshes on its 401 and goes on.
 async fn a_leaked_key_is_revoked_at_once_across_two_instances(backend: Backend) {
-    let shared = tempfile::tempdir().unwrap();
-    let data_dir = shared.path().join("data").display().to_string();
-    let db_name = format!("k{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
-    let mut vars = eddsa_vars(&[("JWKS_MAX_AGE", "2s")]);
-    match backend {
-        Backend::Sqlite => vars.push(("DATA_DIR", &data_dir)),
-        Backend::Mongo(_) => vars.push(("MONGODB_NAME", &db_name)),
-    }
-    let a = TestApp::spawn_with(backend.clone(), &vars).await;
-    let b = TestApp::spawn_with(backend, &vars).await;
+    let (a, b, _shared) = two_instances(backend, &[("JWKS_MAX_AGE", "2s")]).await;
     let (_, root) = a.user_with_role("root", "SUPER_ADMIN").await;
     a.register("holder").await;
     let leaked = b.login("holder", PASSWORD).await;
