@@ -218,6 +218,14 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
          CREATE INDEX invitations_email ON invitations (email);
          CREATE INDEX invitations_expiry ON invitations (expires_at);",
     ),
+    (
+        15,
+        // The admin listing's order (newest first, ties by id) as one index, so that a page
+        // after a keyset cursor is a range of it even when many accounts share a millisecond
+        // (an import).
+        "DROP INDEX users_created_at;
+         CREATE INDEX users_created_id ON users (created_at, id);",
+    ),
 ];
 
 /// The version this build brings a database to.

@@ -251,9 +251,8 @@ impl UserStore for SqliteStore {
                         OR email_lower LIKE :pattern ESCAPE '\\')
                    AND (:role_id IS NULL OR role_id = :role_id)
                    AND (:is_active IS NULL OR is_active = :is_active)";
-            // After a keyset position: a range of the `created_at` index, then ties by id.
-            const AFTER: &str =
-                " AND created_at <= :before_at AND (created_at < :before_at OR id < :before_id)";
+            // After a keyset position: a range of the `(created_at, id)` index.
+            const AFTER: &str = " AND (created_at, id) < (:before_at, :before_id)";
             // One read transaction, so the page and the total come from the same snapshot.
             let tx = conn.unchecked_transaction()?;
             let select = format!(
