@@ -288,16 +288,23 @@ impl UserStore for SqliteStore {
             }
             .collect::<rusqlite::Result<Vec<_>>>()?;
             drop(statement);
-            let total: i64 = tx
-                .prepare_cached(&format!("SELECT count(*) FROM users{WHERE}"))?
-                .query_row(
-                    named_params! {
-                        ":pattern": pattern,
-                        ":role_id": role_id,
-                        ":is_active": is_active,
-                    },
-                    |row| row.get(0),
-                )?;
+            let unfiltered = pattern.is_none() && role_id.is_none() && is_active.is_none();
+            let total: i64 = if unfiltered {
+                // Without a WHERE, SQLite counts the pages of its smallest index instead of
+                // reading every row: at 100k accounts the difference is most of the request.
+                tx.prepare_cached("SELECT count(*) FROM users")?
+                    .query_row([], |row| row.get(0))?
+            } else {
+                tx.prepare_cached(&format!("SELECT count(*) FROM users{WHERE}"))?
+                    .query_row(
+                        named_params! {
+                            ":pattern": pattern,
+                            ":role_id": role_id,
+                            ":is_active": is_active,
+                        },
+                        |row| row.get(0),
+                    )?
+            };
             tx.commit()?;
             Ok((users, u64::try_from(total).unwrap_or_default()))
         })
