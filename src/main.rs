@@ -186,10 +186,17 @@ async fn rotate_keys(settings: Settings, revoke_now: bool) -> anyhow::Result<()>
         let revocation = signing_keys::revoke_now(&ctx, None).await;
         ctx.store.shutdown().await;
         let revocation = revocation.map_err(|e| anyhow::anyhow!(describe_error(e)))?;
+        let withdrawn = if revocation.withdrawn_kids.is_empty() {
+            "No signing key was published, so none was revoked".to_string()
+        } else {
+            format!(
+                "Revoked the signing keys {}",
+                revocation.withdrawn_kids.join(", ")
+            )
+        };
         println!(
-            "Revoked the signing keys {}: {} signs from now on; {} is published as the next key.\n\
+            "{withdrawn}: {} signs from now on; {} is published as the next key.\n\
              {} Running servers refuse the revoked keys within {} s.",
-            revocation.withdrawn_kids.join(", "),
             revocation.active_kid,
             revocation.next_kid,
             revocation.effect,
