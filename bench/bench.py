@@ -483,19 +483,19 @@ class Prepared:
 
     def users_last_page(self) -> str:
         """The admin listing's last page at depth: the members' seeding writes the accounts
-        (once per server); the walk follows `pagination.next` in big pages, then pages of 10,
-        to the last one: the path of that page."""
+        (once per server); the walk follows `next` (`limit` + `before`) in big pages, then pages
+        of 10, to the last one: the path of that page."""
         if self._users_last is None:
             self.members_last_page()
             auth = {"Authorization": f"Bearer {self.admin_token()}"}
             base = "/api/v1/admin/users"
             before, seen, size = None, 0, 100
             while True:
-                path = f"{base}?size={size}" + (f"&before={before}" if before else "")
+                path = f"{base}?limit={size}" + (f"&before={before}" if before else "")
                 page = self.server.ok("GET", path, headers=auth)["data"]
-                if page["pagination"]["next"] is None:
+                if page["next"] is None:
                     break
-                before = page["pagination"]["next"]
+                before = page["next"]
                 seen += len(page["users"])
                 if seen >= page["pagination"]["total_items"] - 200:
                     size = 10

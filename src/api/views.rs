@@ -263,15 +263,15 @@ pub struct PaginationView {
     pub page_size: u64,
     pub has_next: bool,
     pub has_previous: bool,
-    /// The cursor of the next page (pass it as `before`), or null on the last page. Not in the
-    /// template: a deep page by cursor costs what the first page does.
-    pub next: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct UserListView {
     pub users: Vec<UserView>,
     pub pagination: PaginationView,
+    /// The cursor of the next page (pass it as `before`), or null on the last page. Not in the
+    /// template: a deep page by cursor costs what the first page does.
+    pub next: Option<String>,
 }
 
 impl From<UserPage> for UserListView {
@@ -291,8 +291,8 @@ impl From<UserPage> for UserListView {
                 has_next: page.next.is_some(),
                 // A cursor's page (0) always follows one.
                 has_previous: page.page != 1,
-                next: page.next.as_ref().map(encode_cursor),
             },
+            next: page.next.as_ref().map(encode_cursor),
         }
     }
 }

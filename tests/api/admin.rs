@@ -127,9 +127,9 @@ async fn pagination_arithmetic_and_filters(backend: Backend) {
     assert!(!body.to_string().contains("argon2"));
 }
 
-/// `pagination.next` leads through the list by keyset (`before`) beside `page`: every user
-/// once, newest first, the same users as the numbered pages; filters apply; the last page says
-/// there is no next.
+/// `limit` + `before` lead through the list by keyset beside `page`/`size`, each answer's `next`
+/// naming the page after it: every user once, newest first, the same users as the numbered
+/// pages; filters apply; the last page says there is no next.
 async fn the_listing_pages_by_cursor_too(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, admin) = app.user_with_role("walker", "ADMIN").await;
@@ -158,14 +158,12 @@ async fn the_listing_pages_by_cursor_too(backend: Backend) {
     }
     let (_, first) = read(app.get("/api/v1/admin/users?size=3", Some(&admin)).await).await;
     let mut by_cursor = names(&first);
-    let mut next = first["data"]["pagination"]["next"]
-        .as_str()
-        .map(String::from);
+    let mut next = first["data"]["next"].as_str().map(String::from);
     let mut pages = 1;
     while let Some(cursor) = next {
         let (status, body) = read(
             app.get(
-                &format!("/api/v1/admin/users?size=3&before={cursor}"),
+                &format!("/api/v1/admin/users?limit=3&before={cursor}"),
                 Some(&admin),
             )
             .await,
@@ -178,9 +176,9 @@ async fn the_listing_pages_by_cursor_too(backend: Backend) {
             (Some(8), Some(0))
         );
         assert_eq!(p["has_previous"], true);
-        assert_eq!(p["has_next"], p["next"].is_string());
+        assert_eq!(p["has_next"], body["data"]["next"].is_string());
         by_cursor.extend(names(&body));
-        next = p["next"].as_str().map(String::from);
+        next = body["data"]["next"].as_str().map(String::from);
         pages += 1;
     }
     assert_eq!(pages, 3);
@@ -193,10 +191,7 @@ async fn the_listing_pages_by_cursor_too(backend: Backend) {
             .await,
     )
     .await;
-    let cursor = body["data"]["pagination"]["next"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cursor = body["data"]["next"].as_str().unwrap().to_string();
     let (_, body) = read(
         app.get(
             &format!("/api/v1/admin/users?size=10&q=step&before={cursor}"),
@@ -207,7 +202,7 @@ async fn the_listing_pages_by_cursor_too(backend: Backend) {
     .await;
     assert_eq!(names(&body).len(), 5);
     assert!(names(&body).iter().all(|n| n.starts_with("step")));
-    assert_eq!(body["data"]["pagination"]["next"], serde_json::Value::Null);
+    assert_eq!(body["data"]["next"], serde_json::Value::Null);
 }
 
 async fn bad_listing_queries_are_422(backend: Backend) {
@@ -225,6 +220,8 @@ async fn bad_listing_queries_are_422(backend: Backend) {
         ("is_active=maybe", "is_active"),
         ("role=NOPE", "role"),
         ("before=junk", "before"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
         ("before=MTIzOg", "before"),
     ] {
         let err = expect_error(

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::envelope::{Envelope, Reply};
 use crate::api::extract::{Admin, JsonBody, PathParam, QueryParams, query_value};
 use crate::api::responses::{AdminOnly, Authenticated, BodyErrors};
-use crate::api::v1::security_events::cursor_param;
+use crate::api::v1::security_events::{cursor_param, limit_param};
 use crate::api::views::{RevokedView, RoleView, SessionView, UserListView, UserView};
 use crate::context::AppContext;
 use crate::domain::permission::EVERYTHING;
@@ -63,8 +63,12 @@ pub struct ListParams {
     role: Option<String>,
     #[param(value_type = Option<bool>)]
     is_active: Option<String>,
-    /// The previous page's `pagination.next`: the page after it, at the cost of a first page
-    /// however deep (`page` is then ignored, and `current_page` answers 0). Not in the template.
+    /// Keyset paging (not in the template): the page size, 1-100 (default 20). With `limit` or
+    /// `before` the answer's `next` leads on.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100, example = 20)]
+    limit: Option<String>,
+    /// The previous answer's `next`: the page after it, at the cost of a first page however deep
+    /// (`page` is then ignored, and `current_page` answers 0).
     before: Option<String>,
 }
 
@@ -73,7 +77,7 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "One page of users", body = Envelope<UserListView>),
-        (status = 422, description = "Bad page, size, q, role, is_active or before", body = ErrorBody),
+        (status = 422, description = "Bad page, size, limit, q, role, is_active or before", body = ErrorBody),
         AdminOnly,
     ))]
 pub async fn list_users(
@@ -81,14 +85,20 @@ pub async fn list_users(
     _admin: Admin,
     QueryParams(params): QueryParams<ListParams>,
 ) -> AppResult<Reply<UserListView>> {
-    let query = ListQuery {
-        page: query_value("page", params.page.as_deref(), 1, "a positive integer")?,
-        size: query_value(
+    // `limit` is the keyset listing's page size (as for events and members), `size` the
+    // template's; `limit` wins when both are given.
+    let size = match params.limit.as_deref().map(str::trim) {
+        Some(limit) if !limit.is_empty() => limit_param(Some(limit))?,
+        _ => query_value(
             "size",
             params.size.as_deref(),
             10,
             "an integer from 1 to 100",
         )?,
+    };
+    let query = ListQuery {
+        page: query_value("page", params.page.as_deref(), 1, "a positive integer")?,
+        size,
         prefix: params.q,
         role: params.role,
         is_active: match params.is_active.as_deref() {

@@ -70,12 +70,13 @@ fn query_problem(param: &str, msg: impl Into<String>) -> AppError {
 }
 
 pub(crate) fn limit(page: &PageParams) -> AppResult<u64> {
-    let limit = query_value(
-        "limit",
-        page.limit.as_deref(),
-        DEFAULT_LIMIT,
-        "an integer from 1 to 100",
-    )?;
+    limit_param(page.limit.as_deref())
+}
+
+/// The `limit` query parameter of any keyset-paged listing: 1-100, default 20; else a 422
+/// naming it.
+pub(crate) fn limit_param(value: Option<&str>) -> AppResult<u64> {
+    let limit = query_value("limit", value, DEFAULT_LIMIT, "an integer from 1 to 100")?;
     if !(1..=audit::MAX_PAGE_SIZE).contains(&limit) {
         return Err(query_problem("limit", "must be between 1 and 100"));
     }
