@@ -243,7 +243,7 @@ impl TokenKeys {
             token_type,
             jti,
             iat: now.timestamp(),
-            exp: now.timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            exp: expiry(now, ttl),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             amr: Amr::default(),
@@ -359,7 +359,10 @@ impl TokenKeys {
             SignedWith::Ed25519 { kid } => kid,
             SignedWith::Hs256 => {
                 let claims = self.verified_claims(token, now)?;
-                if claims.exp > keys.hs256_until.timestamp() {
+                // Rounded up as `exp` is (see `expiry`): a token issued just before the first key
+                // was made ends in the same whole second at the latest.
+                let until = keys.hs256_until;
+                if claims.exp > until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0) {
                     return Err(Invalid);
                 }
                 return Ok((claims, None));
@@ -406,6 +409,13 @@ impl TokenKeys {
         }
         Ok(claims)
     }
+}
+
+/// `exp` for a token issued at `now` to live `ttl`: the end rounded up to a whole second, so a
+/// token lives at least `ttl` though it is refused from the second `exp` names on.
+fn expiry(now: DateTime<Utc>, ttl: Duration) -> i64 {
+    let end = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(3650));
+    end.timestamp() + i64::from(end.timestamp_subsec_nanos() > 0)
 }
 
 fn encode_claims(claims: &Claims, token: &mut String) {

@@ -1,5 +1,5 @@
 // The browser client (clients/js/authkit.js) in headless Chromium, from an SPA on a second origin
-// (tests/browser/client/, served here) against a real server whose access tokens live 3 s and
+// (tests/browser/client/, served here) against a real server whose access tokens live 3-4 s and
 // whose refresh grace is 0 (a refresh cookie presented twice ends the session):
 // - register, login, nothing in storage, a reload restores the session through the cookie;
 // - two tabs whose calls meet the expired token at once both stay signed in, with Web Locks and
@@ -95,7 +95,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
     expect('a second tab restores it too', boot2.restored, 'ada');
 
     // --- two tabs meet the expired token at once -------------------------------------------
-    await sleep(3500);
+    await sleep(4200);
     refreshes = 0;
     const calls = () => Promise.all([1, 2, 3].map(() => window.client.me().then((u) => u.username)));
     const [one, two] = await Promise.all([tab1.evaluate(calls), tab2.evaluate(calls)]);
@@ -123,7 +123,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
       }, PASSWORD);
       const { page: second, boot: secondBoot } = await open(bare, '?nolocks');
       expect('without Web Locks a second tab restores the session', secondBoot.restored, 'nolocks');
-      await sleep(3500);
+      await sleep(4200);
       bareRefreshes = 0;
       const both = await Promise.all([first.evaluate(calls), second.evaluate(calls)]);
       expect('without Web Locks both tabs answer after expiry', both.flat().every((u) => u === 'nolocks'), true);
@@ -135,7 +135,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
     }
 
     // --- one tab: five calls after expiry, one refresh, each retried ------------------------
-    await sleep(3500);
+    await sleep(4200);
     refreshes = 0;
     meCalls = 0;
     r = await tab1.evaluate(() => Promise.all([1, 2, 3, 4, 5].map(() => window.client.me())));

@@ -479,3 +479,20 @@ mod ed25519 {
         }
     }
 }
+
+/// `exp` is the issue time plus the lifetime rounded up to a whole second: refused from `exp` on,
+/// a token still lives at least its lifetime.
+#[test]
+fn a_token_lives_at_least_its_lifetime() {
+    let at = |secs: i64, millis: i64| {
+        chrono::DateTime::from_timestamp(secs, 0).unwrap() + chrono::Duration::milliseconds(millis)
+    };
+    let three = std::time::Duration::from_secs(3);
+    assert_eq!(expiry(at(100, 0), three), 103);
+    assert_eq!(expiry(at(100, 1), three), 104);
+    assert_eq!(expiry(at(100, 999), three), 104);
+    assert_eq!(
+        expiry(at(100, 600), std::time::Duration::from_millis(1500)),
+        103
+    );
+}
