@@ -102,14 +102,12 @@ fn query(filter: &EventFilter, now: DateTime<Utc>) -> Document {
         all.push(doc! { "at": { "$lt": bson_date(until) } });
     }
     if let Some(before) = &filter.before {
-        // `at <= cursor` bounds the index scan; the `$or` only breaks ties within the cursor's
-        // millisecond, so it filters a handful of index entries instead of choosing the plan.
-        let at = bson_date(before.at);
-        all.push(doc! { "at": { "$lte": at } });
-        all.push(doc! { "$or": [
-            { "at": { "$lt": at } },
-            { "_id": { "$lt": &before.id } },
-        ] });
+        all.extend(past(
+            "at",
+            "_id",
+            (before.at, &before.id),
+            Order::NewestFirst,
+        ));
     }
     doc! { "$and": all.into_iter().map(Bson::Document).collect::<Vec<_>>() }
 }

@@ -413,6 +413,39 @@ fn bson_date(at: DateTime<Utc>) -> bson::DateTime {
     bson::DateTime::from_chrono(at)
 }
 
+/// Which way a keyset listing runs.
+#[derive(Clone, Copy)]
+enum Order {
+    NewestFirst,
+    OldestFirst,
+}
+
+/// The conditions "past the keyset position `(at, id)`" of a listing ordered by
+/// `(time, id_field)`, for a `$and`: the time bound lets the index range be scanned, and the
+/// `$or` only breaks ties within the position's millisecond, so it filters a handful of index
+/// entries instead of choosing the plan.
+fn past(
+    time: &str,
+    id_field: &str,
+    (at, id): (DateTime<Utc>, &str),
+    order: Order,
+) -> Vec<Document> {
+    let (bound, strict) = match order {
+        Order::NewestFirst => ("$lte", "$lt"),
+        Order::OldestFirst => ("$gte", "$gt"),
+    };
+    let at = bson_date(at);
+    let on = |field: &str, op: &str, value: bson::Bson| {
+        let mut condition = Document::new();
+        condition.insert(field, doc! { op: value });
+        condition
+    };
+    vec![
+        on(time, bound, at.into()),
+        doc! { "$or": [on(time, strict, at.into()), on(id_field, strict, id.into())] },
+    ]
+}
+
 // BSON dates hold milliseconds: finer precision of the domain's timestamps is dropped.
 
 #[cfg(test)]

@@ -202,14 +202,10 @@ impl OrgStore for MongoStore {
             let pattern = format!("^{}", super::users::escape_regex(prefix));
             filter.insert("slug", doc! { "$regex": pattern });
         }
-        if let Some((at, id)) = before {
-            let at = bson_date(at);
+        if let Some((at, id)) = &before {
             filter.insert(
-                "$or",
-                vec![
-                    doc! { "created_at": { "$lt": at } },
-                    doc! { "created_at": at, "_id": { "$lt": id } },
-                ],
+                "$and",
+                past("created_at", "_id", (*at, id), Order::NewestFirst),
             );
         }
         let docs: Vec<OrgDoc> = self
@@ -291,14 +287,10 @@ impl OrgStore for MongoStore {
         after: Option<(DateTime<Utc>, String)>,
     ) -> StoreResult<Vec<Membership>> {
         let mut filter = doc! { "org_id": org_id };
-        if let Some((at, user_id)) = after {
-            let at = bson_date(at);
+        if let Some((at, user_id)) = &after {
             filter.insert(
-                "$or",
-                vec![
-                    doc! { "joined_at": { "$gt": at } },
-                    doc! { "joined_at": at, "user_id": { "$gt": user_id } },
-                ],
+                "$and",
+                past("joined_at", "user_id", (*at, user_id), Order::OldestFirst),
             );
         }
         let docs: Vec<MembershipDoc> = self

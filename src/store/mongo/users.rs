@@ -298,16 +298,18 @@ impl UserStore for MongoStore {
         if limit == 0 {
             return Ok((Vec::new(), total.await.map_err(map_err)?));
         }
-        let on_page = match &filter.before {
-            None => matching,
-            Some(cursor) => {
-                let at = bson_date(cursor.at);
-                doc! { "$and": [matching, { "$or": [
-                    { "created_at": { "$lt": at } },
-                    { "created_at": at, "_id": { "$lt": &cursor.id } },
-                ] }] }
-            }
-        };
+        let mut on_page = matching;
+        if let Some(cursor) = &filter.before {
+            on_page.insert(
+                "$and",
+                past(
+                    "created_at",
+                    "_id",
+                    (cursor.at, &cursor.id),
+                    Order::NewestFirst,
+                ),
+            );
+        }
         let page = async {
             self.users
                 .find(on_page)
