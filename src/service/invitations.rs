@@ -181,18 +181,32 @@ async fn answerable(
     Ok(invitation)
 }
 
+/// The invitation the caller may answer, taken from the store: of two racing answers, one
+/// gets it.
+async fn take(ctx: &AppContext, principal: &Principal, which: Which<'_>) -> AppResult<Invitation> {
+    let invitation = answerable(ctx, principal, which).await?;
+    ctx.store
+        .take_invitation(&invitation.id, Utc::now())
+        .await?
+        .ok_or_else(invalid)
+}
+
+/// The event of the caller's answer to `taken`.
+fn answered(kind: EventType, principal: &Principal, taken: &Invitation) -> NewEvent {
+    NewEvent::new(kind)
+        .by(principal)
+        .user(&principal.user.id)
+        .org(&taken.org_id)
+        .public_id("invitation_id", &taken.id)
+}
+
 /// Accepts an invitation: the caller joins with its role. Single use.
 pub async fn accept(
     ctx: &AppContext,
     principal: &Principal,
     which: Which<'_>,
 ) -> AppResult<Membership> {
-    let invitation = answerable(ctx, principal, which).await?;
-    let taken = ctx
-        .store
-        .take_invitation(&invitation.id, Utc::now())
-        .await?
-        .ok_or_else(invalid)?;
+    let taken = take(ctx, principal, which).await?;
     let membership = Membership {
         org_id: taken.org_id.clone(),
         user_id: principal.user.id.clone(),
@@ -207,29 +221,18 @@ pub async fn accept(
         Err(e) => return Err(e.into()),
     }
     for kind in [EventType::OrgInvitationAccepted, EventType::OrgMemberAdded] {
-        let event = NewEvent::new(kind)
-            .by(principal)
-            .user(&principal.user.id)
-            .org(&taken.org_id)
-            .public_id("invitation_id", &taken.id);
-        audit::record(ctx, event).await;
+        audit::record(ctx, answered(kind, principal, &taken)).await;
     }
     Ok(membership)
 }
 
 /// Declines an invitation. Single use.
 pub async fn decline(ctx: &AppContext, principal: &Principal, which: Which<'_>) -> AppResult<()> {
-    let invitation = answerable(ctx, principal, which).await?;
-    let taken = ctx
-        .store
-        .take_invitation(&invitation.id, Utc::now())
-        .await?
-        .ok_or_else(invalid)?;
-    let declined = NewEvent::new(EventType::OrgInvitationDeclined)
-        .by(principal)
-        .user(&principal.user.id)
-        .org(&taken.org_id)
-        .public_id("invitation_id", &taken.id);
-    audit::record(ctx, declined).await;
+    let taken = take(ctx, principal, which).await?;
+    audit::record(
+        ctx,
+        answered(EventType::OrgInvitationDeclined, principal, &taken),
+    )
+    .await;
     Ok(())
 }

@@ -634,10 +634,10 @@ async fn a_passkey_without_a_counter_signs_in_again_and_again(backend: Backend) 
 // ---------------------------------------------------------------------------------------------
 // Failures.
 
-/// With `LOGIN_LOCKOUT=2/30s`, two failed assertions (a bad signature, then no user
-/// verification) lock the account: the next good one is 429, and `login.locked` is recorded.
-/// They count like wrong passwords: the password is locked out too.
-async fn failed_passkey_sign_ins_count_towards_the_lockout(backend: Backend) {
+/// With `LOGIN_LOCKOUT=2/30s`, an account with a passkey whose first sign-in failed (a bad
+/// signature), a second past: the next failure locks it. Returns the server, the account's id
+/// and its authenticator.
+async fn one_failure_from_the_lockout(backend: Backend) -> (TestApp, String, Authenticator) {
     let (app, origin) = passkey_app(backend, &[("LOGIN_LOCKOUT", "2/30s")]).await;
     let (id, token) = app.user("ada").await;
     let mut device = Authenticator::new(&origin);
@@ -648,6 +648,14 @@ async fn failed_passkey_sign_ins_count_towards_the_lockout(backend: Backend) {
     device.bad_signature = false;
     // The second attempt within the first second waits (backoff); after it, it counts.
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    (app, id, device)
+}
+
+/// With `LOGIN_LOCKOUT=2/30s`, two failed assertions (a bad signature, then no user
+/// verification) lock the account: the next good one is 429, and `login.locked` is recorded.
+/// They count like wrong passwords: the password is locked out too.
+async fn failed_passkey_sign_ins_count_towards_the_lockout(backend: Backend) {
+    let (app, id, mut device) = one_failure_from_the_lockout(backend).await;
     device.user_verified = false;
     refused(&app, &mut device).await;
     device.user_verified = true;
@@ -667,15 +675,7 @@ async fn failed_passkey_sign_ins_count_towards_the_lockout(backend: Backend) {
 /// signature and then a cloned counter lock the account (429), and that lock is recorded as
 /// `login.locked` as every other lock is.
 async fn a_lock_by_a_cloned_counter_is_recorded_like_any_other(backend: Backend) {
-    let (app, origin) = passkey_app(backend, &[("LOGIN_LOCKOUT", "2/30s")]).await;
-    let (id, token) = app.user("ada").await;
-    let mut device = Authenticator::new(&origin);
-    add_passkey(&app, &token, &mut device, Some(PASSWORD)).await;
-
-    device.bad_signature = true;
-    refused(&app, &mut device).await;
-    device.bad_signature = false;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (app, id, mut device) = one_failure_from_the_lockout(backend).await;
     device.counter = 1; // the registration's: not forward
     refused(&app, &mut device).await;
     device.counter = 10;
