@@ -44,7 +44,7 @@ fn start_problems(settings: &Settings) -> Vec<String> {
         problems.push(format!("{e:#}"));
     }
     if settings.store.mongo_url.is_none()
-        && let Err(e) = writable_dir(&settings.store.data_dir)
+        && let Err(e) = writable_store(&store::sqlite_path(settings))
     {
         problems.push(format!(
             "DATA_DIR: {} is not usable for the embedded store: {e}",
@@ -54,13 +54,25 @@ fn start_problems(settings: &Settings) -> Vec<String> {
     problems
 }
 
-/// Whether the embedded store could be opened and written under `dir` (made if missing).
-fn writable_dir(dir: &Path) -> std::io::Result<()> {
-    let db = dir.join("authkit.db");
+/// Whether the embedded store's file `db` could be opened and written (its directory made if
+/// missing).
+fn writable_store(db: &Path) -> std::io::Result<()> {
     if db.exists() {
-        return std::fs::OpenOptions::new().write(true).open(&db).map(drop);
+        return std::fs::OpenOptions::new().write(true).open(db).map(drop);
     }
-    let existing = dir.ancestors().find(|d| d.exists()).unwrap_or(dir);
+    let dir = db.parent().unwrap_or(Path::new("."));
+    // A relative path's last ancestor is "", which stands for the working directory.
+    let existing = dir
+        .ancestors()
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .find(|d| d.exists())
+        .unwrap_or(dir);
     let probe = existing.join(".authkit-check-config");
     std::fs::File::create(&probe)?;
     std::fs::remove_file(&probe)
